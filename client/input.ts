@@ -1,0 +1,274 @@
+// Browser input → the event schema of src/input.ts (jupyter_rfb field names).
+// Pointer moves are coalesced to one per animation frame and wheel deltas are summed per animation
+// frame; everything else is sent at once, after any pending move, so the order is kept.
+// Keys are forwarded only while the stream (the canvas) has focus.
+
+export type Modifier = "Shift" | "Control" | "Alt" | "Meta";
+
+export type OutgoingEvent =
+  | { type: "pointer_down" | "pointer_up" | "pointer_move"; x: number; y: number; button: number; buttons: number[]; modifiers: Modifier[] }
+  | { type: "wheel"; dx: number; dy: number; x: number; y: number; modifiers: Modifier[] }
+  | { type: "key_down" | "key_up"; key: string; modifiers: Modifier[] }
+  | { type: "resize"; width: number; height: number; ratio: number }
+  | { type: "focus_in" | "focus_out" };
+
+/** Keys the client keeps for itself: never forwarded, never prevented. */
+export const CLIENT_KEYS = new Set(["F2"]);
+/** Keys forwarded to the stream but still left to the browser (fullscreen, devtools). */
+const BROWSER_KEYS = new Set(["F11", "F12"]);
+
+const MAX_COORD = 65536;
+const RESIZE_DEBOUNCE_MS = 150;
+const LINE_PX = 16; // a wheel "line" in CSS px (deltaMode 1, e.g. Firefox with a mouse)
+
+// DOM `button`: 0 left, 1 middle, 2 right, 3 back, 4 forward → schema: 1 left, 2 right, 3 middle, 4 back, 5 forward.
+const BUTTON_FROM_DOM = [1, 3, 2, 4, 5];
+
+/** DOM `buttons` bit i (left, right, middle, back, forward) is schema button i + 1. */
+function heldButtons(mask: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < 5; i++) if (mask & (1 << i)) out.push(i + 1);
+  return out;
+}
+
+function modifiersOf(e: { shiftKey: boolean; ctrlKey: boolean; altKey: boolean; metaKey: boolean }): Modifier[] {
+  const m: Modifier[] = [];
+  if (e.shiftKey) m.push("Shift");
+  if (e.ctrlKey) m.push("Control");
+  if (e.altKey) m.push("Alt");
+  if (e.metaKey) m.push("Meta");
+  return m;
+}
+
+const clampCoord = (v: number) => (Number.isFinite(v) ? Math.max(-MAX_COORD, Math.min(MAX_COORD, v)) : 0);
+/** Frame coordinates go out with 2 decimals: sub-pixel precision without 17-digit JSON. */
+const round2 = (v: number) => Math.round(clampCoord(v) * 100) / 100;
+
+export interface InputOptions {
+  /** The element that shows the stream; it receives pointer, wheel, key and focus events. */
+  target: HTMLElement;
+  /** The element whose size is the view area reported in `resize`. */
+  viewArea: HTMLElement;
+  /** Maps client (CSS px) coordinates to frame pixels; null before the frame size is known. */
+  toFrame: (clientX: number, clientY: number) => { x: number; y: number } | null;
+  /** Frame pixels per CSS px (for pointer-lock movement). */
+  frameScale: () => number;
+  send: (event: OutgoingEvent) => void;
+  /** Called for client keys (e.g. F2) wherever focus is. */
+  onClientKey: (key: string) => void;
+}
+
+export class InputForwarder {
+  private pendingMove: OutgoingEvent | null = null;
+  private wheel: { dx: number; dy: number; x: number; y: number; modifiers: Modifier[] } | null = null;
+  private rafId = 0;
+  private focused = false;
+  /** Pointer position while pointer lock is on, in frame pixels. */
+  private locked: { x: number; y: number } | null = null;
+  private lastPos = { x: 0, y: 0 };
+  private resizeTimer: ReturnType<typeof setTimeout> | null = null;
+  private lastResize = "";
+  private readonly abort = new AbortController();
+
+  constructor(private readonly o: InputOptions) {
+    const t = o.target;
+    const opts = { signal: this.abort.signal };
+    t.addEventListener("pointerdown", (e) => this.pointerDown(e), opts);
+    t.addEventListener("pointermove", (e) => this.pointerMove(e), opts);
+    t.addEventListener("pointerup", (e) => this.pointerUp(e), opts);
+    t.addEventListener("pointercancel", (e) => this.pointerUp(e), opts);
+    t.addEventListener("wheel", (e) => this.onWheel(e), { signal: this.abort.signal, passive: false });
+    t.addEventListener("contextmenu", (e) => e.preventDefault(), opts);
+    t.addEventListener("keydown", (e) => this.key(e, "key_down"), opts);
+    t.addEventListener("keyup", (e) => this.key(e, "key_up"), opts);
+    t.addEventListener("focus", () => this.setFocus(true), opts);
+    t.addEventListener("blur", () => this.setFocus(false), opts);
+    // Client keys work wherever the focus is (when the stream has it, its handler runs first).
+    window.addEventListener(
+      "keydown",
+      (e) => {
+        if (CLIENT_KEYS.has(e.key) && !e.repeat) {
+          e.preventDefault();
+          o.onClientKey(e.key);
+        }
+      },
+      opts,
+    );
+    document.addEventListener("pointerlockchange", () => this.lockChanged(), opts);
+    new ResizeObserver(() => this.scheduleResize()).observe(o.viewArea);
+    this.watchPixelRatio();
+  }
+
+  /** Whether the stream has keyboard focus. */
+  get hasFocus(): boolean {
+    return this.focused;
+  }
+
+  /** Re-sends the state a new connection needs: the view size and the focus. */
+  connected(): void {
+    this.lastResize = "";
+    this.sendResize();
+    this.o.send({ type: this.focused ? "focus_in" : "focus_out" });
+  }
+
+  destroy(): void {
+    this.abort.abort();
+    cancelAnimationFrame(this.rafId);
+    if (this.resizeTimer) clearTimeout(this.resizeTimer);
+  }
+
+  // --- pointer -------------------------------------------------------------------------------
+
+  private position(e: PointerEvent): { x: number; y: number } | null {
+    if (this.locked) {
+      const s = this.o.frameScale();
+      this.locked.x = clampCoord(this.locked.x + e.movementX * s);
+      this.locked.y = clampCoord(this.locked.y + e.movementY * s);
+      return { x: this.locked.x, y: this.locked.y };
+    }
+    return this.o.toFrame(e.clientX, e.clientY);
+  }
+
+  private pointerEvent(type: "pointer_down" | "pointer_up" | "pointer_move", e: PointerEvent, button: number): OutgoingEvent | null {
+    const p = this.position(e);
+    if (!p) return null;
+    this.lastPos = p;
+    return { type, x: round2(p.x), y: round2(p.y), button, buttons: heldButtons(e.buttons), modifiers: modifiersOf(e) };
+  }
+
+  private pointerDown(e: PointerEvent): void {
+    if (!e.isPrimary && e.pointerType === "touch") return; // one finger drives; pinch is not forwarded
+    if (document.activeElement !== this.o.target) this.o.target.focus({ preventScroll: true });
+    if (!this.locked) this.o.target.setPointerCapture(e.pointerId);
+    e.preventDefault(); // no text selection, no focus change, no emulated mouse events
+    const ev = this.pointerEvent("pointer_down", e, BUTTON_FROM_DOM[e.button] ?? 0);
+    if (ev) this.sendNow(ev);
+  }
+
+  private pointerUp(e: PointerEvent): void {
+    if (!e.isPrimary && e.pointerType === "touch") return;
+    const button = e.type === "pointercancel" ? 0 : (BUTTON_FROM_DOM[e.button] ?? 0);
+    const ev = this.pointerEvent("pointer_up", e, button);
+    if (e.type === "pointercancel" && ev && ev.type === "pointer_up") ev.buttons = [];
+    if (this.o.target.hasPointerCapture(e.pointerId)) this.o.target.releasePointerCapture(e.pointerId);
+    if (ev) this.sendNow(ev);
+  }
+
+  private pointerMove(e: PointerEvent): void {
+    if (!e.isPrimary && e.pointerType === "touch") return;
+    // A button pressed while another is held arrives as pointermove with button != -1 (DOM spec).
+    if (e.button >= 0) {
+      const held = e.buttons & (1 << [0, 2, 1, 3, 4][e.button]!);
+      const ev = this.pointerEvent(held ? "pointer_down" : "pointer_up", e, BUTTON_FROM_DOM[e.button] ?? 0);
+      if (ev) this.sendNow(ev);
+      return;
+    }
+    const ev = this.pointerEvent("pointer_move", e, 0);
+    if (!ev) return;
+    this.pendingMove = ev;
+    this.schedule();
+  }
+
+  private lockChanged(): void {
+    if (document.pointerLockElement === this.o.target) this.locked = { ...this.lastPos };
+    else this.locked = null;
+  }
+
+  // --- wheel ---------------------------------------------------------------------------------
+
+  private onWheel(e: WheelEvent): void {
+    e.preventDefault(); // the page must not scroll or zoom (ctrl+wheel) under the stream
+    const p = this.locked ? { ...this.locked } : this.o.toFrame(e.clientX, e.clientY);
+    if (!p) return;
+    const unit = e.deltaMode === 1 ? LINE_PX : e.deltaMode === 2 ? this.o.viewArea.clientHeight : 1;
+    const w = this.wheel ?? { dx: 0, dy: 0, x: 0, y: 0, modifiers: [] };
+    w.dx += e.deltaX * unit;
+    w.dy += e.deltaY * unit;
+    w.x = p.x;
+    w.y = p.y;
+    w.modifiers = modifiersOf(e);
+    this.wheel = w;
+    this.schedule();
+  }
+
+  // --- keys and focus ------------------------------------------------------------------------
+
+  private key(e: KeyboardEvent, type: "key_down" | "key_up"): void {
+    if (CLIENT_KEYS.has(e.key)) return; // handled by the window listener
+    if (e.isComposing) return;
+    if (!BROWSER_KEYS.has(e.key)) e.preventDefault(); // browser shortcuts go to the stream while it has focus
+    e.stopPropagation();
+    const key = e.key.slice(0, 32);
+    if (!key) return;
+    this.sendNow({ type, key, modifiers: modifiersOf(e) });
+  }
+
+  private setFocus(focused: boolean): void {
+    if (focused === this.focused) return;
+    this.focused = focused;
+    this.sendNow({ type: focused ? "focus_in" : "focus_out" });
+  }
+
+  // --- resize --------------------------------------------------------------------------------
+
+  private scheduleResize(): void {
+    if (this.resizeTimer) clearTimeout(this.resizeTimer);
+    this.resizeTimer = setTimeout(() => {
+      this.resizeTimer = null;
+      this.sendResize();
+    }, RESIZE_DEBOUNCE_MS);
+  }
+
+  private sendResize(): void {
+    const r = this.o.viewArea.getBoundingClientRect();
+    const width = Math.max(1, Math.round(r.width));
+    const height = Math.max(1, Math.round(r.height));
+    const ratio = Math.min(16, Math.max(0.1, Math.round((window.devicePixelRatio || 1) * 1000) / 1000));
+    const id = `${width}x${height}@${ratio}`;
+    if (id === this.lastResize) return;
+    this.lastResize = id;
+    this.o.send({ type: "resize", width, height, ratio });
+  }
+
+  /** devicePixelRatio changes (browser zoom, moving to another screen) do not always resize the view. */
+  private watchPixelRatio(): void {
+    if (this.abort.signal.aborted) return;
+    const mq = matchMedia(`(resolution: ${window.devicePixelRatio}dppx)`);
+    mq.addEventListener(
+      "change",
+      () => {
+        this.scheduleResize();
+        this.watchPixelRatio();
+      },
+      { once: true, signal: this.abort.signal },
+    );
+  }
+
+  // --- sending -------------------------------------------------------------------------------
+
+  private schedule(): void {
+    if (!this.rafId) this.rafId = requestAnimationFrame(() => this.flush());
+  }
+
+  /** Sends the coalesced move and the summed wheel. */
+  private flush(): void {
+    this.rafId = 0;
+    if (this.pendingMove) {
+      const ev = this.pendingMove;
+      this.pendingMove = null;
+      this.o.send(ev);
+    }
+    if (this.wheel) {
+      const w = this.wheel;
+      this.wheel = null;
+      if (w.dx || w.dy)
+        this.o.send({ type: "wheel", dx: round2(w.dx), dy: round2(w.dy), x: round2(w.x), y: round2(w.y), modifiers: w.modifiers });
+    }
+  }
+
+  /** Sends an event that must not be coalesced, after whatever is pending so the order holds. */
+  private sendNow(ev: OutgoingEvent): void {
+    this.flush();
+    this.o.send(ev);
+  }
+}
