@@ -1,0 +1,58 @@
+// vkcast's main job: parse flags, pick a frame source, start the server, stop cleanly on a signal.
+import { parseCli, usage, UsageError } from "./src/cli.ts";
+import { runEngine } from "./src/engine.ts";
+import type { FrameSource } from "./src/frame.ts";
+import { createLogger } from "./src/log.ts";
+import { StreamingServer } from "./src/server.ts";
+import { SyntheticSource } from "./src/sources/synthetic.ts";
+
+const EXIT_USAGE = 2;
+
+let options;
+try {
+  options = parseCli(process.argv.slice(2));
+} catch (err) {
+  if (!(err instanceof UsageError)) throw err;
+  console.error(`vkcast: ${err.message}`);
+  process.exit(EXIT_USAGE);
+}
+if (options.help) {
+  console.log(usage());
+  process.exit(0);
+}
+
+const log = createLogger(options.logLevel, options.jsonLogs);
+const source: FrameSource = new SyntheticSource(options.width, options.height);
+
+const server = new StreamingServer({
+  host: options.host,
+  port: options.port,
+  fps: options.fps,
+  quality: options.quality,
+  encoder: options.encoder,
+  device: source.device,
+  logger: log,
+});
+try {
+  await server.start(source.width, source.height);
+} catch (err) {
+  log.error("could not start", { error: err instanceof Error ? err.message : String(err) });
+  source.close();
+  process.exit(1);
+}
+const engine = runEngine(server, source, log);
+log.info("vkcast is running", { source: source.name, device: source.device, encoder: server.encoder });
+console.log(`vkcast: open ${server.url}`);
+
+let stopping = false;
+const shutdown = async (signal: string) => {
+  if (stopping) process.exit(1); // a second signal: stop at once
+  stopping = true;
+  log.info("stopping", { signal });
+  await engine.stop();
+  await server.stop();
+  source.close();
+  process.exit(0);
+};
+process.on("SIGINT", () => void shutdown("SIGINT"));
+process.on("SIGTERM", () => void shutdown("SIGTERM"));

@@ -1,0 +1,135 @@
+// Command-line flags: each flag also comes from an environment variable (VKCAST_<NAME>);
+// a flag beats its variable. A bad value names its flag and exits with code 2.
+import type { EncoderChoice } from "./encode/backend.ts";
+import { LIMITS, checkInt } from "./limits.ts";
+import { LOG_LEVELS, type LogLevel } from "./log.ts";
+
+export interface CliOptions {
+  host: string;
+  port: number;
+  width: number;
+  height: number;
+  fps: number;
+  quality: number;
+  source: "vulkan" | "synthetic";
+  encoder: EncoderChoice;
+  device: string | undefined;
+  logLevel: LogLevel;
+  jsonLogs: boolean;
+  help: boolean;
+}
+
+export class UsageError extends Error {}
+
+type Spec = {
+  /** Placeholder shown in --help; absent for a switch (a flag without a value). */
+  value?: string;
+  help: string;
+  parse: (raw: string, flag: string) => unknown;
+};
+
+const int = (name: keyof typeof LIMITS) => (raw: string, flag: string) => {
+  if (!/^-?\d+$/.test(raw.trim())) {
+    throw new UsageError(`${flag} must be an integer from ${LIMITS[name][0]} to ${LIMITS[name][1]} (got '${raw}')`);
+  }
+  try {
+    return checkInt(name, Number(raw), flag);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+};
+const oneOf =
+  <T extends string>(values: readonly T[]) =>
+  (raw: string, flag: string): T => {
+    if (!values.includes(raw as T)) throw new UsageError(`${flag} must be one of ${values.join(", ")} (got '${raw}')`);
+    return raw as T;
+  };
+const text = (raw: string, flag: string) => {
+  if (raw.trim() === "") throw new UsageError(`${flag} must not be empty`);
+  return raw;
+};
+const bool = (raw: string, flag: string) => {
+  if (["1", "true", "yes", "on", ""].includes(raw.toLowerCase())) return true;
+  if (["0", "false", "no", "off"].includes(raw.toLowerCase())) return false;
+  throw new UsageError(`${flag} must be true or false (got '${raw}')`);
+};
+
+const SPECS: Record<string, Spec> = {
+  host: { value: "HOST", help: "address to listen on (default 127.0.0.1)", parse: text },
+  port: { value: "PORT", help: "port to listen on, 0 for any free one (default 8080)", parse: int("port") },
+  width: { value: "W", help: "frame width in pixels (default 1280)", parse: int("width") },
+  height: { value: "H", help: "frame height in pixels (default 720)", parse: int("height") },
+  fps: { value: "N", help: "frames per second sent to viewers (default 30)", parse: int("fps") },
+  quality: { value: "Q", help: "JPEG quality 1-100 (default 85)", parse: int("quality") },
+  source: { value: "vulkan|synthetic", help: "where frames come from (default synthetic)", parse: oneOf(["vulkan", "synthetic"]) },
+  encoder: { value: "turbo|napi", help: "JPEG encoder (default: libjpeg-turbo when it loads, else napi)", parse: oneOf(["turbo", "napi"]) },
+  device: { value: "INDEX|NAME", help: "Vulkan device by index or name substring (default: the fastest kind)", parse: text },
+  "log-level": { value: "LEVEL", help: `one of ${LOG_LEVELS.join(", ")} (default info)`, parse: oneOf(LOG_LEVELS) },
+  "json-logs": { help: "write logs as JSON lines", parse: bool },
+  help: { help: "show this help and exit", parse: bool },
+};
+
+const DEFAULTS: CliOptions = {
+  host: "127.0.0.1",
+  port: 8080,
+  width: 1280,
+  height: 720,
+  fps: 30,
+  quality: 85,
+  source: "synthetic",
+  encoder: "auto",
+  device: undefined,
+  logLevel: "info",
+  jsonLogs: false,
+  help: false,
+};
+
+const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+const envName = (flag: string) => `VKCAST_${flag.toUpperCase().replaceAll("-", "_")}`;
+
+/** Parses argv (without the runtime and script) over the environment; throws UsageError. */
+export function parseCli(argv: readonly string[], env: Record<string, string | undefined> = process.env): CliOptions {
+  const options: Record<string, unknown> = { ...DEFAULTS };
+  for (const [flag, spec] of Object.entries(SPECS)) {
+    const raw = env[envName(flag)];
+    if (raw !== undefined && flag !== "help") options[camel(flag)] = spec.parse(raw, envName(flag));
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "-h") {
+      options.help = true;
+      continue;
+    }
+    const match = /^--([a-z-]+)(?:=(.*))?$/s.exec(arg);
+    const spec = match ? SPECS[match[1]!] : undefined;
+    if (!match || !spec) throw new UsageError(`unknown flag '${arg}' (see --help)`);
+    const flag = `--${match[1]}`;
+    let raw = match[2];
+    if (spec.value === undefined) {
+      options[camel(match[1]!)] = raw === undefined ? true : spec.parse(raw, flag);
+      continue;
+    }
+    if (raw === undefined) {
+      raw = argv[++i];
+      if (raw === undefined) throw new UsageError(`${flag} needs a value (${spec.value})`);
+    }
+    options[camel(match[1]!)] = spec.parse(raw, flag);
+  }
+  return options as unknown as CliOptions;
+}
+
+export function usage(): string {
+  const lines = Object.entries(SPECS).map(([flag, spec]) => {
+    const left = `  --${flag}${spec.value ? ` ${spec.value}` : ""}`;
+    return `${left.padEnd(30)} ${spec.help}  [${envName(flag)}]`;
+  });
+  return [
+    "vkcast: watch and drive a headless Vulkan renderer from a web browser",
+    "",
+    "usage: bun run index.ts [flags]",
+    "",
+    ...lines,
+    "",
+    "Exit codes: 0 stopped cleanly, 2 bad flag, 3 no Vulkan device (try --source synthetic).",
+  ].join("\n");
+}

@@ -1,0 +1,38 @@
+// What a frame source hands to the server, and what the encoder reads in place.
+import type { InputState } from "./input.ts";
+
+/** Byte order of one pixel in memory. Both encoders take RGBA without a swizzle. */
+export type PixelFormat = "rgba" | "bgra";
+
+export const PIXEL_FORMATS: readonly PixelFormat[] = ["rgba", "bgra"];
+
+/**
+ * One frame of pixels, 4 bytes each. The encoder Worker reads `pixels` in place through its address,
+ * so the memory must not change until `release` is called (once: after the encode, or when dropped).
+ */
+export interface Frame {
+  pixels: Uint8Array;
+  width: number;
+  height: number;
+  /** Bytes per row; defaults to width * 4. */
+  stride?: number;
+  format?: PixelFormat;
+  /** Wall-clock time the frame was captured, in ms since the epoch; defaults to the push time. */
+  captureTime?: number;
+  release?: () => void;
+}
+
+/** Something that makes frames: the Vulkan renderer or the synthetic generator. */
+export interface FrameSource {
+  readonly name: string;
+  /** Human-readable name of the device that renders (e.g. the Vulkan device), for /api/config. */
+  readonly device: string;
+  readonly width: number;
+  readonly height: number;
+  /** Produce the frame for time `t` (seconds since start) seen through `input`. */
+  nextFrame(t: number, input: InputState): Promise<Frame>;
+  /** Change the frame size; the next frame has the new size. */
+  resize(width: number, height: number): void;
+  /** Release every resource; no frame handed out may be read after its release. */
+  close(): void;
+}

@@ -1,0 +1,78 @@
+// The CLI as a person runs it: a real process, real flags, real signals.
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { parseCli, UsageError } from "../src/cli.ts";
+
+const ROOT = join(import.meta.dir, "..");
+
+function runCli(args: string[], env: Record<string, string> = {}) {
+  return Bun.spawnSync(["bun", "run", "index.ts", ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+}
+
+describe("bad flags exit 2 with a message naming the flag", () => {
+  const cases: [string[], Record<string, string>, RegExp][] = [
+    [["--fps", "0"], {}, /--fps must be an integer from 1 to 240/],
+    [["--quality", "200"], {}, /--quality must be an integer from 1 to 100/],
+    [["--port", "abc"], {}, /--port must be an integer/],
+    [["--width", "1.5"], {}, /--width must be an integer/],
+    [["--source", "webcam"], {}, /--source must be one of vulkan, synthetic/],
+    [["--encoder=jpegxl"], {}, /--encoder must be one of turbo, napi/],
+    [["--bogus"], {}, /unknown flag '--bogus'/],
+    [["--fps"], {}, /--fps needs a value/],
+    [[], { VKCAST_FPS: "0" }, /VKCAST_FPS must be an integer/],
+  ];
+  for (const [args, env, message] of cases) {
+    test(`${args.join(" ") || JSON.stringify(env)}`, () => {
+      const run = runCli(args, env);
+      expect(run.exitCode).toBe(2);
+      expect(run.stderr.toString()).toMatch(message);
+    });
+  }
+});
+
+describe("parseCli", () => {
+  test("defaults, flags over environment, both flag spellings", () => {
+    expect(parseCli([], {})).toMatchObject({ host: "127.0.0.1", port: 8080, fps: 30, quality: 85, encoder: "auto" });
+    const o = parseCli(["--fps", "60", "--quality=70", "--json-logs"], { VKCAST_FPS: "10", VKCAST_PORT: "9000" });
+    expect(o).toMatchObject({ fps: 60, quality: 70, port: 9000, jsonLogs: true });
+    expect(() => parseCli(["positional"], {})).toThrow(UsageError);
+  });
+});
+
+test("--help prints every flag and exits 0", () => {
+  const run = runCli(["--help"]);
+  expect(run.exitCode).toBe(0);
+  const text = run.stdout.toString();
+  for (const flag of ["--host", "--port", "--width", "--height", "--fps", "--quality", "--source", "--encoder"]) {
+    expect(text).toContain(flag);
+  }
+});
+
+test("starts, prints the URL to open, serves frames, and exits 0 on SIGTERM", async () => {
+  const proc = Bun.spawn(["bun", "run", "index.ts", "--port", "0", "--source", "synthetic", "--width", "320", "--height", "200"], {
+    cwd: ROOT,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const reader = proc.stdout.getReader();
+  let out = "";
+  while (!/open (http:\S+)/.test(out)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`exited early: ${await new Response(proc.stderr).text()}`);
+    out += new TextDecoder().decode(value);
+  }
+  const url = /open (http:\S+)/.exec(out)![1]!;
+  const config = await (await fetch(`${url}api/config`)).json();
+  expect(config).toMatchObject({ width: 320, height: 200, fps: 30 });
+  const ws = new WebSocket(`${url.replace("http", "ws")}ws`);
+  ws.binaryType = "arraybuffer";
+  const first = await new Promise<ArrayBuffer>((resolve) => (ws.onmessage = (e) => resolve(e.data)));
+  expect(new Uint8Array(first).subarray(0, 2)).toEqual(new Uint8Array([0xff, 0xd8]));
+  proc.kill("SIGTERM");
+  expect(await proc.exited).toBe(0);
+}, 20000);

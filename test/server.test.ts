@@ -1,0 +1,193 @@
+// StreamingServer over real sockets: the original's contract, pacing, drop-when-behind, input.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { StreamingServer } from "../src/server.ts";
+import { SyntheticSource } from "../src/sources/synthetic.ts";
+import { jpegSize, pushFrames } from "./helpers/push.ts";
+import { Viewer, wsUrl } from "./helpers/viewer.ts";
+
+const W = 320;
+const H = 180;
+const source = new SyntheticSource(W, H);
+
+describe("the original's contract", () => {
+  const server = new StreamingServer({ port: 0, fps: 30, quality: 85 });
+  let stopPushing = () => {};
+
+  beforeAll(async () => {
+    await server.start(W, H);
+    stopPushing = pushFrames(server, source, 60);
+  });
+  afterAll(async () => {
+    stopPushing();
+    await server.stop();
+  });
+
+  test("GET /api/config gives width, height, fps and quality", async () => {
+    const res = await fetch(`${server.url}api/config`);
+    expect(res.status).toBe(200);
+    const config = await res.json();
+    expect(config).toMatchObject({ width: W, height: H, fps: 30, quality: 85 });
+    expect(["turbo", "napi"]).toContain(config.encoder);
+  });
+
+  test("GET / serves the HTML client", async () => {
+    const res = await fetch(server.url);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/html");
+    expect(await res.text()).toContain("<canvas");
+  });
+
+  test("unknown paths are 404 and /ws without an upgrade is 426", async () => {
+    expect((await fetch(`${server.url}nope`)).status).toBe(404);
+    expect((await fetch(`${server.url}ws`)).status).toBe(426);
+  });
+
+  test("a /ws viewer receives whole JPEGs at the target rate", async () => {
+    const viewer = await Viewer.connect(wsUrl(server.url));
+    await viewer.until(() => viewer.frames.length >= 3, 5000, "first frames");
+    const start = viewer.frames.length;
+    const t0 = Date.now();
+    await Bun.sleep(3000);
+    const fps = ((viewer.frames.length - start) * 1000) / (Date.now() - t0);
+    expect(fps).toBeGreaterThan(30 * 0.85);
+    expect(fps).toBeLessThan(30 * 1.15);
+
+    const last = viewer.frames.at(-1)!;
+    expect(await jpegSize(last.jpeg)).toEqual({ width: W, height: H });
+    // Metadata rides in a COM segment: increasing sequence numbers, capture time, size, quality.
+    expect(last.meta).toMatchObject({ w: W, h: H, q: 85 });
+    const seqs = viewer.frames.map((f) => f.meta!.seq!);
+    expect(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!)).toBe(true);
+    viewer.close();
+  }, 15000);
+
+  test("bad JSON and unknown shapes are ignored and counted; the socket stays open", async () => {
+    const viewer = await Viewer.connect(wsUrl(server.url));
+    const rejectedBefore = server.stats.inputRejected;
+    server.drainInput();
+    const bad = [
+      "not json",
+      "{",
+      "[]",
+      "42",
+      JSON.stringify({ type: "teleport" }),
+      JSON.stringify({ type: "pointer_move", x: "1", y: 2, button: 0, buttons: [], modifiers: [] }),
+      JSON.stringify({ type: "pointer_move", x: 1, y: 2, button: 0, buttons: [], modifiers: [], extra: 1 }),
+      JSON.stringify({ type: "key_down", key: "", modifiers: [] }),
+      JSON.stringify({ type: "wheel", dx: 1e308 * 10, dy: 0, x: 0, y: 0, modifiers: [] }),
+    ];
+    for (const msg of bad) viewer.send(msg);
+    viewer.send(new Uint8Array([1, 2, 3]));
+    const good = { type: "pointer_down", x: 10, y: 20, button: 1, buttons: [1], modifiers: ["Shift"] };
+    viewer.send(good);
+    await viewer.until(() => server.stats.inputRejected - rejectedBefore >= bad.length + 1, 3000, "rejections");
+    await Bun.sleep(50);
+    expect(server.drainInput()).toEqual([good as never]);
+    expect(viewer.open).toBe(true);
+    const framesBefore = viewer.frames.length;
+    await viewer.until(() => viewer.frames.length > framesBefore + 2, 3000, "frames after bad input");
+    viewer.close();
+  });
+
+  test("v2 viewers get hello, pong and an error naming the bad field", async () => {
+    const viewer = await Viewer.connect(wsUrl(server.url, "ws?v=2"));
+    viewer.send({ type: "ping", t: 123 });
+    viewer.send({ type: "resize", width: 0, height: 10, ratio: 1 });
+    await viewer.until(() => viewer.texts.length >= 3, 3000, "text replies");
+    expect(viewer.texts[0]).toMatchObject({ type: "hello", protocol: 2, width: W, height: H, fps: 30 });
+    expect(viewer.texts[1]).toMatchObject({ type: "pong", t: 123 });
+    expect(viewer.texts[2]).toMatchObject({ type: "error" });
+    expect(String(viewer.texts[2]!.error)).toContain("resize.width");
+    viewer.close();
+  });
+
+  test("hasClients() follows viewers joining and leaving", async () => {
+    await Bun.sleep(100);
+    expect(server.hasClients()).toBe(false);
+    const viewer = await Viewer.connect(wsUrl(server.url));
+    await Bun.sleep(50);
+    expect(server.hasClients()).toBe(true);
+    viewer.close();
+    await viewer.closed;
+    await Bun.sleep(50);
+    expect(server.hasClients()).toBe(false);
+  });
+});
+
+describe("lifecycle", () => {
+  test("stop() closes every viewer with 1001; start() again works", async () => {
+    const server = new StreamingServer({ port: 0, fps: 30 });
+    await server.start(W, H);
+    const stopPushing = pushFrames(server, source, 30);
+    const viewers = await Promise.all([1, 2, 3].map(() => Viewer.connect(wsUrl(server.url))));
+    await viewers[0]!.until(() => viewers[0]!.frames.length > 0, 3000, "a frame");
+    await server.stop();
+    expect(await Promise.all(viewers.map((v) => v.closed))).toEqual([1001, 1001, 1001]);
+    expect(server.running).toBe(false);
+    await expect(fetch(server.url)).rejects.toThrow();
+
+    await server.start(W, H);
+    const again = await Viewer.connect(wsUrl(server.url));
+    await again.until(() => again.frames.length > 0, 3000, "a frame after restart");
+    stopPushing();
+    await server.stop();
+  });
+
+  test("bad options and frames are refused with an error naming the field", async () => {
+    expect(() => new StreamingServer({ fps: 0 })).toThrow(/fps/);
+    expect(() => new StreamingServer({ quality: 101 })).toThrow(/quality/);
+    expect(() => new StreamingServer({ port: 70000 })).toThrow(/port/);
+    const server = new StreamingServer({ port: 0 });
+    await server.start(W, H);
+    expect(() => server.pushFrame(new Uint8Array(10))).toThrow(/frame.pixels/);
+    expect(() => server.pushFrame({ pixels: new Uint8Array(16), width: 2, height: 2, format: "argb" as never })).toThrow(
+      /frame.format/,
+    );
+    await server.stop();
+  });
+});
+
+describe("drop when behind", () => {
+  // napi at 720p on one Worker is far slower than the pushes; turbo is paced by fps 240.
+  for (const [encoder, fps] of [["napi", 30], ["turbo", 240]] as const) {
+    test(`${encoder}: frames pushed far faster than they leave: newest wins, nothing piles up`, async () => {
+      const big = new SyntheticSource(1280, 720);
+      const server = new StreamingServer({ port: 0, fps, encoder, encoderWorkers: 1 });
+      await server.start(1280, 720);
+      const viewer = await Viewer.connect(wsUrl(server.url), false);
+      let pushed = 0;
+      let released = 0;
+      let maxHeld = 0;
+      const push = async (ms: number) => {
+        const end = Date.now() + ms;
+        while (Date.now() < end) {
+          // The server may hold a frame only until it is encoded or replaced, and never copies one.
+          server.pushFrame({ ...big.frame(pushed), captureTime: Date.now(), release: () => released++ });
+          pushed++;
+          maxHeld = Math.max(maxHeld, pushed - released);
+          await Bun.sleep(0.5);
+        }
+      };
+      await push(1000); // warm-up: the encoder's own buffers settle
+      Bun.gc(true);
+      const rssBefore = process.memoryUsage().rss;
+      await push(3000);
+      Bun.gc(true);
+      const rssGrowth = process.memoryUsage().rss - rssBefore;
+
+      // One pending frame plus one in the encoder Worker, at most.
+      expect(maxHeld).toBeLessThanOrEqual(2);
+      expect(server.stats.framesPushed).toBe(pushed);
+      expect(server.stats.framesDropped).toBeGreaterThan(pushed / 2);
+      expect(server.stats.framesPublished).toBeGreaterThan(0);
+      // Frames are fresh: the median one left within a few frame times of its capture.
+      const ages = viewer.frames.map((f) => f.at - f.meta!.t!).sort((a, b) => a - b);
+      expect(ages[Math.floor(ages.length / 2)]!).toBeLessThan(250);
+      // image-rs keeps native copies until its Worker collects them, so only turbo's RSS is tight.
+      if (encoder === "turbo") expect(rssGrowth).toBeLessThan(32 * 1024 * 1024);
+      await server.stop();
+      expect(released).toBe(pushed);
+      big.close();
+    }, 20000);
+  }
+});
