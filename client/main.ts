@@ -111,10 +111,7 @@ const conn = new Connection(wsUrl(), {
     stats.frameReceived(now, data.byteLength);
     const meta = readFrameMeta(new Uint8Array(data));
     if (meta) {
-      if (!server.v2) {
-        server.v2 = true;
-        ping();
-      }
+      v2Detected();
       if (meta.q !== undefined) server.quality = meta.q;
     }
     lastFrameAt = now;
@@ -129,10 +126,7 @@ const conn = new Connection(wsUrl(), {
       case "config": {
         if (msg.type === "hello") {
           server.role = typeof msg.role === "string" ? msg.role : undefined;
-          if (!server.v2) {
-            server.v2 = true;
-            ping();
-          }
+          v2Detected();
         }
         applyConfig(msg);
         break;
@@ -163,6 +157,13 @@ function ping(): void {
   if (server.v2 && conn.isOpen) send({ type: "ping", t: performance.now() });
 }
 setInterval(ping, PING_INTERVAL_MS);
+
+/** The server speaks v2: a few quick pings give a good clock offset (shortest round trip wins). */
+function v2Detected(): void {
+  if (server.v2) return;
+  server.v2 = true;
+  for (const ms of [0, 200, 500, 1000]) setTimeout(ping, ms);
+}
 
 // --- input ------------------------------------------------------------------------------------
 
@@ -212,7 +213,8 @@ function render(): void {
       text = "connected · waiting for frames";
       break;
     case "live":
-      text = server.role && server.role !== "controller" && server.role !== "viewer" ? `live · ${server.role}` : "live";
+      // The usual role (driving the scene) goes without saying; any other (e.g. view only) is shown.
+      text = server.role && !/^control/.test(server.role) ? `live · ${server.role}` : "live";
       if (now - liveSince > QUIET_AFTER_MS) app.classList.add("quiet");
       break;
     case "stalled":

@@ -82,9 +82,11 @@ export class Stats {
     const offset = this.clockOffset();
     if (captureTime !== undefined && offset !== null) {
       const shownOnServerClock = performance.timeOrigin + now + offset;
-      const latency = shownOnServerClock - captureTime;
+      // A frame cannot be shown sooner after its capture than after its arrival here: that bound
+      // hides the error of an offset measured over a lopsided round trip in one direction.
+      const latency = Math.max(shownOnServerClock - captureTime, now - receivedAt);
       // A clock that moved under us gives nonsense; keep only plausible values.
-      if (latency > -50 && latency < 60_000) this.latencies.add(now, Math.max(0, latency));
+      if (latency < 60_000) this.latencies.add(now, latency);
     }
   }
 

@@ -43,6 +43,10 @@ export class StreamView {
     if (!ctx) throw new Error("no 2D canvas");
     this.ctx = ctx;
     new ResizeObserver(() => this.layout()).observe(o.viewArea);
+    // A hidden tab paints nothing: it keeps only the newest JPEG and decodes it when shown again.
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden && !this.decoding) this.decodeNext();
+    });
   }
 
   get frameWidth(): number {
@@ -133,7 +137,7 @@ export class StreamView {
 
   private decodeNext(): void {
     const item = this.queued;
-    if (!item) return;
+    if (!item || document.hidden) return;
     this.queued = null;
     this.decoding = true;
     const gen = this.generation;

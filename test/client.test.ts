@@ -1,0 +1,398 @@
+// The browser client in a real Chromium against the real StreamingServer over real sockets.
+// A small test scene stands in for the renderer: it drains the server's input queue every frame and
+// paints what it got (a marker at the pointer, another at the wheel, a colour per key press), so a
+// test can see the input reach the server and the picture change because of it.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync } from "node:fs";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { InputEvent } from "../src/input.ts";
+import { StreamingServer } from "../src/server.ts";
+import { launchChromium } from "./helpers/browser.ts";
+
+const W = 640;
+const H = 360;
+const SHOTS = process.env.VKCAST_SHOTS ?? "/tmp/vkcast-shots";
+
+// --- the test scene -----------------------------------------------------------------------------
+
+const BACKGROUNDS: [number, number, number][] = [
+  [20, 40, 110], // blue
+  [20, 110, 50], // green
+  [120, 30, 30], // red
+];
+const WHITE: [number, number, number] = [255, 255, 255];
+const YELLOW: [number, number, number] = [255, 220, 0];
+
+class TestScene {
+  private w = W;
+  private h = H;
+  private pixels = new Uint8Array(W * H * 4);
+  private u32 = new Uint32Array(this.pixels.buffer);
+  /** Every event the server handed over, oldest first. */
+  readonly received: InputEvent[] = [];
+  private tick = 0;
+  private keyPresses = 0;
+  private pointer: { x: number; y: number } | null = null;
+  private wheel: { x: number; y: number } | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(private server: StreamingServer) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.frame(), 33);
+  }
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Frames from now on have this size (as a renderer does after a resize). */
+  setSize(w: number, h: number): void {
+    this.w = w;
+    this.h = h;
+    this.pixels = new Uint8Array(w * h * 4);
+    this.u32 = new Uint32Array(this.pixels.buffer);
+  }
+
+  private frame(): void {
+    for (const e of this.server.drainInput()) {
+      this.received.push(e);
+      if (e.type === "pointer_down" || (e.type === "pointer_move" && e.buttons.length > 0)) this.pointer = { x: e.x, y: e.y };
+      else if (e.type === "wheel") this.wheel = { x: e.x, y: e.y };
+      else if (e.type === "key_down") this.keyPresses++;
+    }
+    this.paint();
+    if (this.server.running) this.server.pushFrame({ pixels: this.pixels, width: this.w, height: this.h, format: "rgba" });
+  }
+
+  private paint(): void {
+    this.u32.fill(rgba(BACKGROUNDS[this.keyPresses % BACKGROUNDS.length]!));
+    // A stripe that moves every frame, in the bottom band only, so the picture always changes.
+    const x0 = (this.tick++ * 8) % this.w;
+    this.rect(x0, this.h - 40, 24, 40, WHITE);
+    if (this.pointer) this.rect(Math.round(this.pointer.x) - 10, Math.round(this.pointer.y) - 10, 20, 20, WHITE);
+    if (this.wheel) this.rect(Math.round(this.wheel.x) - 10, Math.round(this.wheel.y) - 10, 20, 20, YELLOW);
+  }
+
+  private rect(x: number, y: number, w: number, h: number, c: [number, number, number]): void {
+    const v = rgba(c);
+    for (let j = Math.max(0, y); j < Math.min(this.h, y + h); j++) {
+      const row = j * this.w;
+      this.u32.fill(v, row + Math.max(0, x), row + Math.max(0, Math.min(this.w, x + w)));
+    }
+  }
+
+  /** Resolves with the first event, received since `from`, that `pred` accepts. */
+  async waitFor<T extends InputEvent>(pred: (e: InputEvent) => e is T, from = 0, ms = 5000): Promise<T> {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      const hit = this.received.slice(from).find(pred);
+      if (hit) return hit;
+      await Bun.sleep(20);
+    }
+    throw new Error(`no matching event within ${ms} ms; got ${JSON.stringify(this.received.slice(from))}`);
+  }
+}
+
+/** Little-endian RGBA as one Uint32. */
+function rgba([r, g, b]: [number, number, number]): number {
+  return ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
+}
+
+// --- page helpers -------------------------------------------------------------------------------
+
+/** Where frame pixel (fx, fy) is on the page for a letterboxed canvas in a vw × vh view. */
+function pageXY(vw: number, vh: number, fx: number, fy: number, fw = W, fh = H): { x: number; y: number } {
+  const s = Math.min(vw / fw, vh / fh);
+  return { x: (vw - fw * s) / 2 + fx * s, y: (vh - fh * s) / 2 + fy * s };
+}
+
+async function state(page: Page): Promise<string> {
+  return page.evaluate(() => document.getElementById("app")!.dataset.state ?? "");
+}
+
+async function painted(page: Page): Promise<number> {
+  return page.evaluate(() => Number(document.getElementById("view")!.dataset.painted ?? 0));
+}
+
+async function waitForPaints(page: Page, more: number, ms = 8000): Promise<void> {
+  const base = await painted(page);
+  await page.waitForFunction(
+    (n) => Number(document.getElementById("view")!.dataset.painted ?? 0) >= n,
+    base + more,
+    { timeout: ms, polling: 50 },
+  );
+}
+
+/** The canvas's pixel at frame coordinates (the canvas's backing store is the frame's size). */
+async function pixel(page: Page, fx: number, fy: number): Promise<[number, number, number]> {
+  return page.evaluate(
+    ([x, y]) => {
+      const c = document.getElementById("view") as HTMLCanvasElement;
+      const d = c.getContext("2d")!.getImageData(x!, y!, 1, 1).data;
+      return [d[0]!, d[1]!, d[2]!] as [number, number, number];
+    },
+    [fx, fy],
+  );
+}
+
+function near(a: [number, number, number], b: [number, number, number], tol = 40): boolean {
+  return a.every((v, i) => Math.abs(v - b[i]!) <= tol);
+}
+
+async function waitForPixel(page: Page, fx: number, fy: number, want: [number, number, number], ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  let got = await pixel(page, fx, fy);
+  while (!near(got, want) && Date.now() < end) {
+    await Bun.sleep(50);
+    got = await pixel(page, fx, fy);
+  }
+  expect(got, `pixel (${fx}, ${fy})`).toSatisfy((g) => near(g, want));
+}
+
+/** An input event narrowed to one type (the schema's pointer types share one interface). */
+type EventOf<K extends InputEvent["type"]> = InputEvent & { type: K };
+
+function isType<K extends InputEvent["type"]>(type: K) {
+  return (e: InputEvent): e is EventOf<K> => e.type === type;
+}
+
+// --- the suite ----------------------------------------------------------------------------------
+
+let server: StreamingServer;
+let scene: TestScene;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+const VW = 1000;
+const VH = 500; // wider than 16:9: the canvas is pillarboxed
+
+describe("browser client (Chromium)", () => {
+  beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    server = new StreamingServer({ host: "127.0.0.1", port: 0, fps: 30, quality: 85 });
+    await server.start(W, H);
+    scene = new TestScene(server);
+    scene.start();
+    browser = await launchChromium();
+    context = await browser.newContext({ viewport: { width: VW, height: VH }, deviceScaleFactor: 1 });
+    page = await context.newPage();
+    page.on("pageerror", (e) => console.error("page error:", e.message));
+    await page.goto(`${server.url}?stats=1`);
+  }, 30_000);
+
+  afterAll(async () => {
+    scene?.stop();
+    await browser?.close();
+    await server?.stop();
+  }, 15_000);
+
+  test("shows frames that change over time", async () => {
+    await page.waitForFunction(() => document.getElementById("app")!.dataset.state === "live", null, { timeout: 10_000 });
+    await waitForPaints(page, 5);
+    const canvas = page.locator("#view");
+    const a = await canvas.screenshot();
+    // Not blank: the background colour plus the white stripe.
+    expect(near(await pixel(page, 320, 100), BACKGROUNDS[0]!)).toBe(true);
+    const distinct = await page.evaluate(() => {
+      const c = document.getElementById("view") as HTMLCanvasElement;
+      const d = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
+      const seen = new Set<number>();
+      for (let i = 0; i < d.length; i += 4 * 97) seen.add((d[i]! >> 4) | ((d[i + 1]! >> 4) << 4) | ((d[i + 2]! >> 4) << 8));
+      return seen.size;
+    });
+    expect(distinct).toBeGreaterThan(1);
+    await waitForPaints(page, 5);
+    const b = await canvas.screenshot();
+    expect(Buffer.compare(a, b)).not.toBe(0);
+    // The canvas is letterboxed to the frame's aspect inside the view.
+    const box = (await canvas.boundingBox())!;
+    const s = Math.min(VW / W, VH / H);
+    expect(box.width).toBeCloseTo(W * s, 0);
+    expect(box.height).toBeCloseTo(H * s, 0);
+    expect(box.x).toBeCloseTo((VW - W * s) / 2, 0);
+    // The overlay is on (?stats=1) and shows measured numbers, metadata ones included.
+    await Bun.sleep(1200); // one stats window, and a ping/pong for the clock offset
+    const overlay = await page.locator("#stats").innerText();
+    expect(overlay).toContain("fps");
+    expect(overlay).toMatch(/KB\/frame\s+\d/);
+    expect(overlay).toMatch(/latency\s+\d+ ms/);
+    await page.screenshot({ path: `${SHOTS}/live-stats.png` });
+  }, 20_000);
+
+  test("a drag reaches the server at frame coordinates and moves the marker", async () => {
+    const from = scene.received.length;
+    const p0 = pageXY(VW, VH, 100, 100);
+    const p1 = pageXY(VW, VH, 400, 250);
+    await page.mouse.move(p0.x, p0.y);
+    await page.mouse.down();
+    await page.mouse.move(p1.x, p1.y, { steps: 8 });
+    await page.mouse.up();
+    const down = await scene.waitFor(isType("pointer_down"), from);
+    expect(down.x).toBeCloseTo(100, 0);
+    expect(down.y).toBeCloseTo(100, 0);
+    expect(Math.abs(down.x - 100)).toBeLessThanOrEqual(1);
+    expect(Math.abs(down.y - 100)).toBeLessThanOrEqual(1);
+    expect(down.button).toBe(1);
+    expect(down.buttons).toEqual([1]);
+    const up = await scene.waitFor(isType("pointer_up"), from);
+    expect(Math.abs(up.x - 400)).toBeLessThanOrEqual(1);
+    expect(Math.abs(up.y - 250)).toBeLessThanOrEqual(1);
+    expect(up.buttons).toEqual([]);
+    const moves = scene.received.slice(from).filter(isType("pointer_move")).filter((e) => e.buttons.length > 0);
+    expect(moves.length).toBeGreaterThan(0);
+    expect(moves.length).toBeLessThanOrEqual(8); // coalesced per animation frame, never more than sent
+    const last = moves[moves.length - 1]!;
+    expect(Math.abs(last.x - 400)).toBeLessThanOrEqual(1);
+    expect(Math.abs(last.y - 250)).toBeLessThanOrEqual(1);
+    // The order on the wire is down, moves, up.
+    const seq = scene.received.slice(from).map((e) => e.type).filter((t) => t.startsWith("pointer_") && t !== "pointer_move");
+    expect(seq).toEqual(["pointer_down", "pointer_up"]);
+    // The scene drew its marker where the drag ended.
+    await waitForPixel(page, 400, 250, WHITE);
+    expect(near(await pixel(page, 100, 100), BACKGROUNDS[0]!)).toBe(true);
+  }, 15_000);
+
+  test("the wheel reaches the server at frame coordinates and changes the scene", async () => {
+    const from = scene.received.length;
+    const p = pageXY(VW, VH, 520, 80);
+    await page.mouse.move(p.x, p.y);
+    await page.mouse.wheel(0, 120);
+    const wheel = await scene.waitFor(isType("wheel"), from);
+    expect(Math.abs(wheel.x - 520)).toBeLessThanOrEqual(1);
+    expect(Math.abs(wheel.y - 80)).toBeLessThanOrEqual(1);
+    expect(wheel.dy).toBe(120);
+    expect(wheel.dx).toBe(0);
+    await waitForPixel(page, 520, 80, YELLOW);
+  }, 15_000);
+
+  test("keys reach the server while the stream has focus, and change the scene", async () => {
+    // Focus the stream by clicking on it (its letterbox bars are outside the canvas).
+    const from = scene.received.length;
+    const p = pageXY(VW, VH, 600, 300);
+    await page.mouse.click(p.x, p.y);
+    await scene.waitFor(isType("focus_in"), 0);
+    const bg = await pixel(page, 300, 30);
+    expect(near(bg, BACKGROUNDS[0]!)).toBe(true);
+    await page.keyboard.press("k");
+    const down = await scene.waitFor(isType("key_down"), from);
+    expect(down.key).toBe("k");
+    expect(down.modifiers).toEqual([]);
+    await scene.waitFor(isType("key_up"), from);
+    await waitForPixel(page, 300, 30, BACKGROUNDS[1]!);
+    // Modifiers ride along; a browser shortcut (Ctrl+S) goes to the stream, not the browser.
+    const from2 = scene.received.length;
+    await page.keyboard.press("Control+s");
+    const ctrl = await scene.waitFor((e): e is EventOf<"key_down"> => e.type === "key_down" && e.key === "s", from2);
+    expect(ctrl.modifiers).toEqual(["Control"]);
+    // F2 is the client's own key: it toggles the overlay and is not forwarded.
+    const from3 = scene.received.length;
+    expect(await page.locator("#stats").isVisible()).toBe(true);
+    await page.keyboard.press("F2");
+    expect(await page.locator("#stats").isVisible()).toBe(false);
+    await page.keyboard.press("F2");
+    expect(await page.locator("#stats").isVisible()).toBe(true);
+    await Bun.sleep(150);
+    expect(scene.received.slice(from3).filter((e) => e.type === "key_down")).toEqual([]);
+    // Without focus, keys stay in the page.
+    await page.locator("#btn-stats").focus();
+    const from4 = scene.received.length;
+    await scene.waitFor(isType("focus_out"), from);
+    await page.keyboard.press("j");
+    await Bun.sleep(200);
+    expect(scene.received.slice(from4).filter((e) => e.type === "key_down")).toEqual([]);
+  }, 15_000);
+
+  test("resizing the window sends the new size and pixel ratio", async () => {
+    const from = scene.received.length;
+    await page.setViewportSize({ width: 800, height: 600 });
+    const r = await scene.waitFor(
+      (e): e is EventOf<"resize"> => e.type === "resize" && e.width === 800,
+      from,
+    );
+    expect(r).toEqual({ type: "resize", width: 800, height: 600, ratio: 1 });
+    // Now letterboxed top and bottom; input still lands on the right frame pixel.
+    const from2 = scene.received.length;
+    const p = pageXY(800, 600, 50, 300);
+    await page.mouse.click(p.x, p.y);
+    const down = await scene.waitFor(isType("pointer_down"), from2);
+    expect(Math.abs(down.x - 50)).toBeLessThanOrEqual(1);
+    expect(Math.abs(down.y - 300)).toBeLessThanOrEqual(1);
+    await page.setViewportSize({ width: VW, height: VH });
+  }, 15_000);
+
+  test("a new frame size re-letterboxes the canvas and input follows it", async () => {
+    scene.setSize(360, 360);
+    try {
+      await page.waitForFunction(() => (document.getElementById("view") as HTMLCanvasElement).width === 360, null, {
+        timeout: 5000,
+      });
+      const box = (await page.locator("#view").boundingBox())!;
+      expect(box.width).toBeCloseTo(VH, 0);
+      expect(box.height).toBeCloseTo(VH, 0);
+      expect(box.x).toBeCloseTo((VW - VH) / 2, 0);
+      const from = scene.received.length;
+      const p = pageXY(VW, VH, 300, 40, 360, 360);
+      await page.mouse.click(p.x, p.y);
+      const down = await scene.waitFor(isType("pointer_down"), from);
+      expect(Math.abs(down.x - 300)).toBeLessThanOrEqual(1);
+      expect(Math.abs(down.y - 40)).toBeLessThanOrEqual(1);
+      await waitForPixel(page, 300, 40, WHITE);
+    } finally {
+      scene.setSize(W, H);
+    }
+    await page.waitForFunction(() => (document.getElementById("view") as HTMLCanvasElement).width === 640, null, {
+      timeout: 5000,
+    });
+  }, 15_000);
+
+  test("a phone-sized viewport: touch input at frame coordinates and a resize with its pixel ratio", async () => {
+    const phone = await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 3,
+      isMobile: true,
+      hasTouch: true,
+    });
+    try {
+      const from = scene.received.length;
+      const p = await phone.newPage();
+      await p.goto(`${server.url}?stats=1`);
+      await p.waitForFunction(() => document.getElementById("app")!.dataset.state === "live", null, { timeout: 10_000 });
+      await scene.waitFor(
+        (e): e is EventOf<"resize"> => e.type === "resize" && e.width === 390 && e.height === 844 && e.ratio === 3,
+        from,
+      );
+      const t = pageXY(390, 844, 480, 90);
+      await p.touchscreen.tap(t.x, t.y);
+      const down = await scene.waitFor(isType("pointer_down"), from);
+      expect(Math.abs(down.x - 480)).toBeLessThanOrEqual(1);
+      expect(Math.abs(down.y - 90)).toBeLessThanOrEqual(1);
+      expect(down.button).toBe(1);
+      await scene.waitFor(isType("pointer_up"), from);
+      await waitForPixel(p, 480, 90, WHITE);
+      // The toolbar and the status fit the narrow screen.
+      const bar = (await p.locator("#toolbar").boundingBox())!;
+      expect(bar.x + bar.width).toBeLessThanOrEqual(390);
+      await p.screenshot({ path: `${SHOTS}/phone.png` });
+    } finally {
+      await phone.close();
+    }
+  }, 20_000);
+
+  test("server stopped → the page says so, then reconnects by itself when it is back", async () => {
+    await waitForPaints(page, 3);
+    const port = server.port;
+    await server.stop();
+    await page.waitForFunction(() => document.getElementById("app")!.dataset.state === "stopped", null, { timeout: 5000 });
+    expect(await page.locator("#status").innerText()).toContain("server stopped");
+    expect(await page.locator("#notice").innerText()).toContain("Server stopped");
+    await Bun.sleep(1200); // a failed reconnect or two: it must still say "server stopped"
+    expect(await state(page)).toBe("stopped");
+    await page.screenshot({ path: `${SHOTS}/reconnecting.png` });
+    await server.start(W, H);
+    expect(server.port).toBe(port);
+    await page.waitForFunction(() => document.getElementById("app")!.dataset.state === "live", null, { timeout: 10_000 });
+    await waitForPaints(page, 5);
+    expect(await page.locator("#notice").isHidden()).toBe(true);
+  }, 25_000);
+});
