@@ -1,0 +1,37 @@
+// A separate process of N WebSocket viewers: bun bench/viewers.ts URL N WARMUP_S MEASURE_S
+// Prints one JSON line: per-viewer fps over the measuring window, and capture->receive latency
+// from the frames' COM metadata (when the server sends it).
+import { readFrameMeta } from "../client/protocol.ts";
+
+const [url, n, warmup, measure] = [process.argv[2]!, Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5])];
+const counts = new Array<number>(n).fill(0);
+const latencies: number[] = [];
+let measuring = false;
+const sockets: WebSocket[] = [];
+
+await Promise.all(
+  Array.from({ length: n }, (_, i) => {
+    const ws = new WebSocket(url);
+    ws.binaryType = "arraybuffer";
+    sockets.push(ws);
+    ws.onmessage = (e) => {
+      if (!measuring || typeof e.data === "string") return;
+      counts[i]!++;
+      const t = readFrameMeta(new Uint8Array(e.data as ArrayBuffer))?.t;
+      if (t !== undefined) latencies.push(Date.now() - t);
+    };
+    return new Promise<void>((resolve, reject) => {
+      ws.onopen = () => resolve();
+      ws.onerror = () => reject(new Error(`viewer ${i} could not connect`));
+    });
+  }),
+);
+await Bun.sleep(warmup * 1000);
+measuring = true;
+const t0 = performance.now();
+await Bun.sleep(measure * 1000);
+measuring = false;
+const seconds = (performance.now() - t0) / 1000;
+for (const ws of sockets) ws.close();
+console.log(JSON.stringify({ fps: counts.map((c) => c / seconds), latencies }));
+process.exit(0);
