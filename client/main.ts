@@ -139,6 +139,9 @@ const conn = new Connection(wsUrl(), {
       case "stats":
         server.stats = msg;
         break;
+      case "error":
+        console.warn("vkcast: the server rejected a message:", msg.error);
+        break;
     }
   },
 });

@@ -66,7 +66,9 @@ export type ServerMessage =
   | { type: "hello"; protocol?: number; width?: number; height?: number; fps?: number; quality?: number; role?: string }
   | { type: "config"; width?: number; height?: number; fps?: number; quality?: number }
   | { type: "pong"; t?: number; [key: string]: unknown }
-  | { type: "stats"; [key: string]: unknown };
+  | { type: "stats"; [key: string]: unknown }
+  /** The server rejected something this client sent (a bug worth seeing in the console). */
+  | { type: "error"; error?: string };
 
 export function parseServerMessage(text: string): ServerMessage | null {
   let data: unknown;
@@ -77,7 +79,7 @@ export function parseServerMessage(text: string): ServerMessage | null {
   }
   if (typeof data !== "object" || data === null || Array.isArray(data)) return null;
   const type = (data as { type?: unknown }).type;
-  if (type === "hello" || type === "config" || type === "pong" || type === "stats") return data as ServerMessage;
+  if (type === "hello" || type === "config" || type === "pong" || type === "stats" || type === "error") return data as ServerMessage;
   return null;
 }
 

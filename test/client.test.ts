@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import type { InputEvent } from "../src/input.ts";
+import { type InputEvent, parseMessage } from "../src/input.ts";
 import { StreamingServer } from "../src/server.ts";
 import { launchChromium } from "./helpers/browser.ts";
 
@@ -153,6 +153,33 @@ async function waitForPixel(page: Page, fx: number, fy: number, want: [number, n
 /** An input event narrowed to one type (the schema's pointer types share one interface). */
 type EventOf<K extends InputEvent["type"]> = InputEvent & { type: K };
 
+/** A JPEG without its COM segment (what a server without frame metadata sends). */
+function stripComment(jpeg: Buffer): Buffer {
+  if (jpeg[0] === 0xff && jpeg[1] === 0xd8 && jpeg[2] === 0xff && jpeg[3] === 0xfe) {
+    const len = (jpeg[4]! << 8) | jpeg[5]!;
+    return Buffer.concat([jpeg.subarray(0, 2), jpeg.subarray(4 + len)]);
+  }
+  return jpeg;
+}
+
+/** Pixels of a PNG screenshot at page coordinates, decoded by the browser. */
+async function screenshotPixels(page: Page, png: Buffer, points: { x: number; y: number }[]): Promise<[number, number, number][]> {
+  return page.evaluate(
+    async ([b64, pts]) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const bmp = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
+      const c = new OffscreenCanvas(bmp.width, bmp.height);
+      const ctx = c.getContext("2d")!;
+      ctx.drawImage(bmp, 0, 0);
+      return pts.map((p) => {
+        const d = ctx.getImageData(Math.round(p.x), Math.round(p.y), 1, 1).data;
+        return [d[0]!, d[1]!, d[2]!] as [number, number, number];
+      });
+    },
+    [png.toString("base64"), points] as const,
+  );
+}
+
 function isType<K extends InputEvent["type"]>(type: K) {
   return (e: InputEvent): e is EventOf<K> => e.type === type;
 }
@@ -164,6 +191,9 @@ let scene: TestScene;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
+/** Every message the main page sent on its sockets, and the sockets' URLs. */
+const sent: string[] = [];
+const socketUrls: string[] = [];
 const VW = 1000;
 const VH = 500; // wider than 16:9: the canvas is pillarboxed
 
@@ -178,6 +208,10 @@ describe("browser client (Chromium)", () => {
     context = await browser.newContext({ viewport: { width: VW, height: VH }, deviceScaleFactor: 1 });
     page = await context.newPage();
     page.on("pageerror", (e) => console.error("page error:", e.message));
+    page.on("websocket", (ws) => {
+      socketUrls.push(ws.url());
+      ws.on("framesent", ({ payload }) => sent.push(typeof payload === "string" ? payload : `<binary ${payload.length}>`));
+    });
     await page.goto(`${server.url}?stats=1`);
   }, 30_000);
 
@@ -205,6 +239,11 @@ describe("browser client (Chromium)", () => {
     await waitForPaints(page, 5);
     const b = await canvas.screenshot();
     expect(Buffer.compare(a, b)).not.toBe(0);
+    // What is on the screen (not just in the canvas): the frame's background, and the black letterbox.
+    const shot = await page.screenshot();
+    const [mid, bar] = await screenshotPixels(page, shot, [pageXY(VW, VH, 320, 100), { x: 10, y: VH / 2 }]);
+    expect(mid).toSatisfy((c) => near(c, BACKGROUNDS[0]!));
+    expect(bar).toSatisfy((c) => near(c, [0, 0, 0], 10));
     // The canvas is letterboxed to the frame's aspect inside the view.
     const box = (await canvas.boundingBox())!;
     const s = Math.min(VW / W, VH / H);
@@ -376,6 +415,64 @@ describe("browser client (Chromium)", () => {
       await p.screenshot({ path: `${SHOTS}/phone.png` });
     } finally {
       await phone.close();
+    }
+  }, 20_000);
+
+  test("every message the client sent passes the server's schema; acks and pings flow", async () => {
+    expect(socketUrls.length).toBeGreaterThan(0);
+    expect(new URL(socketUrls[0]!).pathname).toBe("/ws");
+    expect(new URL(socketUrls[0]!).searchParams.get("v")).toBe("2");
+    expect(sent.length).toBeGreaterThan(10);
+    const parsed = sent.map((text) => ({ text, result: parseMessage(text) }));
+    expect(parsed.filter((p) => !p.result.ok)).toEqual([]);
+    const control = parsed.flatMap((p) => (p.result.ok && p.result.kind === "control" ? [p.result.message] : []));
+    const acks = control.filter((m) => m.type === "ack");
+    const pings = control.filter((m) => m.type === "ping");
+    expect(acks.length).toBeGreaterThan(10);
+    expect(pings.length).toBeGreaterThan(0);
+    // Acks follow painting order: sequence numbers only grow.
+    const seqs = acks.map((m) => (m as { seq: number }).seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+  }, 5_000);
+
+  test("a JPEG-only server (no metadata, no text messages) still works; metadata reads n/a", async () => {
+    const ctx = await browser.newContext({ viewport: { width: 640, height: 400 } });
+    const toServer: string[] = [];
+    try {
+      const p = await ctx.newPage();
+      // Between page and server: frames lose their COM segment, and text to the page is dropped.
+      await p.routeWebSocket(/\/ws/, (ws) => {
+        const upstream = ws.connectToServer();
+        upstream.onMessage((m) => {
+          if (typeof m !== "string") ws.send(stripComment(m));
+        });
+        ws.onMessage((m) => {
+          if (typeof m === "string") toServer.push(m);
+          upstream.send(m);
+        });
+      });
+      await p.goto(`${server.url}?stats=1`);
+      await p.waitForFunction(() => document.getElementById("app")!.dataset.state === "live", null, { timeout: 10_000 });
+      await waitForPaints(p, 10);
+      await Bun.sleep(1100);
+      const overlay = await p.locator("#stats").innerText();
+      expect(overlay).toMatch(/latency\s+n\/a/);
+      expect(overlay).toMatch(/rtt\s+n\/a/);
+      expect(overlay).toMatch(/fps\s+\d+/);
+      // No acks (no sequence numbers) and no pings (the server never said it speaks v2).
+      const types = toServer.map((m) => (JSON.parse(m) as { type: string }).type);
+      expect(types).not.toContain("ack");
+      expect(types).not.toContain("ping");
+      expect(types).toContain("resize");
+      const from = scene.received.length;
+      const t = pageXY(640, 400, 200, 150);
+      await p.mouse.click(t.x, t.y);
+      const down = await scene.waitFor(isType("pointer_down"), from);
+      expect(Math.abs(down.x - 200)).toBeLessThanOrEqual(1);
+      expect(Math.abs(down.y - 150)).toBeLessThanOrEqual(1);
+      await waitForPixel(p, 200, 150, WHITE);
+    } finally {
+      await ctx.close();
     }
   }, 20_000);
 
