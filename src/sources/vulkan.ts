@@ -1,0 +1,427 @@
+// VulkanSource: frames rendered by the headless Vulkan library (src/vulkan/) and read back into a
+// ring of 2 persistently mapped slots, handed to the encoder in place (no copy).
+//
+// Not blocking the JS thread: this thread serves the sockets, so it never waits for the device.
+// The C library does its blocking work on a thread of its own: context creation (instance, device,
+// pipeline compiles: 100+ ms on lavapipe) and vkQueueSubmit (which on lavapipe often runs the whole
+// frame before returning). From here we only make calls that return in microseconds: vkc_submit
+// copies the uniforms and queues the slot; vkc_poll reads the timeline semaphore's counter. Waiting
+// is a 1 ms timer between polls (setTimeout(1) fires after ~1.07 ms here), which costs at most ~1 ms
+// of latency per frame and no CPU. A Bun Worker running the whole renderer was the alternative; it
+// would add a message hop per frame and a second event loop for the same result.
+import { toArrayBuffer, type Pointer } from "bun:ffi";
+import type { Frame, FrameSource } from "../frame.ts";
+import { MAX_FRAME_SIDE, type InputState } from "../input.ts";
+import { cString, isFatal, loadVulkanLibrary, readCString, resultName, VKC, type VulkanLibrary } from "../vulkan/binding.ts";
+import { BUILD_PACKAGES } from "../vulkan/build.ts";
+import { buildGeometry, OrbitCamera, packSceneUniforms, UNIFORM_FLOATS, type CameraState } from "../vulkan/scene.ts";
+
+export type VulkanScene = "orbit" | "pattern";
+
+export interface VulkanSourceOptions {
+  width: number;
+  height: number;
+  /** Device index or case-insensitive name substring; the best device when absent. */
+  device?: string;
+  scene?: VulkanScene;
+  /** VK_LAYER_KHRONOS_validation with synchronization validation, messages counted. */
+  validation?: boolean;
+}
+
+export type VulkanDeviceType = "other" | "integrated" | "discrete" | "virtual" | "cpu";
+export interface VulkanDeviceInfo {
+  index: number;
+  name: string;
+  type: VulkanDeviceType;
+  apiVersion: string;
+}
+
+/** Where the time of the last frame went, in ms. */
+export interface VulkanTimings {
+  /** The render pass (GPU timestamps), or submit-to-done on the CPU clock without timestamps. */
+  renderMs: number;
+  /** The image-to-buffer copy (GPU timestamps); 0 without timestamps (it is in renderMs then). */
+  readbackMs: number;
+  /** Everything else from nextFrame() until the frame is handed out: waiting for the submit thread, the
+   *  1 ms polling granularity, building the Frame. wall-clock total - renderMs - readbackMs. */
+  handoffMs: number;
+  /** nextFrame() from the submit to the resolved frame (excluding waits for a free slot or a resize). */
+  totalMs: number;
+  /** CPU time the library's thread spent in vkQueueSubmit (lavapipe runs most of the frame there). */
+  submitMs: number;
+  /** True when renderMs/readbackMs come from GPU timestamps. */
+  gpuTimestamps: boolean;
+}
+
+export interface ValidationMessages {
+  errors: number;
+  warnings: number;
+  /** The first few error and warning texts. */
+  messages: string[];
+}
+
+const DEVICE_TYPES: VulkanDeviceType[] = ["other", "integrated", "discrete", "virtual", "cpu"];
+const INSTALL_HINT =
+  "Install a Vulkan loader and driver: apt-get install libvulkan-dev mesa-vulkan-drivers " +
+  `(building the renderer also needs: apt-get install ${BUILD_PACKAGES}), ` +
+  "or run without Vulkan: --source synthetic.";
+/** How long nextFrame waits for a held frame to be released before it gives up. */
+const SLOT_WAIT_MS = 10_000;
+
+/** No Vulkan loader, no driver or no usable device (or the renderer library cannot be built). */
+export class VulkanUnavailableError extends Error {
+  override name = "VulkanUnavailableError";
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(`Vulkan is not available: ${reason}\n${INSTALL_HINT}`, options);
+  }
+}
+
+function loadLibrary(): VulkanLibrary {
+  try {
+    return loadVulkanLibrary();
+  } catch (e) {
+    // A failed build (no compiler, no headers, no glslc) or dlopen (no libvulkan.so.1).
+    throw new VulkanUnavailableError((e as Error).message, { cause: e });
+  }
+}
+
+const sleep1 = () => new Promise<void>((resolve) => setTimeout(resolve, 1));
+
+interface Slot {
+  pixels: Uint8Array | null;
+  /** Handed out and not yet released. */
+  out: boolean;
+  /** Submitted and not yet seen complete. */
+  inFlight: boolean;
+}
+
+export class VulkanSource implements FrameSource {
+  readonly name = "vulkan";
+  /** The Vulkan device's name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
+  readonly device: string;
+  readonly deviceType: VulkanDeviceType;
+  readonly scene: VulkanScene;
+  /** The message of the last error (a failed frame or resize, a lost device); null when none so far. */
+  lastError: string | null = null;
+  /** Timings of the last frame; null before the first. */
+  lastTimings: VulkanTimings | null = null;
+  /** Frames handed out so far. */
+  frameCount = 0;
+  /** The camera of the orbit scene; `camera.state` may be set directly. */
+  readonly camera = new OrbitCamera();
+
+  private lib: VulkanLibrary;
+  private ctx: Pointer | null;
+  private slots: Slot[];
+  private next = 0;
+  private renderWidth: number;
+  private renderHeight: number;
+  private wantWidth: number;
+  private wantHeight: number;
+  private uniforms = new Float32Array(UNIFORM_FLOATS);
+  private times = new Float64Array(3);
+  private counts = new Int32Array(3);
+  private chain: Promise<unknown> = Promise.resolve();
+  private waiters: (() => void)[] = [];
+  private closed = false;
+  private fatal: string | null = null;
+  private readonly validation: boolean;
+
+  private constructor(lib: VulkanLibrary, ctx: Pointer, opts: Required<VulkanSourceOptions>) {
+    this.lib = lib;
+    this.ctx = ctx;
+    this.device = String(lib.vkc_device_name(ctx) ?? "");
+    this.deviceType = DEVICE_TYPES[lib.vkc_device_type(ctx)] ?? "other";
+    this.scene = opts.scene;
+    this.validation = opts.validation;
+    this.slots = Array.from({ length: lib.vkc_slot_count(ctx) }, () => ({ pixels: null, out: false, inFlight: false }));
+    this.renderWidth = this.renderHeight = 0;
+    [this.wantWidth, this.wantHeight] = clampSize(opts.width, opts.height);
+  }
+
+  /**
+   * Creates the renderer without blocking: the device and pipelines are made on the library's thread.
+   * Throws VulkanUnavailableError when there is no loader, driver or device; an Error for anything
+   * else (e.g. no device matches `device`, or `validation` without the layer installed).
+   */
+  static async create(opts: VulkanSourceOptions): Promise<VulkanSource> {
+    const full: Required<VulkanSourceOptions> = {
+      width: opts.width,
+      height: opts.height,
+      device: opts.device ?? "",
+      scene: opts.scene ?? "orbit",
+      validation: opts.validation ?? false,
+    };
+    if (full.scene !== "orbit" && full.scene !== "pattern") throw new Error(`unknown Vulkan scene "${full.scene}"`);
+    clampSize(full.width, full.height); // throws on a bad size before anything is created
+    const lib = loadLibrary();
+    const ctx = lib.vkc_create(cString(full.device), full.scene === "pattern" ? 1 : 0, full.validation ? 1 : 0) as Pointer | null;
+    if (!ctx) throw new Error("vkc_create failed: out of host memory");
+    let state: number;
+    while ((state = lib.vkc_ready(ctx)) === 0) await sleep1();
+    if (state < 0) {
+      const reason = String(lib.vkc_error(ctx) ?? "unknown error");
+      lib.vkc_destroy(ctx);
+      if (state === VKC.ERR_UNAVAILABLE) throw new VulkanUnavailableError(reason);
+      throw new Error(`cannot create the Vulkan renderer: ${reason}`);
+    }
+    const source = new VulkanSource(lib, ctx, full);
+    try {
+      if (full.scene === "orbit") {
+        const g = buildGeometry();
+        source.check(
+          lib.vkc_set_geometry(ctx, g.vertices, g.vertices.byteLength, g.indices, g.indices.byteLength, g.draws, g.draws.length / 4),
+          "uploading the scene",
+        );
+      }
+      source.applySize();
+    } catch (e) {
+      source.destroyNow();
+      throw e;
+    }
+    return source;
+  }
+
+  /** The Vulkan devices in the loader's order (the `device` option's indices). */
+  static listDevices(): VulkanDeviceInfo[] {
+    const lib = loadLibrary();
+    const buf = new Uint8Array(16384);
+    const n = lib.vkc_list_devices(buf, buf.length);
+    const text = readCString(buf);
+    if (n < 0) throw new VulkanUnavailableError(text);
+    return text
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => {
+        const [index, type, name, api] = line.split("\t");
+        return { index: Number(index), name: name ?? "", type: DEVICE_TYPES[Number(type)] ?? "other", apiVersion: api ?? "" };
+      });
+  }
+
+  /** The size of the next frame. */
+  get width(): number {
+    return this.wantWidth;
+  }
+  get height(): number {
+    return this.wantHeight;
+  }
+
+  /** Validation layer messages so far (zeros when validation is off). */
+  get validationMessages(): ValidationMessages {
+    if (!this.ctx) return { errors: 0, warnings: 0, messages: [] };
+    this.lib.vkc_message_counts(this.ctx, this.counts);
+    const messages: string[] = [];
+    const buf = new Uint8Array(2048);
+    for (let i = 0; i < this.counts[2]!; i++) if (this.lib.vkc_message_text(this.ctx, i, buf, buf.length)) messages.push(readCString(buf));
+    return { errors: this.counts[0]!, warnings: this.counts[1]!, messages };
+  }
+
+  get validationEnabled(): boolean {
+    return this.validation;
+  }
+
+  /** The orbit camera's state (a copy). */
+  get cameraState(): CameraState {
+    const s = this.camera.state;
+    return { target: [...s.target], yaw: s.yaw, pitch: s.pitch, distance: s.distance };
+  }
+
+  /**
+   * Renders the frame for time `t` seen through `input` into a free ring slot and resolves when its
+   * pixels are readable. Calls are serialized. The frame's memory is the slot's mapped buffer: it is
+   * not rendered into again until `release()` is called, so hold at most one frame while asking for
+   * the next (with 2 slots, a third request waits for a release).
+   */
+  nextFrame(t: number, input: InputState): Promise<Frame> {
+    const run = this.chain.then(() => this.render(t, input));
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  /** The next frame has this size (rounded, clamped to 1x1..3840x2160). */
+  resize(width: number, height: number): void {
+    [this.wantWidth, this.wantHeight] = clampSize(width, height);
+  }
+
+  /**
+   * Releases everything. Frames still held keep their memory until they are released (or for at
+   * most 10 s), so an encoder that is still reading one does not read freed memory.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.wake();
+    if (this.slots.some((s) => s.out)) {
+      const timer = setTimeout(() => this.destroyNow(), SLOT_WAIT_MS);
+      timer.unref?.();
+      this.onAllReleased = () => {
+        clearTimeout(timer);
+        this.destroyNow();
+      };
+    } else {
+      this.destroyNow();
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+
+  private onAllReleased: (() => void) | null = null;
+
+  private destroyNow(): void {
+    this.onAllReleased = null;
+    if (!this.ctx) return;
+    const ctx = this.ctx;
+    this.ctx = null;
+    for (const s of this.slots) s.pixels = null;
+    this.lib.vkc_destroy(ctx); // waits for work in flight: at most one frame
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Resolves on the next release (or close), or after `ms`. */
+  private waitForRelease(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private ensureOpen(): Pointer {
+    if (this.closed || !this.ctx) throw new Error("the Vulkan source is closed");
+    if (this.fatal) throw new Error(this.fatal);
+    return this.ctx;
+  }
+
+  /** Turns a library code into an exception (and lastError); device loss is remembered for good. */
+  private check(code: number, what: string): void {
+    if (code >= 0) return;
+    const detail = this.ctx ? String(this.lib.vkc_error(this.ctx) ?? "") : "";
+    let message = `Vulkan: ${what} failed: ${resultName(code)}${detail ? ` (${detail})` : ""}`;
+    if (isFatal(code)) {
+      message = `Vulkan device lost while ${what}: ${detail || resultName(code)}; the renderer must be recreated`;
+      this.fatal = message;
+    }
+    this.lastError = message;
+    throw new Error(message);
+  }
+
+  private applySize(): void {
+    const ctx = this.ensureOpen();
+    const [w, h] = [this.wantWidth, this.wantHeight];
+    this.check(this.lib.vkc_resize(ctx, w, h), `resizing to ${w}x${h}`);
+    this.renderWidth = w;
+    this.renderHeight = h;
+    const bytes = w * h * 4;
+    // One view per slot, made once per size: toArrayBuffer costs ~26 us per 8 MB, and a view over
+    // mapped memory is what the encoder Worker reads through its address.
+    this.slots.forEach((s, i) => {
+      const p = this.lib.vkc_slot_pixels(ctx, i) as Pointer | null;
+      if (!p) throw new Error("Vulkan: a slot has no mapped memory");
+      s.pixels = new Uint8Array(toArrayBuffer(p, 0, bytes));
+    });
+  }
+
+  /** Waits (without blocking) until `ready()` holds; throws after SLOT_WAIT_MS or on close. */
+  private async waitUntil(ready: () => boolean, what: string): Promise<void> {
+    const deadline = performance.now() + SLOT_WAIT_MS;
+    while (!ready()) {
+      this.ensureOpen();
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        this.lastError = `Vulkan: gave up waiting ${SLOT_WAIT_MS / 1000} s for ${what}: every frame handed out must be released`;
+        throw new Error(this.lastError);
+      }
+      await this.waitForRelease(Math.min(left, 250));
+    }
+  }
+
+  private async render(t: number, input: InputState): Promise<Frame> {
+    this.ensureOpen();
+    if (this.scene === "orbit") this.camera.apply(t, input);
+
+    if (this.wantWidth !== this.renderWidth || this.wantHeight !== this.renderHeight) {
+      // Nothing in flight here (calls are serialized); wait for the held frames to come back.
+      await this.waitUntil(() => this.slots.every((s) => !s.out), "the frames held before a resize");
+      this.applySize();
+    }
+
+    let index = -1;
+    await this.waitUntil(() => {
+      for (let k = 0; k < this.slots.length; k++) {
+        const i = (this.next + k) % this.slots.length;
+        if (!this.slots[i]!.out && !this.slots[i]!.inFlight) {
+          index = i;
+          return true;
+        }
+      }
+      return false;
+    }, "a free ring slot");
+    const slot = this.slots[index]!;
+    const [width, height] = [this.renderWidth, this.renderHeight];
+    if (this.scene === "orbit") packSceneUniforms(this.uniforms, this.camera, t, width, height);
+
+    const ctx = this.ensureOpen();
+    const t0 = performance.now();
+    this.check(this.lib.vkc_submit(ctx, index, this.uniforms, this.uniforms.byteLength), "submitting a frame");
+    slot.inFlight = true;
+    this.next = (index + 1) % this.slots.length;
+    try {
+      for (;;) {
+        const done = this.lib.vkc_poll(this.ensureOpen(), index);
+        if (done < 0) this.check(done, "rendering a frame");
+        if (done > 0) break;
+        await sleep1();
+      }
+    } finally {
+      // On close the library waits for the work itself; on an error the slot is unusable anyway.
+      slot.inFlight = false;
+    }
+    const gpu = this.lib.vkc_frame_times(ctx, index, this.times) === 1;
+    slot.out = true;
+    let released = false;
+    const frame: Frame = {
+      pixels: slot.pixels!,
+      width,
+      height,
+      stride: width * 4,
+      format: "rgba",
+      captureTime: Date.now(),
+      release: () => {
+        if (released) return;
+        released = true;
+        slot.out = false;
+        if (this.onAllReleased && this.slots.every((s) => !s.out)) this.onAllReleased();
+        this.wake();
+      },
+    };
+    const totalMs = performance.now() - t0;
+    const submitMs = this.times[2]!;
+    const renderMs = gpu ? this.times[0]! : totalMs;
+    const readbackMs = gpu ? this.times[1]! : 0;
+    this.lastTimings = {
+      renderMs,
+      readbackMs,
+      handoffMs: Math.max(0, totalMs - renderMs - readbackMs),
+      totalMs,
+      submitMs,
+      gpuTimestamps: gpu,
+    };
+    this.frameCount++;
+    return frame;
+  }
+}
+
+function clampSize(width: number, height: number): [number, number] {
+  if (!Number.isFinite(width) || !Number.isFinite(height)) throw new RangeError(`bad frame size ${width}x${height}`);
+  return [
+    Math.min(MAX_FRAME_SIDE.width, Math.max(1, Math.round(width))),
+    Math.min(MAX_FRAME_SIDE.height, Math.max(1, Math.round(height))),
+  ];
+}

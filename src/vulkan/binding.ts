@@ -1,0 +1,95 @@
+// bun:ffi binding of build/libvkcast_vk.so (src/vulkan/vkcast_vk.c). Every function here returns
+// quickly; see the C file for what each does.
+import { dlopen, FFIType, type Pointer } from "bun:ffi";
+import { ensureVulkanLibrary } from "./build.ts";
+
+const SYMBOLS = {
+  vkc_create: { args: [FFIType.ptr, FFIType.i32, FFIType.i32], returns: FFIType.ptr },
+  vkc_ready: { args: [FFIType.ptr], returns: FFIType.i32 },
+  vkc_destroy: { args: [FFIType.ptr], returns: FFIType.void },
+  vkc_error: { args: [FFIType.ptr], returns: FFIType.cstring },
+  vkc_device_name: { args: [FFIType.ptr], returns: FFIType.cstring },
+  vkc_device_type: { args: [FFIType.ptr], returns: FFIType.i32 },
+  vkc_slot_count: { args: [FFIType.ptr], returns: FFIType.i32 },
+  vkc_width: { args: [FFIType.ptr], returns: FFIType.u32 },
+  vkc_height: { args: [FFIType.ptr], returns: FFIType.u32 },
+  vkc_has_timestamps: { args: [FFIType.ptr], returns: FFIType.i32 },
+  vkc_slot_pixels: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.ptr },
+  vkc_set_geometry: {
+    args: [FFIType.ptr, FFIType.ptr, FFIType.u32, FFIType.ptr, FFIType.u32, FFIType.ptr, FFIType.u32],
+    returns: FFIType.i32,
+  },
+  vkc_resize: { args: [FFIType.ptr, FFIType.u32, FFIType.u32], returns: FFIType.i32 },
+  vkc_submit: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+  vkc_poll: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  vkc_frame_times: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  vkc_message_counts: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.void },
+  vkc_message_text: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  vkc_list_devices: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+} as const;
+
+export type VulkanLibrary = ReturnType<typeof dlopen<typeof SYMBOLS>>["symbols"];
+export type ContextPointer = Pointer;
+
+/** Error codes of the C library besides (negative) VkResult values. */
+export const VKC = {
+  ERR_BUSY: -9001,
+  ERR_ARG: -9002,
+  ERR_NO_TARGET: -9003,
+  ERR_UNAVAILABLE: -9004,
+  ERR_NO_DEVICE: -9005,
+  ERR_LAYER: -9006,
+  ERR_LOST: -9007,
+} as const;
+
+const RESULT_NAMES: Record<number, string> = {
+  [-1]: "VK_ERROR_OUT_OF_HOST_MEMORY",
+  [-2]: "VK_ERROR_OUT_OF_DEVICE_MEMORY",
+  [-3]: "VK_ERROR_INITIALIZATION_FAILED",
+  [-4]: "VK_ERROR_DEVICE_LOST",
+  [-5]: "VK_ERROR_MEMORY_MAP_FAILED",
+  [-6]: "VK_ERROR_LAYER_NOT_PRESENT",
+  [-7]: "VK_ERROR_EXTENSION_NOT_PRESENT",
+  [-8]: "VK_ERROR_FEATURE_NOT_PRESENT",
+  [-9]: "VK_ERROR_INCOMPATIBLE_DRIVER",
+  [-10]: "VK_ERROR_TOO_MANY_OBJECTS",
+  [-11]: "VK_ERROR_FORMAT_NOT_SUPPORTED",
+  [-1000069000]: "VK_ERROR_OUT_OF_POOL_MEMORY",
+  [VKC.ERR_BUSY]: "busy",
+  [VKC.ERR_ARG]: "bad argument",
+  [VKC.ERR_NO_TARGET]: "no render target",
+  [VKC.ERR_UNAVAILABLE]: "Vulkan unavailable",
+  [VKC.ERR_NO_DEVICE]: "no such device",
+  [VKC.ERR_LAYER]: "validation layer missing",
+  [VKC.ERR_LOST]: "VK_ERROR_DEVICE_LOST",
+};
+
+export function resultName(code: number): string {
+  return RESULT_NAMES[code] ?? `VkResult ${code}`;
+}
+
+/** True for codes after which the device cannot render again. */
+export function isFatal(code: number): boolean {
+  return code === -4 || code === VKC.ERR_LOST;
+}
+
+let library: VulkanLibrary | null = null;
+
+/** Builds (when stale) and loads the library once per process. Throws when either fails. */
+export function loadVulkanLibrary(): VulkanLibrary {
+  if (library) return library;
+  const path = ensureVulkanLibrary();
+  library = dlopen(path, SYMBOLS).symbols;
+  return library;
+}
+
+/** A NUL-terminated UTF-8 copy of `s` for a `const char*` argument. */
+export function cString(s: string): Buffer {
+  return Buffer.from(`${s}\0`, "utf8");
+}
+
+/** Reads a NUL-terminated string that C wrote into `buf`. */
+export function readCString(buf: Uint8Array): string {
+  const end = buf.indexOf(0);
+  return new TextDecoder().decode(end < 0 ? buf : buf.subarray(0, end));
+}
