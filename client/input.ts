@@ -6,7 +6,14 @@
 export type Modifier = "Shift" | "Control" | "Alt" | "Meta";
 
 export type OutgoingEvent =
-  | { type: "pointer_down" | "pointer_up" | "pointer_move"; x: number; y: number; button: number; buttons: number[]; modifiers: Modifier[] }
+  | {
+      type: "pointer_down" | "pointer_up" | "pointer_move";
+      x: number;
+      y: number;
+      button: number;
+      buttons: number[];
+      modifiers: Modifier[];
+    }
   | { type: "wheel"; dx: number; dy: number; x: number; y: number; modifiers: Modifier[] }
   | { type: "key_down" | "key_up"; key: string; modifiers: Modifier[] }
   | { type: "resize"; width: number; height: number; ratio: number }
@@ -129,7 +136,11 @@ export class InputForwarder {
     return this.o.toFrame(e.clientX, e.clientY);
   }
 
-  private pointerEvent(type: "pointer_down" | "pointer_up" | "pointer_move", e: PointerEvent, button: number): OutgoingEvent | null {
+  private pointerEvent(
+    type: "pointer_down" | "pointer_up" | "pointer_move",
+    e: PointerEvent,
+    button: number,
+  ): OutgoingEvent | null {
     const p = this.position(e);
     if (!p) return null;
     this.lastPos = p;
@@ -163,6 +174,7 @@ export class InputForwarder {
       if (ev) this.sendNow(ev);
       return;
     }
+    if (this.locked && e.movementX === 0 && e.movementY === 0) return;
     const ev = this.pointerEvent("pointer_move", e, 0);
     if (!ev) return;
     this.pendingMove = ev;
@@ -262,7 +274,14 @@ export class InputForwarder {
       const w = this.wheel;
       this.wheel = null;
       if (w.dx || w.dy)
-        this.o.send({ type: "wheel", dx: round2(w.dx), dy: round2(w.dy), x: round2(w.x), y: round2(w.y), modifiers: w.modifiers });
+        this.o.send({
+          type: "wheel",
+          dx: round2(w.dx),
+          dy: round2(w.dy),
+          x: round2(w.x),
+          y: round2(w.y),
+          modifiers: w.modifiers,
+        });
     }
   }
 

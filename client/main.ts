@@ -103,7 +103,8 @@ const conn = new Connection(wsUrl(), {
     stats.resetConnection();
     retryAt = performance.now() + retryIn;
     if (code === 1001) stoppedByServer = true;
-    closeInfo = code === 1000 || code === 1001 || code === 1005 || code === 1006 ? "" : `closed: ${code}${reason ? ` ${reason}` : ""}`;
+    closeInfo =
+      code === 1000 || code === 1001 || code === 1005 || code === 1006 ? "" : `closed: ${code}${reason ? ` ${reason}` : ""}`;
     setState(stoppedByServer ? "stopped" : everLive ? "reconnecting" : "connecting");
   },
   onBinary: (data) => {

@@ -79,7 +79,8 @@ export function parseServerMessage(text: string): ServerMessage | null {
   }
   if (typeof data !== "object" || data === null || Array.isArray(data)) return null;
   const type = (data as { type?: unknown }).type;
-  if (type === "hello" || type === "config" || type === "pong" || type === "stats" || type === "error") return data as ServerMessage;
+  if (type === "hello" || type === "config" || type === "pong" || type === "stats" || type === "error")
+    return data as ServerMessage;
   return null;
 }
 

@@ -117,11 +117,10 @@ async function painted(page: Page): Promise<number> {
 
 async function waitForPaints(page: Page, more: number, ms = 8000): Promise<void> {
   const base = await painted(page);
-  await page.waitForFunction(
-    (n) => Number(document.getElementById("view")!.dataset.painted ?? 0) >= n,
-    base + more,
-    { timeout: ms, polling: 50 },
-  );
+  await page.waitForFunction((n) => Number(document.getElementById("view")!.dataset.painted ?? 0) >= n, base + more, {
+    timeout: ms,
+    polling: 50,
+  });
 }
 
 /** The canvas's pixel at frame coordinates (the canvas's backing store is the frame's size). */
@@ -163,7 +162,11 @@ function stripComment(jpeg: Buffer): Buffer {
 }
 
 /** Pixels of a PNG screenshot at page coordinates, decoded by the browser. */
-async function screenshotPixels(page: Page, png: Buffer, points: { x: number; y: number }[]): Promise<[number, number, number][]> {
+async function screenshotPixels(
+  page: Page,
+  png: Buffer,
+  points: { x: number; y: number }[],
+): Promise<[number, number, number][]> {
   return page.evaluate(
     async ([b64, pts]) => {
       const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
@@ -194,6 +197,7 @@ let page: Page;
 /** Every message the main page sent on its sockets, and the sockets' URLs. */
 const sent: string[] = [];
 const socketUrls: string[] = [];
+const pageErrors: string[] = [];
 const VW = 1000;
 const VH = 500; // wider than 16:9: the canvas is pillarboxed
 
@@ -207,7 +211,7 @@ describe("browser client (Chromium)", () => {
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: VW, height: VH }, deviceScaleFactor: 1 });
     page = await context.newPage();
-    page.on("pageerror", (e) => console.error("page error:", e.message));
+    page.on("pageerror", (e) => pageErrors.push(e.message));
     page.on("websocket", (ws) => {
       socketUrls.push(ws.url());
       ws.on("framesent", ({ payload }) => sent.push(typeof payload === "string" ? payload : `<binary ${payload.length}>`));
@@ -278,14 +282,20 @@ describe("browser client (Chromium)", () => {
     expect(Math.abs(up.x - 400)).toBeLessThanOrEqual(1);
     expect(Math.abs(up.y - 250)).toBeLessThanOrEqual(1);
     expect(up.buttons).toEqual([]);
-    const moves = scene.received.slice(from).filter(isType("pointer_move")).filter((e) => e.buttons.length > 0);
+    const moves = scene.received
+      .slice(from)
+      .filter(isType("pointer_move"))
+      .filter((e) => e.buttons.length > 0);
     expect(moves.length).toBeGreaterThan(0);
     expect(moves.length).toBeLessThanOrEqual(8); // coalesced per animation frame, never more than sent
     const last = moves[moves.length - 1]!;
     expect(Math.abs(last.x - 400)).toBeLessThanOrEqual(1);
     expect(Math.abs(last.y - 250)).toBeLessThanOrEqual(1);
     // The order on the wire is down, moves, up.
-    const seq = scene.received.slice(from).map((e) => e.type).filter((t) => t.startsWith("pointer_") && t !== "pointer_move");
+    const seq = scene.received
+      .slice(from)
+      .map((e) => e.type)
+      .filter((t) => t.startsWith("pointer_") && t !== "pointer_move");
     expect(seq).toEqual(["pointer_down", "pointer_up"]);
     // The scene drew its marker where the drag ended.
     await waitForPixel(page, 400, 250, WHITE);
@@ -342,22 +352,51 @@ describe("browser client (Chromium)", () => {
     expect(scene.received.slice(from4).filter((e) => e.type === "key_down")).toEqual([]);
   }, 15_000);
 
+  test("pointer lock: moves go out as relative motion in frame pixels", async () => {
+    const c = pageXY(VW, VH, 320, 180);
+    await page.mouse.move(c.x, c.y);
+    await page.click("#btn-lock");
+    try {
+      await page.waitForFunction(
+        () =>
+          document.pointerLockElement?.id === "view" &&
+          document.getElementById("btn-lock")!.getAttribute("aria-pressed") === "true",
+        null,
+        { timeout: 3000 },
+      );
+      await page.mouse.move(c.x, c.y); // the mouse comes back from the button; that jump is not measured
+      await Bun.sleep(100);
+      const from = scene.received.length;
+      const before = scene.received.filter(isType("pointer_move")).at(-1)!;
+      await page.mouse.move(c.x + 50, c.y + 25);
+      const after = await scene.waitFor(isType("pointer_move"), from);
+      const s = W / Math.min(VW, (VH * W) / H); // frame px per CSS px
+      expect(Math.abs(after.x - before.x - 50 * s)).toBeLessThanOrEqual(1);
+      expect(Math.abs(after.y - before.y - 25 * s)).toBeLessThanOrEqual(1);
+    } finally {
+      await page.evaluate(() => document.exitPointerLock());
+      await page.waitForFunction(() => document.getElementById("btn-lock")!.getAttribute("aria-pressed") === "false", null, {
+        timeout: 3000,
+      });
+    }
+  }, 10_000);
+
   test("resizing the window sends the new size and pixel ratio", async () => {
     const from = scene.received.length;
     await page.setViewportSize({ width: 800, height: 600 });
-    const r = await scene.waitFor(
-      (e): e is EventOf<"resize"> => e.type === "resize" && e.width === 800,
-      from,
-    );
-    expect(r).toEqual({ type: "resize", width: 800, height: 600, ratio: 1 });
-    // Now letterboxed top and bottom; input still lands on the right frame pixel.
-    const from2 = scene.received.length;
-    const p = pageXY(800, 600, 50, 300);
-    await page.mouse.click(p.x, p.y);
-    const down = await scene.waitFor(isType("pointer_down"), from2);
-    expect(Math.abs(down.x - 50)).toBeLessThanOrEqual(1);
-    expect(Math.abs(down.y - 300)).toBeLessThanOrEqual(1);
-    await page.setViewportSize({ width: VW, height: VH });
+    try {
+      const r = await scene.waitFor((e): e is EventOf<"resize"> => e.type === "resize" && e.width === 800, from);
+      expect(r).toEqual({ type: "resize", width: 800, height: 600, ratio: 1 });
+      // Now letterboxed top and bottom; input still lands on the right frame pixel.
+      const from2 = scene.received.length;
+      const p = pageXY(800, 600, 50, 300);
+      await page.mouse.click(p.x, p.y);
+      const down = await scene.waitFor(isType("pointer_down"), from2);
+      expect(Math.abs(down.x - 50)).toBeLessThanOrEqual(1);
+      expect(Math.abs(down.y - 300)).toBeLessThanOrEqual(1);
+    } finally {
+      await page.setViewportSize({ width: VW, height: VH });
+    }
   }, 15_000);
 
   test("a new frame size re-letterboxes the canvas and input follows it", async () => {
@@ -419,6 +458,7 @@ describe("browser client (Chromium)", () => {
   }, 20_000);
 
   test("every message the client sent passes the server's schema; acks and pings flow", async () => {
+    expect(pageErrors).toEqual([]);
     expect(socketUrls.length).toBeGreaterThan(0);
     expect(new URL(socketUrls[0]!).pathname).toBe("/ws");
     expect(new URL(socketUrls[0]!).searchParams.get("v")).toBe("2");
