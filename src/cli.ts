@@ -11,6 +11,11 @@ export interface CliOptions {
   height: number;
   fps: number;
   quality: number;
+  interactiveQuality: number;
+  stillQuality: number;
+  control: "all" | "first" | "none";
+  viewOnly: boolean;
+  stallTimeout: number;
   source: "vulkan" | "synthetic";
   encoder: EncoderChoice;
   device: string | undefined;
@@ -60,7 +65,12 @@ const SPECS: Record<string, Spec> = {
   width: { value: "W", help: "frame width in pixels (default 1280)", parse: int("width") },
   height: { value: "H", help: "frame height in pixels (default 720)", parse: int("height") },
   fps: { value: "N", help: "frames per second sent to viewers (default 30)", parse: int("fps") },
-  quality: { value: "Q", help: "JPEG quality 1-100 (default 85)", parse: int("quality") },
+  quality: { value: "Q", help: "JPEG quality 1-100 while nobody interacts (default 85)", parse: int("quality") },
+  "interactive-quality": { value: "Q", help: "JPEG quality while input arrives (default 60)", parse: int("quality") },
+  "still-quality": { value: "Q", help: "JPEG quality of the frame after input or motion stops (default 90)", parse: int("quality") },
+  control: { value: "all|first|none", help: "who may send input: every viewer, the oldest one, nobody (default all)", parse: oneOf(["all", "first", "none"]) },
+  "view-only": { help: "nobody may send input (the same as --control none)", parse: bool },
+  "stall-timeout": { value: "S", help: "close a viewer that stopped reading for S seconds (default 30)", parse: int("stallTimeout") },
   source: { value: "vulkan|synthetic", help: "where frames come from (default synthetic)", parse: oneOf(["vulkan", "synthetic"]) },
   encoder: { value: "turbo|napi", help: "JPEG encoder (default: libjpeg-turbo when it loads, else napi)", parse: oneOf(["turbo", "napi"]) },
   device: { value: "INDEX|NAME", help: "Vulkan device by index or name substring (default: the fastest kind)", parse: text },
@@ -76,6 +86,11 @@ const DEFAULTS: CliOptions = {
   height: 720,
   fps: 30,
   quality: 85,
+  interactiveQuality: 60,
+  stillQuality: 90,
+  control: "all",
+  viewOnly: false,
+  stallTimeout: 30,
   source: "synthetic",
   encoder: "auto",
   device: undefined,

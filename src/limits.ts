@@ -6,6 +6,7 @@ export const LIMITS = {
   fps: [1, 240],
   quality: [1, 100],
   encoderWorkers: [1, 16],
+  stallTimeout: [1, 3600],
 } as const satisfies Record<string, readonly [number, number]>;
 
 /** Returns `value` if it is an integer within LIMITS[name]; throws a RangeError naming it otherwise. */

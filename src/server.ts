@@ -1,7 +1,8 @@
 // StreamingServer: one Bun.serve for the client page, /api/config and the /ws frames topic.
-// Frames are paced to the target fps, encoded once on a Worker and published to every viewer.
+// Frames are paced to the target fps, encoded once on a Worker and published to every viewer that
+// keeps up; a viewer that falls behind skips frames and then gets the newest (see viewers.ts).
 import { ptr } from "bun:ffi";
-import type { Server, ServerWebSocket } from "bun";
+import type { Server } from "bun";
 import clientPage from "../client/index.html";
 import type { EncoderChoice, EncoderName } from "./encode/backend.ts";
 import { EncoderPool } from "./encode/pool.ts";
@@ -10,22 +11,47 @@ import { type Frame, PIXEL_FORMATS } from "./frame.ts";
 import { type InputEvent, InputQueue, MAX_MESSAGE_BYTES, parseMessage } from "./input.ts";
 import { checkInt } from "./limits.ts";
 import { type Logger, silentLogger } from "./log.ts";
+import {
+  CLOSE_TOO_SLOW,
+  FRAMES_TOPIC,
+  isBehind,
+  markBehind,
+  markCaughtUp,
+  newViewerData,
+  noteAck,
+  noteSent,
+  type Role,
+  type Viewer,
+  type ViewerData,
+} from "./viewers.ts";
 
-export const FRAMES_TOPIC = "frames";
 export const PROTOCOL_VERSION = 2;
 /** Close code sent to every viewer when the server stops (RFC 6455 "going away"). */
 export const CLOSE_GOING_AWAY = 1001;
+/** Input quiet for this long ends an interaction: a still frame at the still quality follows. */
+export const INTERACTION_QUIET_MS = 300;
+
+/** Who may send input: every viewer (as the original), the oldest viewer still connected, or nobody. */
+export type ControlPolicy = "all" | "first" | "none";
 
 export interface StreamingServerOptions {
   host?: string;
   /** 0 picks a free port; `port` holds the real one after start(). */
   port?: number;
+  /** JPEG quality of frames while nobody interacts. */
   quality?: number;
+  /** JPEG quality while input arrives (smaller frames, quicker response). */
+  interactiveQuality?: number;
+  /** JPEG quality of the one frame sent when input stops or the picture stops changing. */
+  stillQuality?: number;
   fps?: number;
   encoder?: EncoderChoice;
   /** Encoder Workers; two keep up with the slower backend at 720p on two cores. */
   encoderWorkers?: number;
   inputCapacity?: number;
+  control?: ControlPolicy;
+  /** A viewer that skips frames for this many seconds without catching up is closed (CLOSE_TOO_SLOW). */
+  stallTimeout?: number;
   /** Name of the rendering device, reported in /api/config. */
   device?: string;
   logger?: Logger;
@@ -35,45 +61,54 @@ export interface ServerStats {
   framesPushed: number;
   /** Pushed frames replaced by a newer one before they were encoded. */
   framesDropped: number;
+  /** Pushed frames identical to the last one sent at the still quality: neither encoded nor sent. */
+  framesUnchanged: number;
   framesEncoded: number;
   framesPublished: number;
+  /** Frames a viewer did not get because it was behind, summed over viewers. */
+  framesSkipped: number;
   encodeErrors: number;
   encodeMsTotal: number;
   bytesSent: number;
   viewersJoined: number;
+  viewersClosedTooSlow: number;
   inputAccepted: number;
   inputRejected: number;
+  /** Valid input from viewers without control. */
+  inputDenied: number;
   /** Valid input pushed out of the full queue before the engine drained it. */
   inputDropped: number;
 }
 
-interface ViewerData {
-  id: number;
-  /** Speaks the v2 protocol: gets hello/pong/error text messages. */
-  v2: boolean;
-  lastAck: number;
-}
-type Viewer = ServerWebSocket<ViewerData>;
+const LATENCY_SAMPLES = 256;
 
 export class StreamingServer {
   readonly host: string;
   port: number;
   readonly quality: number;
+  readonly interactiveQuality: number;
+  readonly stillQuality: number;
   readonly fps: number;
-  readonly device: string;
+  readonly control: ControlPolicy;
+  readonly stallTimeoutMs: number;
+  device: string;
   width = 0;
   height = 0;
   readonly stats: ServerStats = {
     framesPushed: 0,
     framesDropped: 0,
+    framesUnchanged: 0,
     framesEncoded: 0,
     framesPublished: 0,
+    framesSkipped: 0,
     encodeErrors: 0,
     encodeMsTotal: 0,
     bytesSent: 0,
     viewersJoined: 0,
+    viewersClosedTooSlow: 0,
     inputAccepted: 0,
     inputRejected: 0,
+    inputDenied: 0,
     inputDropped: 0,
   };
 
@@ -83,27 +118,41 @@ export class StreamingServer {
   private readonly input: InputQueue;
   private server: Server<ViewerData> | null = null;
   private pool: EncoderPool | null = null;
+  /** Connected viewers, oldest first (the order "first" control follows). */
   private readonly viewers = new Set<Viewer>();
   private nextViewerId = 1;
   /** The newest pushed frame not yet handed to an encoder. */
   private pending: Frame | null = null;
   private readonly inFlight = new Set<Promise<void>>();
   private timer: ReturnType<typeof setTimeout> | null = null;
+  private housekeeping: ReturnType<typeof setInterval> | null = null;
   /** Earliest time (performance.now) the next frame may leave, so frames leave at `fps`. */
   private nextDue = 0;
   private seq = 0;
-  private lastPublishedSeq = 0;
-  private latestJpeg: Uint8Array | null = null;
+  private newest: { seq: number; jpeg: Uint8Array } | null = null;
+  /** Hash and quality of the last frame handed to an encoder, to skip unchanged frames. */
+  private lastHash: bigint | null = null;
+  private lastWasStill = false;
+  private lastInputAt = -Infinity;
+  private interacting = false;
+  /** Capture times of recent frames by sequence number, to turn acks into latency. */
+  private readonly captureTimes = new Map<number, number>();
+  private readonly latencies: number[] = [];
 
   constructor(options: StreamingServerOptions = {}) {
     this.host = options.host ?? "127.0.0.1";
     if (typeof this.host !== "string" || this.host === "") throw new RangeError("host must be a non-empty string");
     this.port = checkInt("port", options.port ?? 8080);
     this.quality = checkInt("quality", options.quality ?? 85);
+    this.interactiveQuality = checkInt("quality", options.interactiveQuality ?? 60, "interactiveQuality");
+    this.stillQuality = checkInt("quality", options.stillQuality ?? 90, "stillQuality");
     this.fps = checkInt("fps", options.fps ?? 30);
     this.encoderWorkers = checkInt("encoderWorkers", options.encoderWorkers ?? 2);
     this.encoderChoice = options.encoder ?? "auto";
     if (!["auto", "turbo", "napi"].includes(this.encoderChoice)) throw new RangeError("encoder must be auto, turbo or napi");
+    this.control = options.control ?? "all";
+    if (!["all", "first", "none"].includes(this.control)) throw new RangeError("control must be all, first or none");
+    this.stallTimeoutMs = checkInt("stallTimeout", options.stallTimeout ?? 30) * 1000;
     this.device = options.device ?? "";
     this.input = new InputQueue(options.inputCapacity ?? 256);
     this.log = options.logger ?? silentLogger;
@@ -137,6 +186,7 @@ export class StreamingServer {
       throw err;
     }
     this.port = this.server.port ?? this.port;
+    this.housekeeping = setInterval(() => this.everySecond(), 1000);
   }
 
   /** Closes every viewer and the listener, lets encodes in flight finish, and stops the encoders. */
@@ -145,7 +195,8 @@ export class StreamingServer {
     if (!server) return;
     this.server = null;
     if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    if (this.housekeeping) clearInterval(this.housekeeping);
+    this.timer = this.housekeeping = null;
     this.pending?.release?.();
     this.pending = null;
     for (const ws of this.viewers) ws.close(CLOSE_GOING_AWAY, "server stopping");
@@ -155,7 +206,9 @@ export class StreamingServer {
     await Promise.allSettled([...this.inFlight]);
     this.pool?.close();
     this.pool = null;
-    this.latestJpeg = null;
+    this.newest = null;
+    this.lastHash = null;
+    this.captureTimes.clear();
   }
 
   /**
@@ -187,14 +240,21 @@ export class StreamingServer {
     return this.viewers.size;
   }
 
-  /** Validated input events from viewers since the last call, oldest first. */
+  /** Validated input events from viewers with control since the last call, oldest first. */
   drainInput(): InputEvent[] {
     return this.input.drain();
   }
 
   /** The newest JPEG sent to viewers, if any. */
   get lastFrame(): Uint8Array | null {
-    return this.latestJpeg;
+    return this.newest?.jpeg ?? null;
+  }
+
+  /** Capture-to-acknowledged latency over recent acks from v2 viewers, in ms. */
+  latency(): { p50: number | null; p99: number | null; samples: number } {
+    const s = [...this.latencies].sort((a, b) => a - b);
+    const at = (q: number) => (s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))]! : null);
+    return { p50: at(0.5), p99: at(0.99), samples: s.length };
   }
 
   config() {
@@ -203,9 +263,12 @@ export class StreamingServer {
       height: this.height,
       fps: this.fps,
       quality: this.quality,
+      interactiveQuality: this.interactiveQuality,
+      stillQuality: this.stillQuality,
       encoder: this.encoder,
       device: this.device,
       viewers: this.viewers.size,
+      control: this.control,
       protocol: PROTOCOL_VERSION,
     };
   }
@@ -220,8 +283,7 @@ export class StreamingServer {
         "/api/config": { GET: () => Response.json(this.config()) },
         "/ws": (req: Request, server: Server<ViewerData>) => {
           const v2 = new URL(req.url).searchParams.get("v") === "2";
-          const data: ViewerData = { id: this.nextViewerId++, v2, lastAck: 0 };
-          if (server.upgrade(req, { data })) return undefined;
+          if (server.upgrade(req, { data: newViewerData(this.nextViewerId++, v2) })) return undefined;
           return new Response("expected a WebSocket upgrade\n", { status: 426 });
         },
       },
@@ -233,8 +295,11 @@ export class StreamingServer {
       websocket: {
         maxPayloadLength: MAX_MESSAGE_BYTES,
         perMessageDeflate: false,
+        // Flow control keeps each socket's buffer near two frames; this is only the last guard.
+        backpressureLimit: 8 * 1024 * 1024,
         open: (ws) => this.onOpen(ws),
         message: (ws, message) => this.onMessage(ws, message),
+        drain: (ws) => this.catchUp(ws),
         close: (ws) => this.onClose(ws),
       },
     });
@@ -243,7 +308,7 @@ export class StreamingServer {
   private onOpen(ws: Viewer): void {
     this.viewers.add(ws);
     this.stats.viewersJoined++;
-    ws.subscribe(FRAMES_TOPIC);
+    ws.data.role = this.roleFor(ws);
     if (ws.data.v2) {
       this.sendText(ws, {
         type: "hello",
@@ -252,17 +317,35 @@ export class StreamingServer {
         height: this.height,
         fps: this.fps,
         quality: this.quality,
-        role: "control",
+        role: ws.data.role,
+        id: ws.data.id,
       });
     }
-    // A viewer that joins between frames sees the newest one at once.
-    if (this.latestJpeg) ws.sendBinary(this.latestJpeg, false);
-    this.log.info("viewer joined", { id: ws.data.id, viewers: this.viewers.size });
+    // A viewer that joins between frames (or during a still scene) sees the newest one at once.
+    markCaughtUp(ws, this.newest);
+    this.log.info("viewer joined", { id: ws.data.id, viewers: this.viewers.size, role: ws.data.role });
   }
 
   private onClose(ws: Viewer): void {
     if (!this.viewers.delete(ws)) return;
     this.log.info("viewer left", { id: ws.data.id, viewers: this.viewers.size });
+    if (this.control === "first" && ws.data.role === "control") this.updateRoles();
+  }
+
+  private roleFor(ws: Viewer): Role {
+    if (this.control === "all") return "control";
+    if (this.control === "none") return "view";
+    return this.viewers.values().next().value === ws ? "control" : "view";
+  }
+
+  /** With "first" control, the oldest viewer still connected controls; tell those whose role changed. */
+  private updateRoles(): void {
+    for (const ws of this.viewers) {
+      const role = this.roleFor(ws);
+      if (role === ws.data.role) continue;
+      ws.data.role = role;
+      if (ws.data.v2) this.sendText(ws, { type: "config", ...this.config(), role });
+    }
   }
 
   private onMessage(ws: Viewer, message: string | Buffer): void {
@@ -270,15 +353,29 @@ export class StreamingServer {
     const parsed = parseMessage(message);
     if (!parsed.ok) return this.reject(ws, parsed.error);
     if (parsed.kind === "input") {
+      if (ws.data.role !== "control") {
+        ws.data.inputDenied++;
+        this.stats.inputDenied++;
+        return;
+      }
       this.stats.inputAccepted++;
+      this.lastInputAt = performance.now();
       const droppedBefore = this.input.dropped;
       this.input.push(parsed.event);
       this.stats.inputDropped += this.input.dropped - droppedBefore;
       return;
     }
     const control = parsed.message;
-    if (control.type === "ack") ws.data.lastAck = Math.max(ws.data.lastAck, control.seq);
-    else if (ws.data.v2) this.sendText(ws, { type: "pong", t: control.t, server: Date.now() });
+    if (control.type === "ping") {
+      if (ws.data.v2) this.sendText(ws, { type: "pong", t: control.t, server: Date.now() });
+      return;
+    }
+    const captured = this.captureTimes.get(control.seq);
+    if (noteAck(ws, control.seq) && captured !== undefined) {
+      if (this.latencies.length >= LATENCY_SAMPLES) this.latencies.shift();
+      this.latencies.push(Date.now() - captured);
+    }
+    if (ws.data.behindSince !== null) this.catchUp(ws);
   }
 
   /** Bad input is counted and, for viewers that read text, answered; the socket stays open. */
@@ -291,6 +388,39 @@ export class StreamingServer {
     ws.sendText(JSON.stringify(msg), false);
   }
 
+  /** A viewer that was skipping frames gets the newest one as soon as it can take it. */
+  private catchUp(ws: Viewer): void {
+    if (ws.data.behindSince === null || !this.viewers.has(ws)) return;
+    if (!isBehind(ws, this.newest?.jpeg.byteLength ?? 0)) markCaughtUp(ws, this.newest);
+  }
+
+  /** Closes viewers stuck for too long, retries catching up, and sends v2 viewers their stats. */
+  private everySecond(): void {
+    const now = performance.now();
+    for (const ws of this.viewers) {
+      const since = ws.data.behindSince;
+      if (since !== null && now - since > this.stallTimeoutMs) {
+        this.stats.viewersClosedTooSlow++;
+        this.viewers.delete(ws);
+        this.log.warn("closing a viewer that stopped reading", { id: ws.data.id, seconds: Math.round((now - since) / 1000) });
+        ws.close(CLOSE_TOO_SLOW, "too slow: stopped reading frames");
+        // Its buffer is full, so the close frame may never get through: then end it outright.
+        setTimeout(() => ws.readyState !== WebSocket.CLOSED && ws.terminate(), 2000);
+        continue;
+      }
+      this.catchUp(ws);
+      if (ws.data.v2) {
+        this.sendText(ws, {
+          type: "stats",
+          framesSent: ws.data.framesSent,
+          framesSkipped: ws.data.framesSkipped,
+          latencyMs: this.latency(),
+          viewers: this.viewers.size,
+        });
+      }
+    }
+  }
+
   /** Arms the pacing timer for the pending frame, unless it is armed or waiting on an encoder. */
   private schedule(): void {
     if (this.timer || !this.pending || !this.server) return;
@@ -301,12 +431,35 @@ export class StreamingServer {
     }, delay);
   }
 
+  /** What kind of frame comes next, or null when it is the same picture already sent as a still. */
+  private kindOfFrame(hash: bigint): "interactive" | "still" | "normal" | null {
+    if (performance.now() - this.lastInputAt <= INTERACTION_QUIET_MS) return "interactive";
+    const unchanged = hash === this.lastHash;
+    if (unchanged && this.lastWasStill) return null;
+    // The interaction just ended, or the picture stopped changing: one still frame.
+    return this.interacting || unchanged ? "still" : "normal";
+  }
+
   private dispatch(): void {
     const frame = this.pending;
     const pool = this.pool;
     // With every encoder busy the frame stays pending; the next finished encode reschedules it.
     if (!frame || !pool || !pool.hasIdleWorker) return;
     this.pending = null;
+    // ~0.05 ms for a 720p frame: cheap enough for this thread.
+    const hash = Bun.hash.xxHash3(frame.pixels);
+    const kind = this.kindOfFrame(hash);
+    if (kind === null) {
+      // Unchanged since its still frame: neither encoded nor sent, and no pacing slot used.
+      this.stats.framesUnchanged++;
+      frame.release?.();
+      return;
+    }
+    const quality = { interactive: this.interactiveQuality, still: this.stillQuality, normal: this.quality }[kind];
+    this.interacting = kind === "interactive";
+    this.lastHash = hash;
+    this.lastWasStill = kind === "still";
+
     const now = performance.now();
     const interval = 1000 / this.fps;
     // Keep the cadence when on time; after an idle spell, start a new one from now.
@@ -320,7 +473,7 @@ export class StreamingServer {
       height: frame.height,
       stride: frame.stride ?? frame.width * 4,
       format: frame.format ?? "rgba",
-      meta: { seq: ++this.seq, t: frame.captureTime!, w: frame.width, h: frame.height, q: this.quality },
+      meta: { seq: ++this.seq, t: frame.captureTime!, w: frame.width, h: frame.height, q: quality },
     };
     const done = pool
       .encode(job)
@@ -328,10 +481,12 @@ export class StreamingServer {
         (encoded) => {
           this.stats.framesEncoded++;
           this.stats.encodeMsTotal += encoded.encodeMs;
-          this.publish(encoded.seq, encoded.jpeg, frame);
+          this.publish(job, encoded.jpeg);
         },
         (err: Error) => {
           this.stats.encodeErrors++;
+          // The next frame must not be skipped as "unchanged" against one that was never sent.
+          this.lastHash = null;
           this.log.error("encode failed", { seq: job.meta.seq, error: err.message });
         },
       )
@@ -343,21 +498,36 @@ export class StreamingServer {
     this.inFlight.add(done);
   }
 
-  private publish(seq: number, jpeg: Uint8Array, frame: Frame): void {
+  private publish(job: EncodeJob, jpeg: Uint8Array): void {
     const server = this.server;
+    const { seq, t, w, h } = job.meta;
     // Two Workers may finish out of order: an older frame never follows a newer one.
-    if (!server || seq <= this.lastPublishedSeq) return;
-    this.lastPublishedSeq = seq;
-    this.latestJpeg = jpeg;
-    if (frame.width !== this.width || frame.height !== this.height) {
-      this.width = frame.width;
-      this.height = frame.height;
+    if (!server || (this.newest && seq <= this.newest.seq)) return;
+    this.newest = { seq, jpeg };
+    this.captureTimes.set(seq, t);
+    if (this.captureTimes.size > 64) this.captureTimes.delete(this.captureTimes.keys().next().value!);
+    if (w !== this.width || h !== this.height) {
+      this.width = w;
+      this.height = h;
+      for (const ws of this.viewers) if (ws.data.v2) this.sendText(ws, { type: "config", ...this.config(), role: ws.data.role });
     }
-    const viewers = server.subscriberCount(FRAMES_TOPIC);
-    if (viewers === 0) return;
+    // Viewers that cannot take this frame skip it; the rest get it from one publish.
+    const now = performance.now();
+    let receivers = 0;
+    for (const ws of this.viewers) {
+      if (ws.data.behindSince === null && isBehind(ws, jpeg.byteLength)) markBehind(ws, now);
+      if (ws.data.behindSince !== null) {
+        ws.data.framesSkipped++;
+        this.stats.framesSkipped++;
+      } else {
+        noteSent(ws, seq);
+        receivers++;
+      }
+    }
+    if (receivers === 0) return;
     server.publish(FRAMES_TOPIC, jpeg, false);
     this.stats.framesPublished++;
-    this.stats.bytesSent += jpeg.byteLength * viewers;
+    this.stats.bytesSent += jpeg.byteLength * receivers;
   }
 }
 
