@@ -9,6 +9,7 @@ const BASELINE = join(ROOT, "..", "shared", "baseline", "run_seed.py");
 interface Point {
   server: "vkcast" | "original";
   viewers: number;
+  stalled: number;
   fps: ReturnType<typeof summary>;
   latencyP50: number;
   latencyP99: number;
@@ -25,13 +26,13 @@ function startServer(kind: Point["server"], port: number, w: number, h: number, 
   return Bun.spawn(cmd, { cwd: ROOT, stdout: "ignore", stderr: "inherit" });
 }
 
-async function measurePoint(kind: Point["server"], viewers: number, opts: Options): Promise<Point> {
+async function measurePoint(kind: Point["server"], viewers: number, stalled: number, opts: Options): Promise<Point> {
   const port = await freePort();
   const server = startServer(kind, port, opts.width, opts.height, opts.fps, opts.quality);
   try {
     await waitForHttp(`http://127.0.0.1:${port}/api/config`);
     const viewerProc = Bun.spawn(
-      ["bun", join(import.meta.dir, "viewers.ts"), `ws://127.0.0.1:${port}/ws`, `${viewers}`, `${opts.warmup}`, `${opts.seconds}`],
+      ["bun", join(import.meta.dir, "viewers.ts"), `ws://127.0.0.1:${port}/ws`, `${viewers}`, `${opts.warmup}`, `${opts.seconds}`, `${stalled}`],
       { stdout: "pipe", stderr: "inherit" },
     );
     // CPU and RSS of the server over the measuring window only.
@@ -42,11 +43,12 @@ async function measurePoint(kind: Point["server"], viewers: number, opts: Option
     const after = await procUsage(server.pid);
     const cpuPercent = ((after.cpuSeconds - before.cpuSeconds) / ((performance.now() - t0) / 1000)) * 100;
     const out = await new Response(viewerProc.stdout).text();
-    if ((await viewerProc.exited) !== 0) throw new Error(`viewer process failed for ${kind} x${viewers}`);
+    if ((await viewerProc.exited) !== 0) throw new Error(`viewer process failed for ${kind} x${viewers}+${stalled}`);
     const { fps, latencies } = JSON.parse(out) as { fps: number[]; latencies: number[] };
     return {
       server: kind,
       viewers,
+      stalled,
       fps: summary(fps),
       latencyP50: quantile(latencies, 0.5),
       latencyP99: quantile(latencies, 0.99),
@@ -67,6 +69,8 @@ interface Options {
   warmup: number;
   seconds: number;
   viewers: number[];
+  /** Runs of 20 reading viewers beside this many stalled ones. */
+  stalled: number[];
 }
 
 export default async function fanoutBench(args: string[]) {
@@ -79,19 +83,21 @@ export default async function fanoutBench(args: string[]) {
     warmup: Number(get("warmup", "2")),
     seconds: Number(get("seconds", "5")),
     viewers: get("viewers", "1,20,100").split(",").map(Number),
+    stalled: get("stalled", "1,5").split(",").filter(Boolean).map(Number),
   };
+  const runs: [number, number][] = [...opts.viewers.map((n) => [n, 0] as [number, number]), ...opts.stalled.map((s) => [20, s] as [number, number])];
   const points: Point[] = [];
-  for (const viewers of opts.viewers) {
+  for (const [viewers, stalled] of runs) {
     for (const kind of ["vkcast", "original"] as const) {
-      const p = await measurePoint(kind, viewers, opts);
+      const p = await measurePoint(kind, viewers, stalled, opts);
       points.push(p);
-      console.log(`  ${kind} x${viewers}: median ${p.fps.median.toFixed(1)} fps per viewer`);
+      console.log(`  ${kind} x${viewers}${stalled ? ` + ${stalled} stalled` : ""}: median ${p.fps.median.toFixed(1)} fps per viewer`);
     }
   }
-  const rows = opts.viewers.map((n) => {
-    const v = points.find((p) => p.server === "vkcast" && p.viewers === n)!;
-    const o = points.find((p) => p.server === "original" && p.viewers === n)!;
-    return [n, v.fps.median, v.fps.min, o.fps.median, o.fps.min, v.fps.median / o.fps.median, v.latencyP50, v.latencyP99, v.cpuPercent, o.cpuPercent, v.rssMB, o.rssMB];
+  const rows = runs.map(([n, stalled]) => {
+    const v = points.find((p) => p.server === "vkcast" && p.viewers === n && p.stalled === stalled)!;
+    const o = points.find((p) => p.server === "original" && p.viewers === n && p.stalled === stalled)!;
+    return [`${n}${stalled ? ` + ${stalled} stalled` : ""}`, v.fps.median, v.fps.min, o.fps.median, o.fps.min, v.fps.median / o.fps.median, v.latencyP50, v.latencyP99, v.cpuPercent, o.cpuPercent, v.rssMB, o.rssMB];
   });
   console.log(`\nfps per viewer, ${opts.width}x${opts.height} q${opts.quality}, target ${opts.fps} fps, ${opts.seconds} s after ${opts.warmup} s warm-up (${machine().cores} cores, ${machine().cpu})`);
   console.log(

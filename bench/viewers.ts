@@ -1,9 +1,24 @@
-// A separate process of N WebSocket viewers: bun bench/viewers.ts URL N WARMUP_S MEASURE_S
-// Prints one JSON line: per-viewer fps over the measuring window, and capture->receive latency
-// from the frames' COM metadata (when the server sends it).
+// A separate process of N WebSocket viewers: bun bench/viewers.ts URL N WARMUP_S MEASURE_S [STALLED]
+// STALLED more viewers do the WebSocket handshake over raw TCP and then never read a byte.
+// Prints one JSON line: per-viewer fps over the measuring window (reading viewers only), and
+// capture->receive latency from the frames' COM metadata (when the server sends it).
+import { connect } from "node:net";
 import { readFrameMeta } from "../client/protocol.ts";
 
 const [url, n, warmup, measure] = [process.argv[2]!, Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5])];
+const stalled = Number(process.argv[6] ?? 0);
+const { hostname, port, pathname } = new URL(url);
+for (let i = 0; i < stalled; i++) {
+  const socket = connect(Number(port), hostname);
+  socket.on("error", () => {});
+  socket.once("connect", () =>
+    socket.write(
+      `GET ${pathname} HTTP/1.1\r\nHost: ${hostname}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    ),
+  );
+  socket.once("data", () => socket.pause());
+}
 const counts = new Array<number>(n).fill(0);
 const latencies: number[] = [];
 let measuring = false;
