@@ -150,6 +150,8 @@ export class InputForwarder {
   private pointerDown(e: PointerEvent): void {
     if (!e.isPrimary && e.pointerType === "touch") return; // one finger drives; pinch is not forwarded
     if (document.activeElement !== this.o.target) this.o.target.focus({ preventScroll: true });
+    // A window without system focus (e.g. headless) may give the element focus without a focus event.
+    if (document.activeElement === this.o.target) this.setFocus(true);
     if (!this.locked) this.o.target.setPointerCapture(e.pointerId);
     e.preventDefault(); // no text selection, no focus change, no emulated mouse events
     const ev = this.pointerEvent("pointer_down", e, BUTTON_FROM_DOM[e.button] ?? 0);
@@ -210,6 +212,7 @@ export class InputForwarder {
     if (e.isComposing) return;
     if (!BROWSER_KEYS.has(e.key)) e.preventDefault(); // browser shortcuts go to the stream while it has focus
     e.stopPropagation();
+    this.setFocus(true); // keys arrive here only while the stream has focus
     const key = e.key.slice(0, 32);
     if (!key) return;
     this.sendNow({ type, key, modifiers: modifiersOf(e) });

@@ -94,6 +94,7 @@ const conn = new Connection(wsUrl(), {
     stats.resetConnection();
     server.v2 = false;
     server.stats = null;
+    server.role = undefined;
     setState("waiting");
     input.connected();
   },
@@ -101,6 +102,7 @@ const conn = new Connection(wsUrl(), {
     view.reset();
     stats.clearWindows();
     stats.resetConnection();
+    server.stats = null;
     retryAt = performance.now() + retryIn;
     if (code === 1001) stoppedByServer = true;
     closeInfo =
@@ -125,10 +127,7 @@ const conn = new Connection(wsUrl(), {
     switch (msg.type) {
       case "hello":
       case "config": {
-        if (msg.type === "hello") {
-          server.role = typeof msg.role === "string" ? msg.role : undefined;
-          v2Detected();
-        }
+        if (msg.type === "hello") v2Detected();
         applyConfig(msg);
         break;
       }
@@ -148,6 +147,7 @@ const conn = new Connection(wsUrl(), {
 });
 
 function applyConfig(c: Record<string, unknown>): void {
+  if (typeof c.role === "string") server.role = c.role;
   const w = num(c.width);
   const h = num(c.height);
   // Before the first frame the config decides the layout (and so where input lands).
@@ -217,9 +217,15 @@ function render(): void {
       text = "connected · waiting for frames";
       break;
     case "live":
-      // The usual role (driving the scene) goes without saying; any other (e.g. view only) is shown.
-      text = server.role && !/^control/.test(server.role) ? `live · ${server.role}` : "live";
-      if (now - liveSince > QUIET_AFTER_MS) app.classList.add("quiet");
+      // The usual role (driving the scene) goes without saying; any other stays on screen, since
+      // the server then ignores this viewer's input.
+      if (!server.role || /^control/.test(server.role)) {
+        text = "live";
+        if (now - liveSince > QUIET_AFTER_MS) app.classList.add("quiet");
+      } else {
+        text = server.role === "view" ? "live · view only" : `live · ${server.role}`;
+        app.classList.remove("quiet");
+      }
       break;
     case "stalled":
       text = `no new frames for ${seconds(now - lastFrameAt)}`;
@@ -236,6 +242,7 @@ function render(): void {
       break;
   }
   statusText.textContent = text;
+  app.classList.toggle("view-only", server.role !== undefined && !/^control/.test(server.role));
   // The centred notice is for states without a moving picture; before the first frame it is shown too.
   const showNotice = title !== "" || (state === "waiting" && stats.painted === 0);
   if (state === "waiting") {
@@ -276,17 +283,30 @@ function renderStats(): void {
     let n = 0;
     for (const [k, v] of Object.entries(server.stats)) {
       if (k === "type" || n >= 6) continue;
+      const label = escapeHtml(SERVER_STAT_LABELS[k] ?? k);
       if (typeof v === "number" && Number.isFinite(v)) {
-        parts.push(`<dt>${escapeHtml(k)}</dt><dd>${Number.isInteger(v) ? v : v.toFixed(1)}</dd>`);
+        const unit = /Ms$/.test(k) ? " ms" : "";
+        parts.push(`<dt>${label}</dt><dd>${Number.isInteger(v) ? v : v.toFixed(1)}${unit}</dd>`);
+        n++;
+      } else if (v === null && /Ms$/.test(k)) {
+        parts.push(`<dt>${label}</dt><dd>n/a</dd>`);
         n++;
       } else if (typeof v === "string" && v.length <= 24) {
-        parts.push(`<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`);
+        parts.push(`<dt>${label}</dt><dd>${escapeHtml(v)}</dd>`);
         n++;
       }
     }
   }
   statsList.innerHTML = parts.join("");
 }
+
+/** Names for the server's per-viewer stats; keys not listed are shown as they come. */
+const SERVER_STAT_LABELS: Record<string, string> = {
+  framesSent: "frames sent",
+  framesSkipped: "skipped for us",
+  latencyMs: "capture→ack",
+  viewers: "viewers",
+};
 
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

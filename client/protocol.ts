@@ -64,7 +64,7 @@ function parseMeta(payload: Uint8Array): FrameMeta | null {
 /** A text message from a v2 server, loosely typed: every field may be missing. */
 export type ServerMessage =
   | { type: "hello"; protocol?: number; width?: number; height?: number; fps?: number; quality?: number; role?: string }
-  | { type: "config"; width?: number; height?: number; fps?: number; quality?: number }
+  | { type: "config"; width?: number; height?: number; fps?: number; quality?: number; role?: string }
   | { type: "pong"; t?: number; [key: string]: unknown }
   | { type: "stats"; [key: string]: unknown }
   /** The server rejected something this client sent (a bug worth seeing in the console). */
