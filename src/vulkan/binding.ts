@@ -4,9 +4,11 @@ import { dlopen, FFIType, type Pointer } from "bun:ffi";
 import { ensureVulkanLibrary } from "./build.ts";
 
 const SYMBOLS = {
-  vkc_create: { args: [FFIType.ptr, FFIType.i32, FFIType.i32], returns: FFIType.ptr },
+  vkc_create: { args: [FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.ptr },
   vkc_ready: { args: [FFIType.ptr], returns: FFIType.i32 },
-  vkc_destroy: { args: [FFIType.ptr], returns: FFIType.void },
+  vkc_close: { args: [FFIType.ptr], returns: FFIType.void },
+  vkc_free: { args: [FFIType.ptr], returns: FFIType.void },
+  vkc_debug_fail_next: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.void },
   vkc_error: { args: [FFIType.ptr], returns: FFIType.cstring },
   vkc_device_name: { args: [FFIType.ptr], returns: FFIType.cstring },
   vkc_device_type: { args: [FFIType.ptr], returns: FFIType.i32 },

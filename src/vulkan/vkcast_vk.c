@@ -24,7 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #define VKC_EXPORT __attribute__((visibility("default")))
 #define VKC_SLOTS 2
@@ -108,6 +111,7 @@ typedef struct vkc_ctx {
   VkFormat depth_format;
   int scene;
   int lost;
+  int fail_next; // vkc_debug_fail_next
   char error[1024];
   vkc_messages *messages; // heap: the messenger callback holds its address
 
@@ -141,6 +145,7 @@ typedef struct vkc_ctx {
   int thread_started, stopping;
   int state; // 0 initializing, 1 ready, < 0 initialization failed with this code
   int validation;
+  int nice;
   char device_want[256];
   pthread_mutex_t lock;
   pthread_cond_t wake;
@@ -989,6 +994,11 @@ static int init_context(vkc_ctx *c, const char *device, int validation);
 
 static void *submit_thread(void *arg) {
   vkc_ctx *c = arg;
+  // Lower this thread's priority before Vulkan starts: Linux nice values are per thread and inherited
+  // by the threads it creates, and lavapipe creates its rasterizer and queue threads from here (in
+  // vkEnumeratePhysicalDevices / vkCreateDevice / vkQueueSubmit). Rendering then yields the CPU to the
+  // JS thread that serves the sockets (and to the encoder Workers) instead of preempting them.
+  if (c->nice > 0) setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), c->nice);
   int e = init_context(c, c->device_want, c->validation);
   pthread_mutex_lock(&c->lock);
   c->state = e ? e : 1;
@@ -1102,19 +1112,29 @@ static void destroy_context(vkc_ctx *c) {
     if (c->pool) vkDestroyCommandPool(c->device, c->pool, NULL);
     if (c->timeline) vkDestroySemaphore(c->device, c->timeline, NULL);
     vkDestroyDevice(c->device, NULL);
+    c->device = VK_NULL_HANDLE;
   }
   if (c->messenger) {
     PFN_vkDestroyDebugUtilsMessengerEXT destroy =
         (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(c->instance, "vkDestroyDebugUtilsMessengerEXT");
     if (destroy) destroy(c->instance, c->messenger, NULL);
   }
+  c->messenger = VK_NULL_HANDLE;
   if (c->instance) vkDestroyInstance(c->instance, NULL);
+  c->instance = VK_NULL_HANDLE;
 }
 
-// Releases everything. Waits for in-flight work (vkDeviceWaitIdle): call it at close only.
-VKC_EXPORT void vkc_destroy(vkc_ctx *c) {
+// Destroys every Vulkan object (waiting for in-flight work with vkDeviceWaitIdle: call it at close
+// only). The context stays allocated so that the validation messages of the teardown (objects left
+// alive, for one) can still be read; vkc_free releases it.
+VKC_EXPORT void vkc_close(vkc_ctx *c) {
   if (!c) return;
   destroy_context(c);
+}
+
+VKC_EXPORT void vkc_free(vkc_ctx *c) {
+  if (!c) return;
+  if (c->device || c->instance) destroy_context(c);
   if (c->messages) {
     pthread_mutex_destroy(&c->messages->lock);
     free(c->messages);
@@ -1122,6 +1142,22 @@ VKC_EXPORT void vkc_destroy(vkc_ctx *c) {
   pthread_cond_destroy(&c->wake);
   pthread_mutex_destroy(&c->lock);
   free(c);
+}
+
+VKC_EXPORT void vkc_destroy(vkc_ctx *c) { vkc_free(c); }
+
+// Fault injection for tests: the next vkc_resize or vkc_submit fails with `code` (e.g.
+// VK_ERROR_OUT_OF_DEVICE_MEMORY, or VK_ERROR_DEVICE_LOST, after which the context stays lost) without
+// calling Vulkan. Errors that a healthy lavapipe never produces can be tested this way.
+VKC_EXPORT void vkc_debug_fail_next(vkc_ctx *c, int code) { c->fail_next = code; }
+
+static int injected(vkc_ctx *c, const char *what) {
+  int code = c->fail_next;
+  if (!code) return 0;
+  c->fail_next = 0;
+  if (code == VK_ERROR_DEVICE_LOST) c->lost = 1;
+  set_error(c, "%s failed: %s (%d, injected)", what, result_name((VkResult)code), code);
+  return code;
 }
 
 static int init_context(vkc_ctx *c, const char *device, int validation) {
@@ -1156,8 +1192,9 @@ static int init_context(vkc_ctx *c, const char *device, int validation) {
 // Starts creating the instance, device and pipelines on the library's thread and returns at once;
 // vkc_ready tells when it is done. No render targets yet (vkc_resize makes them).
 // scene: 0 orbit, 1 pattern. device: "" for the best one, else an index or a name substring.
+// nice: 0..19, added to the priority of the render threads (see submit_thread).
 // Returns NULL only when out of host memory or when no thread can be started.
-VKC_EXPORT vkc_ctx *vkc_create(const char *device, int scene, int validation) {
+VKC_EXPORT vkc_ctx *vkc_create(const char *device, int scene, int validation, int nice) {
   vkc_ctx *c = calloc(1, sizeof *c);
   vkc_messages *m = calloc(1, sizeof *m);
   if (!c || !m) {
@@ -1171,6 +1208,7 @@ VKC_EXPORT vkc_ctx *vkc_create(const char *device, int scene, int validation) {
   c->messages = m;
   c->scene = scene == SCENE_PATTERN ? SCENE_PATTERN : SCENE_ORBIT;
   c->validation = validation;
+  c->nice = nice < 0 ? 0 : nice > 19 ? 19 : nice;
   snprintf(c->device_want, sizeof c->device_want, "%s", device ? device : "");
   if (pthread_create(&c->thread, NULL, submit_thread, c) != 0) {
     vkc_destroy(c);
@@ -1262,7 +1300,8 @@ VKC_EXPORT int vkc_resize(vkc_ctx *c, uint32_t width, uint32_t height) {
   destroy_slots(c);
   c->width = width;
   c->height = height;
-  int e = create_slots(c);
+  int e = injected(c, "vkc_resize");
+  if (!e) e = create_slots(c);
   if (e) {
     destroy_slots(c);
     c->width = c->height = 0;
@@ -1289,6 +1328,8 @@ VKC_EXPORT int vkc_submit(vkc_ctx *c, int slot, const void *uniforms, uint32_t b
     set_error(c, "vkc_submit: slot %d is in flight", slot);
     return VKC_ERR_BUSY;
   }
+  int e = injected(c, "vkQueueSubmit");
+  if (e) return e;
   if (uniforms && bytes) memcpy(s->uniforms_ptr, uniforms, bytes < VKC_UNIFORM_BYTES ? bytes : VKC_UNIFORM_BYTES);
   pthread_mutex_lock(&c->lock);
   c->submitted++;
