@@ -49,8 +49,9 @@ let everLive = false;
 let stoppedByServer = false;
 let closeInfo = "";
 let retryAt = 0;
-let openedAt = 0;
-let lastFrameAt = 0;
+/** Last message of any kind: a v2 server sends stats and pongs even while the scene is still. */
+let lastHeardAt = 0;
+let framesThisConnection = 0;
 let liveSince = 0;
 const stats = new Stats();
 
@@ -88,7 +89,8 @@ const conn = new Connection(wsUrl(), {
     if (state !== "stopped" && state !== "reconnecting") setState("connecting");
   },
   onOpen: () => {
-    openedAt = performance.now();
+    lastHeardAt = performance.now();
+    framesThisConnection = 0;
     stoppedByServer = false;
     closeInfo = "";
     stats.resetConnection();
@@ -117,11 +119,15 @@ const conn = new Connection(wsUrl(), {
       v2Detected();
       if (meta.q !== undefined) server.quality = meta.q;
     }
-    lastFrameAt = now;
+    lastHeardAt = now;
+    framesThisConnection++;
     view.push(data, now, meta?.seq, meta?.t);
     if (state !== "live") setState("live");
   },
   onText: (text) => {
+    lastHeardAt = performance.now();
+    // A server that skips unchanged frames is still there: a still picture is not a stall.
+    if (state === "stalled" && framesThisConnection > 0) setState("live");
     const msg = parseServerMessage(text);
     if (!msg) return;
     switch (msg.type) {
@@ -228,7 +234,7 @@ function render(): void {
       }
       break;
     case "stalled":
-      text = `no new frames for ${seconds(now - lastFrameAt)}`;
+      text = `stalled · nothing received for ${seconds(now - lastHeardAt)}`;
       break;
     case "reconnecting":
       text = retryAt > now ? retry : "reconnecting…";
@@ -372,8 +378,7 @@ document.addEventListener("pointerlockchange", () => {
 
 setInterval(() => {
   const now = performance.now();
-  if (state === "live" && now - lastFrameAt > STALL_MS) setState("stalled");
-  else if (state === "waiting" && now - openedAt > STALL_MS && stats.painted > 0) setState("stalled");
+  if (state === "live" && now - lastHeardAt > STALL_MS) setState("stalled");
   else render();
   if (!statsPanel.hidden) renderStats();
 }, 250);

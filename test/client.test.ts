@@ -198,7 +198,6 @@ let page: Page;
 const sent: string[] = [];
 const socketUrls: string[] = [];
 const pageErrors: string[] = [];
-const QUIET_CHECK_MS = 2800; // longer than the client's QUIET_AFTER_MS
 const VW = 1000;
 const VH = 500; // wider than 16:9: the canvas is pillarboxed
 
@@ -480,13 +479,14 @@ describe("browser client", () => {
   test("a JPEG-only server (no metadata, no text messages) still works; metadata reads n/a", async () => {
     const ctx = await browser.newContext({ viewport: { width: 640, height: 400 } });
     const toServer: string[] = [];
+    let forward = true;
     try {
       const p = await ctx.newPage();
       // Between page and server: frames lose their COM segment, and text to the page is dropped.
       await p.routeWebSocket(/\/ws/, (ws) => {
         const upstream = ws.connectToServer();
         upstream.onMessage((m) => {
-          if (typeof m !== "string") ws.send(stripComment(m));
+          if (typeof m !== "string" && forward) ws.send(stripComment(m));
         });
         ws.onMessage((m) => {
           if (typeof m === "string") toServer.push(m);
@@ -513,6 +513,12 @@ describe("browser client", () => {
       expect(Math.abs(down.x - 200)).toBeLessThanOrEqual(1);
       expect(Math.abs(down.y - 150)).toBeLessThanOrEqual(1);
       await waitForPixel(p, 200, 150, WHITE);
+      // Nothing arrives any more (the socket stays open): the page says so instead of freezing silently.
+      forward = false;
+      await p.waitForFunction(() => document.getElementById("app")!.dataset.state === "stalled", null, { timeout: 6000 });
+      expect(await p.locator("#status-text").innerText()).toContain("stalled");
+      forward = true;
+      await p.waitForFunction(() => document.getElementById("app")!.dataset.state === "live", null, { timeout: 5000 });
     } finally {
       await ctx.close();
     }
@@ -593,7 +599,11 @@ describe("browser client", () => {
       await p.waitForFunction(() => document.getElementById("status-text")!.textContent === "live · view only", null, {
         timeout: 5000,
       });
-      await Bun.sleep(QUIET_CHECK_MS); // a view-only pill stays readable
+      // A still scene: the server skips unchanged frames, but its stats and pongs show it is there.
+      await Bun.sleep(3500);
+      expect(await state(p)).toBe("live");
+      expect(viewOnly.stats.framesUnchanged).toBeGreaterThan(20);
+      // A view-only pill stays readable (a controlling one shrinks to its dot).
       expect(await p.locator("#status-text").isVisible()).toBe(true);
       await p.mouse.click(320, 200);
       await Bun.sleep(200);
