@@ -43,6 +43,30 @@ test("the library builds, and a second call is a cheap up-to-date check", () => 
   expect(performance.now() - t0).toBeLessThan(20);
 }, 60_000);
 
+test("a failed build throws the compiler's output and the packages to install", async () => {
+  // A copy of the build in a temp tree whose C file does not compile.
+  const { cpSync, mkdtempSync, rmSync, writeFileSync } = await import("node:fs");
+  const root = mkdtempSync("/tmp/vkcast-build-test-");
+  try {
+    const here = `${import.meta.dir}/../src/vulkan`;
+    cpSync(`${here}/build.ts`, `${root}/src/vulkan/build.ts`);
+    cpSync(`${here}/shaders`, `${root}/src/vulkan/shaders`, { recursive: true });
+    writeFileSync(`${root}/src/vulkan/vkcast_vk.c`, "int broken( {\n");
+    const build = await import(`${root}/src/vulkan/build.ts`);
+    let error: Error | null = null;
+    try {
+      build.ensureVulkanLibrary();
+    } catch (e) {
+      error = e as Error;
+    }
+    expect(error?.name).toBe("VulkanBuildError");
+    expect(error?.message).toContain("vkcast_vk.c:1"); // the compiler's diagnostics
+    expect(error?.message).toContain("libvulkan-dev mesa-vulkan-drivers glslc");
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}, 60_000);
+
 test("listDevices names lavapipe as a CPU device", () => {
   const devices = VulkanSource.listDevices();
   expect(devices.length).toBeGreaterThan(0);
@@ -238,7 +262,7 @@ describe("the orbit scene", () => {
     gaps.sort((a, b) => a - b);
     const median = gaps[gaps.length >> 1]!;
     console.log(`${frames} frames in ${elapsed.toFixed(0)} ms; ${gaps.length} ticks, gap median ${median.toFixed(2)} ms, max ${gaps.at(-1)!.toFixed(2)} ms`);
-    expect(gaps.length).toBeGreaterThan(3 * frames);
+    expect(gaps.length).toBeGreaterThan(2 * frames);
     expect(median).toBeLessThan(2);
   }, 30_000);
 });
@@ -337,7 +361,7 @@ describe("errors are reported, never a crash", () => {
     expect(e).not.toBeInstanceOf(VulkanUnavailableError);
     expect((e as Error).message).toContain("no-such-gpu");
     expect((e as Error).message).toContain("llvmpipe");
-    const byIndex = await make({ width: 8, height: 8, device: "0", scene: "pattern" });
+    const byIndex = await make({ width: 8, height: 8, device: 0, scene: "pattern" });
     expect(byIndex.device.toLowerCase()).toContain("llvmpipe");
     byIndex.close();
   }, 30_000);
@@ -355,6 +379,17 @@ describe("errors are reported, never a crash", () => {
     expect([f.width, f.height]).toEqual([80, 60]);
     expect(pixel(f, 79, 59)).toEqual(expected(79, 59));
     f.release!();
+    // A failed resize followed by a request for the size that was current before it still recovers.
+    src.resize(64, 64);
+    (await src.nextFrame(0, input)).release!();
+    src.resize(70, 50);
+    src.injectFailure(-2);
+    expect(await src.nextFrame(0, input).catch(() => "failed")).toBe("failed");
+    src.resize(64, 64);
+    const g = await src.nextFrame(0, input);
+    expect([g.width, g.height]).toEqual([64, 64]);
+    expect(pixel(g, 63, 63)).toEqual(expected(63, 63));
+    g.release!();
     src.close();
   }, 30_000);
 

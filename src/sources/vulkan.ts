@@ -22,7 +22,7 @@ export interface VulkanSourceOptions {
   width: number;
   height: number;
   /** Device index or case-insensitive name substring; the best device when absent. */
-  device?: string;
+  device?: string | number;
   scene?: VulkanScene;
   /** VK_LAYER_KHRONOS_validation with synchronization validation, messages counted. */
   validation?: boolean;
@@ -155,7 +155,7 @@ export class VulkanSource implements FrameSource {
     const full: Required<VulkanSourceOptions> = {
       width: opts.width,
       height: opts.height,
-      device: opts.device ?? "",
+      device: String(opts.device ?? ""),
       scene: opts.scene ?? "orbit",
       validation: opts.validation ?? false,
       nice: opts.nice ?? 0,
@@ -163,7 +163,7 @@ export class VulkanSource implements FrameSource {
     if (full.scene !== "orbit" && full.scene !== "pattern") throw new Error(`unknown Vulkan scene "${full.scene}"`);
     clampSize(full.width, full.height); // throws on a bad size before anything is created
     const lib = loadLibrary();
-    const ctx = lib.vkc_create(cString(full.device), full.scene === "pattern" ? 1 : 0, full.validation ? 1 : 0, full.nice) as Pointer | null;
+    const ctx = lib.vkc_create(cString(String(full.device)), full.scene === "pattern" ? 1 : 0, full.validation ? 1 : 0, full.nice) as Pointer | null;
     if (!ctx) throw new Error("vkc_create failed: out of host memory");
     let state: number;
     while ((state = lib.vkc_ready(ctx)) === 0) await sleep1();
@@ -340,6 +340,10 @@ export class VulkanSource implements FrameSource {
   private applySize(): void {
     const ctx = this.ensureOpen();
     const [w, h] = [this.wantWidth, this.wantHeight];
+    // The old slots are gone whether or not the new ones can be made: forget their views, and make a
+    // failed resize retried by the next frame whatever size is asked for then.
+    for (const s of this.slots) s.pixels = null;
+    this.renderWidth = this.renderHeight = 0;
     this.check(this.lib.vkc_resize(ctx, w, h), `resizing to ${w}x${h}`);
     this.renderWidth = w;
     this.renderHeight = h;

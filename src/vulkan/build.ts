@@ -118,6 +118,14 @@ export function ensureVulkanLibrary(): string {
   const override = process.env.VKCAST_VULKAN_LIB;
   if (override) return resolve(override);
   const built = mtime(LIBRARY_PATH);
+  if (mtime(C_SOURCE) < 0) {
+    // No sources next to this file (e.g. inside a `bun build --compile` binary): use what is built.
+    if (built >= 0) return LIBRARY_PATH;
+    throw new VulkanBuildError(
+      `the Vulkan library is not built and its sources are not at ${SRC_DIR}; ` +
+        `build it from a checkout (bun run src/vulkan/build.ts) and point VKCAST_VULKAN_LIB at the .so`,
+    );
+  }
   if (built >= 0 && sources().every((s) => mtime(s) <= built)) return LIBRARY_PATH;
   return buildVulkanLibrary();
 }
