@@ -5,11 +5,10 @@ import { InputState } from "./input.ts";
 import type { Logger } from "./log.ts";
 import type { StreamingServer } from "./server.ts";
 
+/** The loop's render times and errors are reported through the server (renderMs, sourceError). */
 export interface EngineLoop {
   /** Stops ticking and resolves once the frame being rendered (if any) is handed off. */
   stop(): Promise<void>;
-  readonly framesRendered: number;
-  readonly lastError: string | null;
 }
 
 export function runEngine(server: StreamingServer, source: FrameSource, log: Logger): EngineLoop {
@@ -20,25 +19,23 @@ export function runEngine(server: StreamingServer, source: FrameSource, log: Log
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | null = null;
   let current: Promise<void> = Promise.resolve();
-  const loop = { framesRendered: 0, lastError: null as string | null };
 
   const tick = async () => {
     input.apply(server.drainInput());
-    if (input.resize) {
-      source.resize(input.resize.width, input.resize.height);
-    }
     // Nobody watching: nothing to render or encode.
     if (server.hasClients()) {
       try {
-        const frame = await source.nextFrame((performance.now() - started) / 1000, input);
-        loop.framesRendered++;
-        loop.lastError = null;
+        if (input.resize) source.resize(input.resize.width, input.resize.height);
+        const renderStart = performance.now();
+        const frame = await source.nextFrame((renderStart - started) / 1000, input);
+        server.renderMs.add(performance.now() - renderStart);
+        server.sourceError = null;
         if (stopped) frame.release?.();
         else server.pushFrame(frame);
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
-        if (message !== loop.lastError) log.error("frame source failed", { source: source.name, error: message });
-        loop.lastError = message;
+        if (message !== server.sourceError) log.error("frame source failed", { source: source.name, error: message });
+        server.sourceError = message;
       }
     }
     input.endFrame();
@@ -55,12 +52,6 @@ export function runEngine(server: StreamingServer, source: FrameSource, log: Log
   schedule();
 
   return {
-    get framesRendered() {
-      return loop.framesRendered;
-    },
-    get lastError() {
-      return loop.lastError;
-    },
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);

@@ -11,6 +11,8 @@ import { type Frame, PIXEL_FORMATS } from "./frame.ts";
 import { type InputEvent, InputQueue, MAX_MESSAGE_BYTES, parseMessage } from "./input.ts";
 import { checkInt } from "./limits.ts";
 import { type Logger, silentLogger } from "./log.ts";
+import { type Metric, prometheusText, Samples } from "./metrics.ts";
+import { mjpegResponse } from "./mjpeg.ts";
 import {
   CLOSE_TOO_SLOW,
   FRAMES_TOPIC,
@@ -68,7 +70,6 @@ export interface ServerStats {
   /** Frames a viewer did not get because it was behind, summed over viewers. */
   framesSkipped: number;
   encodeErrors: number;
-  encodeMsTotal: number;
   bytesSent: number;
   viewersJoined: number;
   viewersClosedTooSlow: number;
@@ -80,7 +81,8 @@ export interface ServerStats {
   inputDropped: number;
 }
 
-const LATENCY_SAMPLES = 256;
+/** How long GET /frame.jpg waits for a fresh frame when nobody else is watching. */
+const SNAPSHOT_WAIT_MS = 1500;
 
 export class StreamingServer {
   readonly host: string;
@@ -102,7 +104,6 @@ export class StreamingServer {
     framesPublished: 0,
     framesSkipped: 0,
     encodeErrors: 0,
-    encodeMsTotal: 0,
     bytesSent: 0,
     viewersJoined: 0,
     viewersClosedTooSlow: 0,
@@ -137,7 +138,19 @@ export class StreamingServer {
   private interacting = false;
   /** Capture times of recent frames by sequence number, to turn acks into latency. */
   private readonly captureTimes = new Map<number, number>();
-  private readonly latencies: number[] = [];
+  /** Capture-to-acknowledged latency (ms) from v2 viewers' acks. */
+  readonly latencyMs = new Samples(256);
+  /** Time a Worker took to encode a frame (ms). */
+  readonly encodeMs = new Samples();
+  /** Time the frame source took to render a frame (ms); fed by the engine loop. */
+  readonly renderMs = new Samples();
+  /** The frame source's last error, if it is failing now (shown in /api/config and /healthz). */
+  sourceError: string | null = null;
+  private startedAt = 0;
+  /** MJPEG readers and snapshot requests waiting for a frame: they count as viewers. */
+  private mjpegViewers = 0;
+  private snapshotsWaiting = 0;
+  private readonly frameWaiters = new Set<() => void>();
 
   constructor(options: StreamingServerOptions = {}) {
     this.host = options.host ?? "127.0.0.1";
@@ -186,6 +199,7 @@ export class StreamingServer {
       throw err;
     }
     this.port = this.server.port ?? this.port;
+    this.startedAt = performance.now();
     this.housekeeping = setInterval(() => this.everySecond(), 1000);
   }
 
@@ -209,6 +223,7 @@ export class StreamingServer {
     this.newest = null;
     this.lastHash = null;
     this.captureTimes.clear();
+    this.wakeFrameWaiters();
   }
 
   /**
@@ -232,12 +247,13 @@ export class StreamingServer {
     this.schedule();
   }
 
+  /** Whether anyone wants frames now: WebSocket or MJPEG viewers, or a snapshot request. */
   hasClients(): boolean {
-    return this.viewers.size > 0;
+    return this.viewers.size + this.mjpegViewers + this.snapshotsWaiting > 0;
   }
 
   get viewerCount(): number {
-    return this.viewers.size;
+    return this.viewers.size + this.mjpegViewers;
   }
 
   /** Validated input events from viewers with control since the last call, oldest first. */
@@ -250,11 +266,24 @@ export class StreamingServer {
     return this.newest?.jpeg ?? null;
   }
 
-  /** Capture-to-acknowledged latency over recent acks from v2 viewers, in ms. */
-  latency(): { p50: number | null; p99: number | null; samples: number } {
-    const s = [...this.latencies].sort((a, b) => a - b);
-    const at = (q: number) => (s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))]! : null);
-    return { p50: at(0.5), p99: at(0.99), samples: s.length };
+  /** Resolves with the first frame newer than `afterSeq`, or null once the server stops. */
+  nextFrame(afterSeq: number): Promise<{ seq: number; jpeg: Uint8Array } | null> {
+    if (!this.server) return Promise.resolve(null);
+    if (this.newest && this.newest.seq > afterSeq) return Promise.resolve(this.newest);
+    return new Promise((resolve) => {
+      const wake = () => {
+        if (!this.server) return resolve(null);
+        if (this.newest && this.newest.seq > afterSeq) return resolve(this.newest);
+        this.frameWaiters.add(wake);
+      };
+      this.frameWaiters.add(wake);
+    });
+  }
+
+  private wakeFrameWaiters(): void {
+    const waiters = [...this.frameWaiters];
+    this.frameWaiters.clear();
+    for (const wake of waiters) wake();
   }
 
   config() {
@@ -267,10 +296,76 @@ export class StreamingServer {
       stillQuality: this.stillQuality,
       encoder: this.encoder,
       device: this.device,
-      viewers: this.viewers.size,
+      viewers: this.viewerCount,
       control: this.control,
       protocol: PROTOCOL_VERSION,
+      sourceError: this.sourceError,
     };
+  }
+
+  /** Everything counted, for GET /api/stats. */
+  statsSnapshot() {
+    return {
+      ...this.stats,
+      uptimeSeconds: this.uptimeSeconds(),
+      viewers: this.viewerCount,
+      websocketViewers: this.viewers.size,
+      mjpegViewers: this.mjpegViewers,
+      device: this.device,
+      encoder: this.encoder,
+      sourceError: this.sourceError,
+      encodeMs: this.encodeMs.summary(),
+      renderMs: this.renderMs.summary(),
+      latencyMs: this.latencyMs.summary(),
+    };
+  }
+
+  private uptimeSeconds(): number {
+    return this.server ? (performance.now() - this.startedAt) / 1000 : 0;
+  }
+
+  /** The same numbers in the Prometheus text format, for GET /metrics. */
+  metricsText(): string {
+    const c = (name: string, help: string, value: number): Metric => ({ name: `vkcast_${name}`, help, type: "counter", value });
+    const g = (name: string, help: string, value: number): Metric => ({ name: `vkcast_${name}`, help, type: "gauge", value });
+    const st = this.stats;
+    return prometheusText([
+      c("frames_pushed_total", "Frames offered by the frame source.", st.framesPushed),
+      c("frames_rendered_total", "Frames the frame source rendered (engine loop).", this.renderMs.count),
+      c("frames_encoded_total", "Frames encoded to JPEG.", st.framesEncoded),
+      c("frames_sent_total", "Frames published to at least one viewer.", st.framesPublished),
+      c("frames_dropped_total", "Frames replaced by a newer one before encoding.", st.framesDropped),
+      c("frames_unchanged_total", "Frames identical to the last still frame: not encoded.", st.framesUnchanged),
+      c("frames_skipped_total", "Frames a viewer that was behind did not get, summed over viewers.", st.framesSkipped),
+      c("encode_errors_total", "Encodes that failed.", st.encodeErrors),
+      c("bytes_sent_total", "JPEG bytes sent to WebSocket viewers.", st.bytesSent),
+      c("viewers_joined_total", "WebSocket viewers that connected.", st.viewersJoined),
+      c("viewers_closed_too_slow_total", "Viewers closed because they stopped reading.", st.viewersClosedTooSlow),
+      c("input_accepted_total", "Input events queued for the engine.", st.inputAccepted),
+      c("input_rejected_total", "Messages rejected as malformed.", st.inputRejected),
+      c("input_denied_total", "Input events from viewers without control.", st.inputDenied),
+      c("input_dropped_total", "Input events pushed out of the full queue.", st.inputDropped),
+      g("viewers", "Viewers connected now (WebSocket and MJPEG).", this.viewerCount),
+      g("uptime_seconds", "Seconds since the server started.", this.uptimeSeconds()),
+      g("source_ok", "1 while the frame source renders without error.", this.sourceError ? 0 : 1),
+      { name: "vkcast_info", help: "Device and encoder in use.", type: "gauge", value: 1, labels: { device: this.device, encoder: this.encoder ?? "" } },
+      { name: "vkcast_encode_ms", help: "JPEG encode time in ms (recent frames).", type: "summary", value: this.encodeMs },
+      { name: "vkcast_render_ms", help: "Frame source render time in ms (recent frames).", type: "summary", value: this.renderMs },
+      { name: "vkcast_latency_ms", help: "Capture to acknowledged latency in ms (v2 viewers).", type: "summary", value: this.latencyMs },
+    ]);
+  }
+
+  /** GET /frame.jpg: a fresh frame (waiting briefly for one when nobody watches), else 503. */
+  private async snapshot(): Promise<Response> {
+    let frame = this.newest;
+    if (!frame || this.viewers.size + this.mjpegViewers === 0) {
+      this.snapshotsWaiting++;
+      const timeout = Bun.sleep(SNAPSHOT_WAIT_MS).then(() => null);
+      frame = (await Promise.race([this.nextFrame(frame?.seq ?? 0), timeout])) ?? this.newest;
+      this.snapshotsWaiting--;
+    }
+    if (!frame) return new Response("no frame yet: the frame source has not produced one\n", { status: 503, headers: { "Retry-After": "1" } });
+    return new Response(frame.jpeg as Uint8Array<ArrayBuffer>, { headers: { "Content-Type": "image/jpeg", "Cache-Control": "no-store" } });
   }
 
   private listen(): Server<ViewerData> {
@@ -281,6 +376,36 @@ export class StreamingServer {
       routes: {
         "/": clientPage,
         "/api/config": { GET: () => Response.json(this.config()) },
+        "/api/stats": { GET: () => Response.json(this.statsSnapshot()) },
+        "/metrics": {
+          GET: () => new Response(this.metricsText(), { headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" } }),
+        },
+        "/healthz": {
+          GET: () =>
+            this.sourceError
+              ? Response.json({ status: "error", error: this.sourceError }, { status: 503 })
+              : Response.json({ status: "ok", uptimeSeconds: this.uptimeSeconds() }),
+        },
+        "/frame.jpg": { GET: () => this.snapshot() },
+        "/stream.mjpeg": {
+          GET: () =>
+            mjpegResponse(
+              {
+                nextFrame: (after) => this.nextFrame(after),
+                stallTimeoutMs: this.stallTimeoutMs,
+                onOpen: () => {
+                  this.mjpegViewers++;
+                  this.log.info("mjpeg viewer joined", { viewers: this.viewerCount });
+                },
+                onClose: (reason) => {
+                  this.mjpegViewers--;
+                  if (reason === "too slow") this.stats.viewersClosedTooSlow++;
+                  this.log.info("mjpeg viewer left", { viewers: this.viewerCount, reason });
+                },
+              },
+              {},
+            ),
+        },
         "/ws": (req: Request, server: Server<ViewerData>) => {
           const v2 = new URL(req.url).searchParams.get("v") === "2";
           if (server.upgrade(req, { data: newViewerData(this.nextViewerId++, v2) })) return undefined;
@@ -371,10 +496,7 @@ export class StreamingServer {
       return;
     }
     const captured = this.captureTimes.get(control.seq);
-    if (noteAck(ws, control.seq) && captured !== undefined) {
-      if (this.latencies.length >= LATENCY_SAMPLES) this.latencies.shift();
-      this.latencies.push(Date.now() - captured);
-    }
+    if (noteAck(ws, control.seq) && captured !== undefined) this.latencyMs.add(Date.now() - captured);
     if (ws.data.behindSince !== null) this.catchUp(ws);
   }
 
@@ -414,7 +536,7 @@ export class StreamingServer {
           type: "stats",
           framesSent: ws.data.framesSent,
           framesSkipped: ws.data.framesSkipped,
-          latencyMs: this.latency(),
+          latencyMs: this.latencyMs.summary(),
           viewers: this.viewers.size,
         });
       }
@@ -480,7 +602,7 @@ export class StreamingServer {
       .then(
         (encoded) => {
           this.stats.framesEncoded++;
-          this.stats.encodeMsTotal += encoded.encodeMs;
+          this.encodeMs.add(encoded.encodeMs);
           this.publish(job, encoded.jpeg);
         },
         (err: Error) => {
@@ -504,6 +626,7 @@ export class StreamingServer {
     // Two Workers may finish out of order: an older frame never follows a newer one.
     if (!server || (this.newest && seq <= this.newest.seq)) return;
     this.newest = { seq, jpeg };
+    this.wakeFrameWaiters();
     this.captureTimes.set(seq, t);
     if (this.captureTimes.size > 64) this.captureTimes.delete(this.captureTimes.keys().next().value!);
     if (w !== this.width || h !== this.height) {
