@@ -1,14 +1,18 @@
 // vkcast's main job: parse flags, pick a frame source, start the server, stop cleanly on a signal.
-import { parseCli, usage, UsageError } from "./src/cli.ts";
+import { type CliOptions, parseCli, usage, UsageError } from "./src/cli.ts";
 import { runEngine } from "./src/engine.ts";
 import type { FrameSource } from "./src/frame.ts";
 import { createLogger } from "./src/log.ts";
 import { StreamingServer } from "./src/server.ts";
 import { SyntheticSource } from "./src/sources/synthetic.ts";
+import { VulkanSource, VulkanUnavailableError } from "./src/sources/vulkan.ts";
 
 const EXIT_USAGE = 2;
+const EXIT_NO_VULKAN = 3;
+/** A stop that takes longer than this is cut short. */
+const SHUTDOWN_LIMIT_MS = 2000;
 
-let options;
+let options: CliOptions;
 try {
   options = parseCli(process.argv.slice(2));
 } catch (err) {
@@ -22,7 +26,19 @@ if (options.help) {
 }
 
 const log = createLogger(options.logLevel, options.jsonLogs);
-const source: FrameSource = new SyntheticSource(options.width, options.height);
+
+async function openSource(): Promise<FrameSource> {
+  if (options.source === "synthetic") return new SyntheticSource(options.width, options.height);
+  try {
+    return await VulkanSource.create({ width: options.width, height: options.height, device: options.device });
+  } catch (err) {
+    if (!(err instanceof VulkanUnavailableError)) throw err;
+    console.error(`vkcast: ${err.message}`);
+    process.exit(EXIT_NO_VULKAN);
+  }
+}
+const source = await openSource();
+log.info("frame source ready", { source: source.name, device: source.device, width: source.width, height: source.height });
 
 const server = new StreamingServer({
   host: options.host,
@@ -45,14 +61,19 @@ try {
   process.exit(1);
 }
 const engine = runEngine(server, source, log);
-log.info("vkcast is running", { source: source.name, device: source.device, encoder: server.encoder });
+log.info("vkcast is running", { url: server.url, device: source.device, encoder: server.encoder });
 console.log(`vkcast: open ${server.url}`);
 
 let stopping = false;
+/** Stop accepting, close viewers (1001), let encodes in flight finish, release Vulkan, exit 0. */
 const shutdown = async (signal: string) => {
   if (stopping) process.exit(1); // a second signal: stop at once
   stopping = true;
   log.info("stopping", { signal });
+  setTimeout(() => {
+    log.error("stop took too long; exiting anyway", { limitMs: SHUTDOWN_LIMIT_MS });
+    process.exit(1);
+  }, SHUTDOWN_LIMIT_MS).unref();
   await engine.stop();
   await server.stop();
   source.close();

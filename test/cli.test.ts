@@ -76,3 +76,34 @@ test("starts, prints the URL to open, serves frames, and exits 0 on SIGTERM", as
   proc.kill("SIGTERM");
   expect(await proc.exited).toBe(0);
 }, 20000);
+
+test("no Vulkan driver: a message naming the packages and --source synthetic, exit code 3", () => {
+  const run = runCli(["--port", "0"], { VK_ICD_FILENAMES: "/nonexistent.json", VK_DRIVER_FILES: "/nonexistent.json" });
+  expect(run.exitCode).toBe(3);
+  const text = run.stderr.toString();
+  expect(text).toContain("mesa-vulkan-drivers");
+  expect(text).toContain("--source synthetic");
+});
+
+test("the main job renders with Vulkan by default and reports the device", async () => {
+  const proc = Bun.spawn(["bun", "run", "index.ts", "--port", "0", "--width", "320", "--height", "200"], {
+    cwd: ROOT,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const reader = proc.stdout.getReader();
+  let out = "";
+  while (!/open (http:\S+)/.test(out)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`exited early: ${await new Response(proc.stderr).text()}`);
+    out += new TextDecoder().decode(value);
+  }
+  const url = /open (http:\S+)/.exec(out)![1]!;
+  const config = await (await fetch(`${url}api/config`)).json();
+  expect(config.device).toMatch(/llvmpipe|lavapipe|./);
+  expect(config.device).not.toContain("synthetic");
+  const snapshot = await fetch(`${url}frame.jpg`);
+  expect(snapshot.status).toBe(200);
+  proc.kill("SIGTERM");
+  expect(await proc.exited).toBe(0);
+}, 30000);
