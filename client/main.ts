@@ -107,6 +107,7 @@ const conn = new Connection(wsUrl(), {
     server.stats = null;
     retryAt = performance.now() + retryIn;
     if (code === 1001) stoppedByServer = true;
+    app.dataset.closeCode = String(code); // for tests and for anyone inspecting the page
     closeInfo =
       code === 1000 || code === 1001 || code === 1005 || code === 1006 ? "" : `closed: ${code}${reason ? ` ${reason}` : ""}`;
     setState(stoppedByServer ? "stopped" : everLive ? "reconnecting" : "connecting");
