@@ -2,6 +2,7 @@
 import { type CliOptions, parseCli, usage, UsageError } from "./src/cli.ts";
 import { runEngine } from "./src/engine.ts";
 import type { FrameSource } from "./src/frame.ts";
+import { isLoopback } from "./src/access.ts";
 import { createLogger } from "./src/log.ts";
 import { StreamingServer } from "./src/server.ts";
 import { SyntheticSource } from "./src/sources/synthetic.ts";
@@ -49,6 +50,10 @@ const server = new StreamingServer({
   stillQuality: options.stillQuality,
   control: options.viewOnly ? "none" : options.control,
   stallTimeout: options.stallTimeout,
+  // undefined: the server's default (a random token unless the host is loopback)
+  token: options.noAuth ? null : options.token,
+  allowOrigins: options.allowOrigin,
+  tls: options.tlsCert && options.tlsKey ? { cert: options.tlsCert, key: options.tlsKey } : null,
   encoder: options.encoder,
   device: source.device,
   logger: log,
@@ -61,7 +66,8 @@ try {
   process.exit(1);
 }
 const engine = runEngine(server, source, log);
-log.info("vkcast is running", { url: server.url, device: source.device, encoder: server.encoder });
+log.info("vkcast is running", { url: server.origin, device: source.device, encoder: server.encoder, auth: server.token !== null });
+if (options.noAuth && !isLoopback(options.host)) log.warn("--no-auth on a non-loopback host: anyone who reaches it can drive it");
 console.log(`vkcast: open ${server.url}`);
 
 let stopping = false;

@@ -1,5 +1,6 @@
 // Command-line flags: each flag also comes from an environment variable (VKCAST_<NAME>);
 // a flag beats its variable. A bad value names its flag and exits with code 2.
+import { readFileSync } from "node:fs";
 import type { EncoderChoice } from "./encode/backend.ts";
 import { LIMITS, checkInt } from "./limits.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
@@ -21,6 +22,11 @@ export interface CliOptions {
   device: string | undefined;
   logLevel: LogLevel;
   jsonLogs: boolean;
+  token: string | undefined;
+  noAuth: boolean;
+  allowOrigin: string[];
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
   help: boolean;
 }
 
@@ -59,6 +65,32 @@ const bool = (raw: string, flag: string) => {
   throw new UsageError(`${flag} must be true or false (got '${raw}')`);
 };
 
+const token = (raw: string, flag: string) => {
+  if (!/^[\x21-\x7e]{8,256}$/.test(raw)) throw new UsageError(`${flag} must be 8-256 printable characters without spaces`);
+  return raw;
+};
+const origins = (raw: string, flag: string) =>
+  raw.split(",").map((o) => {
+    let url: URL;
+    try {
+      url = new URL(o.trim());
+    } catch {
+      throw new UsageError(`${flag} must be origins like https://host:port, comma-separated (got '${o}')`);
+    }
+    if (url.origin === "null" || url.origin !== o.trim().replace(/\/$/, "")) {
+      throw new UsageError(`${flag} must be origins like https://host:port, comma-separated (got '${o}')`);
+    }
+    return url.origin;
+  });
+const readableFile = (raw: string, flag: string) => {
+  try {
+    readFileSync(raw);
+  } catch (err) {
+    throw new UsageError(`${flag} cannot read '${raw}': ${(err as Error).message}`);
+  }
+  return raw;
+};
+
 const SPECS: Record<string, Spec> = {
   host: { value: "HOST", help: "address to listen on (default 127.0.0.1)", parse: text },
   port: { value: "PORT", help: "port to listen on, 0 for any free one (default 8080)", parse: int("port") },
@@ -76,6 +108,11 @@ const SPECS: Record<string, Spec> = {
   device: { value: "INDEX|NAME", help: "Vulkan device by index or name substring (default: the fastest kind)", parse: text },
   "log-level": { value: "LEVEL", help: `one of ${LOG_LEVELS.join(", ")} (default info)`, parse: oneOf(LOG_LEVELS) },
   "json-logs": { help: "write logs as JSON lines", parse: bool },
+  token: { value: "TOKEN", help: "the token every request needs (default: random when --host is not loopback)", parse: token },
+  "no-auth": { help: "no token even on a non-loopback host (anyone who reaches it can drive it)", parse: bool },
+  "allow-origin": { value: "ORIGINS", help: "other web origins that may open /ws, comma-separated", parse: origins },
+  "tls-cert": { value: "FILE", help: "serve HTTPS/WSS with this PEM certificate (needs --tls-key)", parse: readableFile },
+  "tls-key": { value: "FILE", help: "the PEM private key for --tls-cert", parse: readableFile },
   help: { help: "show this help and exit", parse: bool },
 };
 
@@ -96,6 +133,11 @@ const DEFAULTS: CliOptions = {
   device: undefined,
   logLevel: "info",
   jsonLogs: false,
+  token: undefined,
+  noAuth: false,
+  allowOrigin: [],
+  tlsCert: undefined,
+  tlsKey: undefined,
   help: false,
 };
 
@@ -130,6 +172,10 @@ export function parseCli(argv: readonly string[], env: Record<string, string | u
     }
     options[camel(match[1]!)] = spec.parse(raw, flag);
   }
+  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  if (options.noAuth && options.token !== undefined) throw new UsageError("--no-auth and --token contradict each other");
   return options as unknown as CliOptions;
 }
 

@@ -13,7 +13,7 @@ export interface FrameFeed {
   onClose(reason: "left" | "too slow"): void;
 }
 
-export function mjpegResponse(feed: FrameFeed, headers: Record<string, string>): Response {
+export function mjpegResponse(feed: FrameFeed): Response {
   let lastSeq = 0;
   let lastPull = performance.now();
   let stallTimer: ReturnType<typeof setInterval> | null = null;
@@ -62,7 +62,6 @@ export function mjpegResponse(feed: FrameFeed, headers: Record<string, string>):
   );
   return new Response(stream, {
     headers: {
-      ...headers,
       "Content-Type": `multipart/x-mixed-replace; boundary=${MJPEG_BOUNDARY}`,
       "Cache-Control": "no-store",
     },

@@ -3,7 +3,8 @@
 // keeps up; a viewer that falls behind skips frames and then gets the newest (see viewers.ts).
 import { ptr } from "bun:ffi";
 import type { Server } from "bun";
-import clientPage from "../client/index.html";
+import { isLoopback, originAllowed, randomToken, requestToken, SECURITY_HEADERS, tokenCookie, tokenMatches, unauthorized } from "./access.ts";
+import { type Asset, assetResponse, loadClientAssets } from "./client-assets.ts";
 import type { EncoderChoice, EncoderName } from "./encode/backend.ts";
 import { EncoderPool } from "./encode/pool.ts";
 import type { EncodeJob } from "./encode/protocol.ts";
@@ -23,6 +24,7 @@ import {
   noteAck,
   noteSent,
   type Role,
+  takeToken,
   type Viewer,
   type ViewerData,
 } from "./viewers.ts";
@@ -57,6 +59,17 @@ export interface StreamingServerOptions {
   /** Name of the rendering device, reported in /api/config. */
   device?: string;
   logger?: Logger;
+  /**
+   * Every request must carry this token (cookie, `?token=` or `Authorization: Bearer`); null turns
+   * auth off. Default: off on a loopback host, a random token on any other.
+   */
+  token?: string | null;
+  /** Origins besides the server's own that may open /ws (e.g. "https://dashboard.example"). */
+  allowOrigins?: string[];
+  /** Serve HTTPS and WSS with this certificate and key (PEM file paths). */
+  tls?: { cert: string; key: string } | null;
+  /** Text messages a viewer may send per second; the excess is dropped and counted. */
+  inputRateLimit?: number;
 }
 
 export interface ServerStats {
@@ -79,8 +92,14 @@ export interface ServerStats {
   inputDenied: number;
   /** Valid input pushed out of the full queue before the engine drained it. */
   inputDropped: number;
+  /** Messages over a viewer's rate limit. */
+  inputRateLimited: number;
+  /** WebSocket upgrades refused (foreign origin or no token). */
+  upgradesRefused: number;
 }
 
+/** How long stop() waits for viewers to see their close frame before it ends the connections. */
+const CLOSE_GRACE_MS = 500;
 /** How long GET /frame.jpg waits for a fresh frame when nobody else is watching. */
 const SNAPSHOT_WAIT_MS = 1500;
 
@@ -93,6 +112,11 @@ export class StreamingServer {
   readonly fps: number;
   readonly control: ControlPolicy;
   readonly stallTimeoutMs: number;
+  /** The token every request needs, or null when auth is off. */
+  readonly token: string | null;
+  readonly allowOrigins: readonly string[];
+  readonly tls: { cert: string; key: string } | null;
+  readonly inputRateLimit: number;
   device: string;
   width = 0;
   height = 0;
@@ -111,6 +135,8 @@ export class StreamingServer {
     inputRejected: 0,
     inputDenied: 0,
     inputDropped: 0,
+    inputRateLimited: 0,
+    upgradesRefused: 0,
   };
 
   private readonly encoderChoice: EncoderChoice;
@@ -166,14 +192,28 @@ export class StreamingServer {
     this.control = options.control ?? "all";
     if (!["all", "first", "none"].includes(this.control)) throw new RangeError("control must be all, first or none");
     this.stallTimeoutMs = checkInt("stallTimeout", options.stallTimeout ?? 30) * 1000;
+    this.token = options.token === undefined ? (isLoopback(this.host) ? null : randomToken()) : options.token;
+    if (this.token !== null && (typeof this.token !== "string" || this.token.length < 8)) {
+      throw new RangeError("token must be a string of at least 8 characters");
+    }
+    this.allowOrigins = options.allowOrigins ?? [];
+    this.tls = options.tls ?? null;
+    this.inputRateLimit = checkInt("inputRateLimit", options.inputRateLimit ?? 500);
     this.device = options.device ?? "";
     this.input = new InputQueue(options.inputCapacity ?? 256);
     this.log = options.logger ?? silentLogger;
   }
 
+  /** The address to open, with the token when auth is on (as Jupyter prints it). */
   get url(): string {
     const host = this.host === "0.0.0.0" || this.host === "::" ? "localhost" : this.host;
-    return `http://${host.includes(":") ? `[${host}]` : host}:${this.port}/`;
+    const base = `${this.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${this.port}/`;
+    return this.token === null ? base : `${base}?token=${encodeURIComponent(this.token)}`;
+  }
+
+  /** The address without the token. */
+  get origin(): string {
+    return this.url.replace(/\?token=.*$/, "");
   }
 
   /** The JPEG backend the encoder Workers use (after start). */
@@ -190,9 +230,10 @@ export class StreamingServer {
     if (this.server) throw new Error("StreamingServer is already started");
     this.width = checkInt("width", width);
     this.height = checkInt("height", height);
+    const assets = await loadClientAssets();
     this.pool = await EncoderPool.create(this.encoderChoice, this.encoderWorkers, (msg) => this.log.error(msg));
     try {
-      this.server = this.listen();
+      this.server = this.listen(assets);
     } catch (err) {
       this.pool.close();
       this.pool = null;
@@ -213,7 +254,11 @@ export class StreamingServer {
     this.timer = this.housekeeping = null;
     this.pending?.release?.();
     this.pending = null;
+    // Close viewers first and give their close frames a moment to go out, so they read 1001
+    // ("server stopped") rather than an abrupt end of the connection.
     for (const ws of this.viewers) ws.close(CLOSE_GOING_AWAY, "server stopping");
+    const end = performance.now() + CLOSE_GRACE_MS;
+    while (this.viewers.size > 0 && performance.now() < end) await Bun.sleep(10);
     this.viewers.clear();
     await server.stop(true);
     // The Workers read frame memory in place: let them finish before anyone frees it.
@@ -368,54 +413,41 @@ export class StreamingServer {
     return new Response(frame.jpeg as Uint8Array<ArrayBuffer>, { headers: { "Content-Type": "image/jpeg", "Cache-Control": "no-store" } });
   }
 
-  private listen(): Server<ViewerData> {
+  private listen(assets: Map<string, Asset>): Server<ViewerData> {
+    type Handler = (req: Request, url: URL) => Response | Promise<Response>;
+    const get = (handler: Handler) => ({ GET: this.guard(handler) });
+    const routes: Record<string, unknown> = {
+      "/api/config": get(() => Response.json(this.config())),
+      "/api/stats": get(() => Response.json(this.statsSnapshot())),
+      "/metrics": get(() => new Response(this.metricsText(), { headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" } })),
+      // Health stays open for load balancers and supervisors; it tells only ok or the source's error.
+      "/healthz": {
+        GET: () =>
+          withHeaders(
+            this.sourceError
+              ? Response.json({ status: "error", error: this.sourceError }, { status: 503 })
+              : Response.json({ status: "ok", uptimeSeconds: this.uptimeSeconds() }),
+          ),
+      },
+      "/frame.jpg": get(() => this.snapshot()),
+      "/stream.mjpeg": get(() => this.mjpeg()),
+      "/ws": (req: Request, server: Server<ViewerData>) => this.upgrade(req, server),
+    };
+    for (const [path, asset] of assets) routes[path] = get((req) => assetResponse(asset, req, {}));
     return Bun.serve<ViewerData>({
       hostname: this.host,
       port: this.port,
       development: false,
-      routes: {
-        "/": clientPage,
-        "/api/config": { GET: () => Response.json(this.config()) },
-        "/api/stats": { GET: () => Response.json(this.statsSnapshot()) },
-        "/metrics": {
-          GET: () => new Response(this.metricsText(), { headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" } }),
-        },
-        "/healthz": {
-          GET: () =>
-            this.sourceError
-              ? Response.json({ status: "error", error: this.sourceError }, { status: 503 })
-              : Response.json({ status: "ok", uptimeSeconds: this.uptimeSeconds() }),
-        },
-        "/frame.jpg": { GET: () => this.snapshot() },
-        "/stream.mjpeg": {
-          GET: () =>
-            mjpegResponse(
-              {
-                nextFrame: (after) => this.nextFrame(after),
-                stallTimeoutMs: this.stallTimeoutMs,
-                onOpen: () => {
-                  this.mjpegViewers++;
-                  this.log.info("mjpeg viewer joined", { viewers: this.viewerCount });
-                },
-                onClose: (reason) => {
-                  this.mjpegViewers--;
-                  if (reason === "too slow") this.stats.viewersClosedTooSlow++;
-                  this.log.info("mjpeg viewer left", { viewers: this.viewerCount, reason });
-                },
-              },
-              {},
-            ),
-        },
-        "/ws": (req: Request, server: Server<ViewerData>) => {
-          const v2 = new URL(req.url).searchParams.get("v") === "2";
-          if (server.upgrade(req, { data: newViewerData(this.nextViewerId++, v2) })) return undefined;
-          return new Response("expected a WebSocket upgrade\n", { status: 426 });
-        },
+      ...(this.tls ? { tls: { cert: Bun.file(this.tls.cert), key: Bun.file(this.tls.key) } } : {}),
+      routes: routes as never,
+      fetch: (req) => {
+        const { pathname } = new URL(req.url);
+        // Only the exact paths above exist; anything else, traversal attempts included, is not found.
+        return withHeaders(new Response(`not found: ${pathname.slice(0, 200)}\n`, { status: 404 }));
       },
-      fetch: () => new Response("not found\n", { status: 404 }),
       error: (err) => {
         this.log.error("request failed", { error: err.message });
-        return new Response("internal error\n", { status: 500 });
+        return withHeaders(new Response("internal error\n", { status: 500 }));
       },
       websocket: {
         maxPayloadLength: MAX_MESSAGE_BYTES,
@@ -428,6 +460,57 @@ export class StreamingServer {
         close: (ws) => this.onClose(ws),
       },
     });
+  }
+
+  /** Wraps a handler with the token check (when auth is on) and the security headers. */
+  private guard(handler: (req: Request, url: URL) => Response | Promise<Response>) {
+    return async (req: Request): Promise<Response> => {
+      const url = new URL(req.url);
+      if (this.token !== null) {
+        const given = requestToken(req, url);
+        if (!tokenMatches(given.token, this.token)) return unauthorized();
+        // The page's first visit carries the token in its URL: keep it in a cookie, drop it from the URL.
+        if (given.fromQuery && url.pathname === "/") {
+          return withHeaders(
+            new Response(null, { status: 302, headers: { Location: "/", "Set-Cookie": tokenCookie(this.token, this.tls !== null) } }),
+          );
+        }
+      }
+      return withHeaders(await handler(req, url));
+    };
+  }
+
+  private upgrade(req: Request, server: Server<ViewerData>): Response | undefined {
+    const url = new URL(req.url);
+    if (!originAllowed(req, url, this.allowOrigins)) {
+      this.stats.upgradesRefused++;
+      return withHeaders(new Response("403: WebSocket from a foreign origin\n", { status: 403 }));
+    }
+    if (this.token !== null && !tokenMatches(requestToken(req, url).token, this.token)) {
+      this.stats.upgradesRefused++;
+      return unauthorized();
+    }
+    const v2 = url.searchParams.get("v") === "2";
+    if (server.upgrade(req, { data: newViewerData(this.nextViewerId++, v2) })) return undefined;
+    return withHeaders(new Response("expected a WebSocket upgrade\n", { status: 426 }));
+  }
+
+  private mjpeg(): Response {
+    return mjpegResponse(
+      {
+        nextFrame: (after) => this.nextFrame(after),
+        stallTimeoutMs: this.stallTimeoutMs,
+        onOpen: () => {
+          this.mjpegViewers++;
+          this.log.info("mjpeg viewer joined", { viewers: this.viewerCount });
+        },
+        onClose: (reason) => {
+          this.mjpegViewers--;
+          if (reason === "too slow") this.stats.viewersClosedTooSlow++;
+          this.log.info("mjpeg viewer left", { viewers: this.viewerCount, reason });
+        },
+      },
+    );
   }
 
   private onOpen(ws: Viewer): void {
@@ -474,6 +557,10 @@ export class StreamingServer {
   }
 
   private onMessage(ws: Viewer, message: string | Buffer): void {
+    if (!takeToken(ws.data, this.inputRateLimit)) {
+      this.stats.inputRateLimited++;
+      return;
+    }
     if (typeof message !== "string") return this.reject(ws, "binary messages are not accepted");
     const parsed = parseMessage(message);
     if (!parsed.ok) return this.reject(ws, parsed.error);
@@ -666,4 +753,10 @@ function checkFrame(f: Frame): void {
   if (f.pixels.byteLength < need) {
     throw new RangeError(`frame.pixels holds ${f.pixels.byteLength} bytes; ${f.width}x${f.height} needs ${need}`);
   }
+}
+
+/** Adds the security headers to a response of ours. */
+function withHeaders(res: Response): Response {
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.headers.set(name, value);
+  return res;
 }

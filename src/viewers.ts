@@ -28,12 +28,37 @@ export interface ViewerData {
   framesSent: number;
   framesSkipped: number;
   inputDenied: number;
+  /** Token bucket of the rate limit: messages allowed now, refilled at `rate` per second. */
+  bucket: number;
+  bucketAt: number;
 }
 
 export type Viewer = ServerWebSocket<ViewerData>;
 
 export function newViewerData(id: number, v2: boolean): ViewerData {
-  return { id, v2, role: "view", unacked: [], acks: false, behindSince: null, framesSent: 0, framesSkipped: 0, inputDenied: 0 };
+  return {
+    id,
+    v2,
+    role: "view",
+    unacked: [],
+    acks: false,
+    behindSince: null,
+    framesSent: 0,
+    framesSkipped: 0,
+    inputDenied: 0,
+    bucket: Number.POSITIVE_INFINITY,
+    bucketAt: 0,
+  };
+}
+
+/** Takes one message from the viewer's token bucket (`rate` per second, bursts up to `rate`). */
+export function takeToken(data: ViewerData, rate: number): boolean {
+  const now = performance.now();
+  data.bucket = Math.min(rate, data.bucket + ((now - data.bucketAt) * rate) / 1000);
+  data.bucketAt = now;
+  if (data.bucket < 1) return false;
+  data.bucket--;
+  return true;
 }
 
 /** Whether the viewer cannot take another frame now, given the size of a typical frame. */

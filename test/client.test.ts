@@ -7,7 +7,7 @@ import { mkdirSync } from "node:fs";
 import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
 import { type InputEvent, parseMessage } from "../src/input.ts";
 import { StreamingServer } from "../src/server.ts";
-import { FIREFOX, Firefox, launchChromium } from "./helpers/browser.ts";
+import { Firefox, launchChromium } from "./helpers/browser.ts";
 
 const W = 640;
 const H = 360;
@@ -615,7 +615,7 @@ describe("browser client", () => {
     }
   }, 20_000);
 
-  test.skipIf(!FIREFOX)(
+  test(
     "Firefox: frames, a drag, the wheel and a key at frame coordinates",
     async () => {
       const ff = await Firefox.launch(VW, VH);

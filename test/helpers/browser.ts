@@ -1,7 +1,7 @@
 // Browsers for the client tests. Chromium: Debian's chromium driven by playwright-core (never
 // downloads a browser). Firefox: Debian's firefox-esr driven over WebDriver BiDi by the small client
-// below (playwright-core's own BiDi Firefox needs commands ESR does not have yet); tests that use it
-// are skipped when no Firefox is installed.
+// below (playwright-core's own BiDi Firefox needs commands ESR does not have yet). scripts/setup.sh
+// installs firefox-esr for the tests; without it the Firefox test fails rather than being skipped.
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
