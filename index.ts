@@ -30,15 +30,16 @@ const log = createLogger(options.logLevel, options.jsonLogs);
 
 async function openSource(): Promise<FrameSource> {
   if (options.source === "synthetic") return new SyntheticSource(options.width, options.height);
-  try {
-    return await VulkanSource.create({ width: options.width, height: options.height, device: options.device });
-  } catch (err) {
-    if (!(err instanceof VulkanUnavailableError)) throw err;
-    console.error(`vkcast: ${err.message}`);
-    process.exit(EXIT_NO_VULKAN);
-  }
+  return await VulkanSource.create({ width: options.width, height: options.height, device: options.device });
 }
-const source = await openSource();
+let source: FrameSource;
+try {
+  source = await openSource();
+} catch (err) {
+  if (!(err instanceof VulkanUnavailableError)) throw err;
+  console.error(`vkcast: ${err.message}`);
+  process.exit(EXIT_NO_VULKAN);
+}
 log.info("frame source ready", { source: source.name, device: source.device, width: source.width, height: source.height });
 
 const server = new StreamingServer({
@@ -65,7 +66,8 @@ try {
   source.close();
   process.exit(1);
 }
-const engine = runEngine(server, source, log);
+// A lost Vulkan device: the engine closes the source and opens a new one; the server keeps serving.
+const engine = runEngine(server, source, log, openSource);
 log.info("vkcast is running", { url: server.origin, device: source.device, encoder: server.encoder, auth: server.token !== null });
 if (options.noAuth && !isLoopback(options.host)) log.warn("--no-auth on a non-loopback host: anyone who reaches it can drive it");
 console.log(`vkcast: open ${server.url}`);
@@ -82,7 +84,7 @@ const shutdown = async (signal: string) => {
   }, SHUTDOWN_LIMIT_MS).unref();
   await engine.stop();
   await server.stop();
-  source.close();
+  engine.source.close();
   process.exit(0);
 };
 process.on("SIGINT", () => void shutdown("SIGINT"));

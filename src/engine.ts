@@ -1,29 +1,65 @@
 // The engine loop of the main job: each tick, fold the viewers' input into the input state,
-// let the source render a frame for it, and offer that frame to the server.
+// let the source render a frame for it, and offer that frame to the server. Render times and
+// errors are reported through the server (renderMs, sourceError: /api/stats, /healthz).
 import type { FrameSource } from "./frame.ts";
 import { InputState } from "./input.ts";
 import type { Logger } from "./log.ts";
 import type { StreamingServer } from "./server.ts";
 
-/** The loop's render times and errors are reported through the server (renderMs, sourceError). */
 export interface EngineLoop {
+  /** The source in use now (a lost one is replaced by a new one from `reopen`). */
+  readonly source: FrameSource;
   /** Stops ticking and resolves once the frame being rendered (if any) is handed off. */
   stop(): Promise<void>;
 }
 
-export function runEngine(server: StreamingServer, source: FrameSource, log: Logger): EngineLoop {
+/** Waits between attempts to re-create a lost source: 1 s, doubling up to 10 s. */
+const REOPEN_FIRST_MS = 1000;
+const REOPEN_MAX_MS = 10_000;
+
+export function runEngine(
+  server: StreamingServer,
+  initial: FrameSource,
+  log: Logger,
+  reopen?: () => Promise<FrameSource>,
+): EngineLoop {
   const input = new InputState();
   const interval = 1000 / server.fps;
   const started = performance.now();
+  let source = initial;
   let next = started;
   let stopped = false;
+  let reopening = false;
   let timer: ReturnType<typeof setTimeout> | null = null;
   let current: Promise<void> = Promise.resolve();
+
+  /** A lost source (e.g. a lost Vulkan device) is closed and re-created while the server keeps serving. */
+  const recreate = async () => {
+    reopening = true;
+    log.error("frame source lost; re-creating it", { source: source.name });
+    try {
+      source.close();
+    } catch {}
+    for (let wait = REOPEN_FIRST_MS; !stopped; wait = Math.min(REOPEN_MAX_MS, wait * 2)) {
+      await Bun.sleep(wait);
+      try {
+        source = await reopen!();
+        server.sourceError = null;
+        server.device = source.device;
+        log.info("frame source re-created", { source: source.name, device: source.device });
+        break;
+      } catch (err) {
+        server.sourceError = err instanceof Error ? err.message : String(err);
+        log.error("could not re-create the frame source", { error: server.sourceError, retryMs: wait });
+      }
+    }
+    reopening = false;
+  };
 
   const tick = async () => {
     input.apply(server.drainInput());
     // Nobody watching: nothing to render or encode.
-    if (server.hasClients()) {
+    if (server.hasClients() && !reopening) {
       try {
         if (input.resize) source.resize(input.resize.width, input.resize.height);
         const renderStart = performance.now();
@@ -36,6 +72,7 @@ export function runEngine(server: StreamingServer, source: FrameSource, log: Log
         const message = err instanceof Error ? err.message : String(err);
         if (message !== server.sourceError) log.error("frame source failed", { source: source.name, error: message });
         server.sourceError = message;
+        if (source.lost && reopen) void recreate();
       }
     }
     input.endFrame();
@@ -52,6 +89,9 @@ export function runEngine(server: StreamingServer, source: FrameSource, log: Log
   schedule();
 
   return {
+    get source() {
+      return source;
+    },
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);

@@ -29,6 +29,8 @@ export interface FrameSource {
   readonly device: string;
   readonly width: number;
   readonly height: number;
+  /** True once the source can render no more (e.g. its device was lost) and must be re-created. */
+  readonly lost?: boolean;
   /** Produce the frame for time `t` (seconds since start) seen through `input`. */
   nextFrame(t: number, input: InputState): Promise<Frame>;
   /** Change the frame size; the next frame has the new size. */

@@ -297,6 +297,11 @@ export class VulkanSource implements FrameSource {
    * Test hook: the next resize or submit fails with this VkResult (e.g. -2 out of device memory,
    * -4 device lost) without calling Vulkan, so the error paths can be exercised on a healthy device.
    */
+  /** Once the device is lost every frame fails: the engine re-creates the source. */
+  get lost(): boolean {
+    return this.fatal !== null;
+  }
+
   injectFailure(code: number): void {
     if (this.ctx) this.lib.vkc_debug_fail_next(this.ctx, code);
   }

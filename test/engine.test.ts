@@ -1,0 +1,60 @@
+// The main job's engine loop on a real Vulkan device: input reaches the scene, and a lost device is
+// re-created while the server keeps serving.
+import { expect, test } from "bun:test";
+import { runEngine } from "../src/engine.ts";
+import { createLogger } from "../src/log.ts";
+import { StreamingServer } from "../src/server.ts";
+import { VulkanSource } from "../src/sources/vulkan.ts";
+import { Viewer, wsUrl } from "./helpers/viewer.ts";
+
+const VK_ERROR_DEVICE_LOST = -4;
+const open = () => VulkanSource.create({ width: 320, height: 180 });
+
+test("a lost Vulkan device: /healthz says so, the source is re-created, frames resume", async () => {
+  const errors: string[] = [];
+  const logger = { ...createLogger("silent"), error: (m: string) => errors.push(m) };
+  const first = await open();
+  const server = new StreamingServer({ port: 0, fps: 30, device: first.device });
+  await server.start(320, 180);
+  const engine = runEngine(server, first, logger, open);
+  const viewer = await Viewer.connect(wsUrl(server.url), false);
+  await viewer.until(() => viewer.frames.length > 3, 5000, "frames");
+
+  first.injectFailure(VK_ERROR_DEVICE_LOST);
+  await viewer.until(() => server.sourceError !== null, 3000, "the error to be reported");
+  expect(server.sourceError).toContain("device lost");
+  const health = await fetch(`${server.url}healthz`);
+  expect(health.status).toBe(503);
+  expect((await health.json()).error).toContain("device lost");
+
+  const before = viewer.frames.length;
+  await viewer.until(() => viewer.frames.length > before + 3, 8000, "frames from the re-created source");
+  expect(engine.source).not.toBe(first);
+  expect(first.lost).toBe(true);
+  expect(server.sourceError).toBeNull();
+  expect((await fetch(`${server.url}healthz`)).status).toBe(200);
+  expect(errors.some((e) => e.includes("re-creating"))).toBe(true);
+  viewer.close();
+  await engine.stop();
+  await server.stop();
+  engine.source.close();
+}, 30000);
+
+test("a viewer's drag reaches the Vulkan scene through the server's input queue and turns the camera", async () => {
+  const source = await open();
+  const server = new StreamingServer({ port: 0, fps: 30 });
+  await server.start(320, 180);
+  const engine = runEngine(server, source, createLogger("silent"));
+  const viewer = await Viewer.connect(wsUrl(server.url), false);
+  await viewer.until(() => viewer.frames.length > 2, 5000, "frames");
+  const yaw = source.cameraState.yaw;
+  const ev = (type: string, x: number, buttons: number[]) => ({ type, x, y: 90, button: type === "pointer_move" ? 0 : 1, buttons, modifiers: [] });
+  viewer.send(ev("pointer_down", 100, [1]));
+  for (let x = 110; x <= 200; x += 10) viewer.send(ev("pointer_move", x, [1]));
+  viewer.send(ev("pointer_up", 200, []));
+  await viewer.until(() => source.cameraState.yaw !== yaw, 3000, "the camera to turn");
+  viewer.close();
+  await engine.stop();
+  await server.stop();
+  source.close();
+}, 20000);
