@@ -92,6 +92,7 @@ const conn = new Connection(wsUrl(), {
     lastHeardAt = performance.now();
     framesThisConnection = 0;
     stoppedByServer = false;
+    notAuthorised = false;
     closeInfo = "";
     stats.resetConnection();
     server.v2 = false;
@@ -111,6 +112,8 @@ const conn = new Connection(wsUrl(), {
     closeInfo =
       code === 1000 || code === 1001 || code === 1005 || code === 1006 ? "" : `closed: ${code}${reason ? ` ${reason}` : ""}`;
     setState(stoppedByServer ? "stopped" : everLive ? "reconnecting" : "connecting");
+    // A refused upgrade looks like any dropped connection: ask over HTTP whether the token is missing.
+    if (code === 1006) void probeAuth();
   },
   onBinary: (data) => {
     const now = performance.now();
@@ -204,6 +207,18 @@ function setState(next: State): void {
   render();
 }
 
+/** Set when the server answers 401: the page was opened without the token it needs. */
+let notAuthorised = false;
+async function probeAuth(): Promise<void> {
+  try {
+    const res = await fetch("api/config", { cache: "no-store" });
+    notAuthorised = res.status === 401;
+  } catch {
+    notAuthorised = false; // not answering at all: the usual reconnecting notice says so
+  }
+  render();
+}
+
 function seconds(ms: number): string {
   return `${Math.max(0, Math.ceil(ms / 1000))} s`;
 }
@@ -247,6 +262,11 @@ function render(): void {
       title = "Server stopped";
       detail = retryAt > now ? `It will come back by itself; ${retry}` : "Reconnecting…";
       break;
+  }
+  if (notAuthorised && state !== "live" && state !== "waiting") {
+    text = "not authorised";
+    title = "Not authorised";
+    detail = "This server needs its token: open the URL vkcast printed at start (…/?token=…).";
   }
   statusText.textContent = text;
   app.classList.toggle("view-only", server.role !== undefined && !/^control/.test(server.role));

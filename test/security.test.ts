@@ -343,3 +343,33 @@ test("soak: 20 viewers joining and leaving at random for 60 s; memory returns, n
   expect(rssEnd).toBeLessThan(rssWarm * 1.1);
   expect(errors).toEqual([]);
 }, 90_000);
+
+test("in Chromium: the printed URL opens the live page; a server restarted with a new token shows 'Not authorised'", async () => {
+  const { launchChromium } = await import("./helpers/browser.ts");
+  const source = new SyntheticSource(320, 180);
+  const first = new StreamingServer({ port: 0, token: TOKEN });
+  await first.start(320, 180);
+  const port = first.port;
+  let stopPushing = pushFrames(first, source, 30);
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage({ viewport: { width: 640, height: 400 } });
+    await page.goto(first.url);
+    expect(page.url()).toBe(first.origin); // the token moved into a cookie
+    await page.waitForSelector("#app[data-state=live]", { timeout: 10_000 });
+    stopPushing();
+    await first.stop();
+    const second = new StreamingServer({ port, token: "another-token-entirely" });
+    await second.start(320, 180);
+    stopPushing = pushFrames(second, source, 30);
+    await page.waitForFunction(() => document.querySelector("#notice")?.textContent?.includes("Not authorised"), null, {
+      timeout: 15_000,
+    });
+    await page.screenshot({ path: "/tmp/vkcast-shots/not-authorised.png" });
+    stopPushing();
+    await second.stop();
+  } finally {
+    stopPushing();
+    await browser.close();
+  }
+}, 40_000);
