@@ -3,28 +3,17 @@
 // frame; everything else is sent at once, after any pending move, so the order is kept.
 // Keys are forwarded only while the stream (the canvas) has focus.
 
-export type Modifier = "Shift" | "Control" | "Alt" | "Meta";
+import { type InputEvent, MAX_COORD, type Modifier } from "../src/input.ts";
 
-export type OutgoingEvent =
-  | {
-      type: "pointer_down" | "pointer_up" | "pointer_move";
-      x: number;
-      y: number;
-      button: number;
-      buttons: number[];
-      modifiers: Modifier[];
-    }
-  | { type: "wheel"; dx: number; dy: number; x: number; y: number; modifiers: Modifier[] }
-  | { type: "key_down" | "key_up"; key: string; modifiers: Modifier[] }
-  | { type: "resize"; width: number; height: number; ratio: number }
-  | { type: "focus_in" | "focus_out" };
+/** What the client sends: the server's own schema, so the two cannot drift apart. */
+export type OutgoingEvent = InputEvent;
+export type { Modifier };
 
 /** Keys the client keeps for itself: never forwarded, never prevented. */
 export const CLIENT_KEYS = new Set(["F2"]);
 /** Keys forwarded to the stream but still left to the browser (fullscreen, devtools). */
 const BROWSER_KEYS = new Set(["F11", "F12"]);
 
-const MAX_COORD = 65536;
 const RESIZE_DEBOUNCE_MS = 150;
 const LINE_PX = 16; // a wheel "line" in CSS px (deltaMode 1, e.g. Firefox with a mouse)
 

@@ -8,6 +8,7 @@
 // outside it (e.g. the toolbar) or Tab away to take focus back.
 
 import { Connection } from "./connection.ts";
+import type { ControlMessage } from "../src/input.ts";
 import { InputForwarder, type OutgoingEvent } from "./input.ts";
 import { num, parseServerMessage, pongServerTime, readFrameMeta } from "./protocol.ts";
 import { Stats } from "./stats.ts";
@@ -79,7 +80,6 @@ function wsUrl(): string {
   return u.href;
 }
 
-type ControlMessage = { type: "ack"; seq: number } | { type: "ping"; t: number };
 function send(msg: OutgoingEvent | ControlMessage): void {
   conn.send(JSON.stringify(msg));
 }

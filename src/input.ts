@@ -5,7 +5,7 @@ export const MODIFIERS = ["Shift", "Control", "Alt", "Meta"] as const;
 export type Modifier = (typeof MODIFIERS)[number];
 
 /** Largest coordinate or delta accepted; far outside any frame, small enough to stay exact. */
-const MAX_COORD = 1 << 16;
+export const MAX_COORD = 1 << 16;
 export const MAX_FRAME_SIDE = { width: 3840, height: 2160 } as const;
 
 export interface PointerEvent {

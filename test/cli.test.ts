@@ -14,6 +14,19 @@ function runCli(args: string[], env: Record<string, string> = {}) {
   });
 }
 
+/** Starts `bun run index.ts --port 0 ARGS` and resolves with the URL it prints. */
+async function startMainJob(args: string[]) {
+  const proc = Bun.spawn(["bun", "run", "index.ts", "--port", "0", ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const reader = proc.stdout.getReader();
+  let out = "";
+  while (!/open (http:\S+)/.test(out)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`exited early: ${await new Response(proc.stderr).text()}`);
+    out += new TextDecoder().decode(value);
+  }
+  return { proc, url: /open (http:\S+)/.exec(out)![1]! };
+}
+
 describe("bad flags exit 2 with a message naming the flag", () => {
   const cases: [string[], Record<string, string>, RegExp][] = [
     [["--fps", "0"], {}, /--fps must be an integer from 1 to 240/],
@@ -54,19 +67,7 @@ test("--help prints every flag and exits 0", () => {
 });
 
 test("starts, prints the URL to open, serves frames, and exits 0 on SIGTERM", async () => {
-  const proc = Bun.spawn(["bun", "run", "index.ts", "--port", "0", "--source", "synthetic", "--width", "320", "--height", "200"], {
-    cwd: ROOT,
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const reader = proc.stdout.getReader();
-  let out = "";
-  while (!/open (http:\S+)/.test(out)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`exited early: ${await new Response(proc.stderr).text()}`);
-    out += new TextDecoder().decode(value);
-  }
-  const url = /open (http:\S+)/.exec(out)![1]!;
+  const { proc, url } = await startMainJob(["--source", "synthetic", "--width", "320", "--height", "200"]);
   const config = await (await fetch(`${url}api/config`)).json();
   expect(config).toMatchObject({ width: 320, height: 200, fps: 30 });
   const ws = new WebSocket(`${url.replace("http", "ws")}ws`);
@@ -86,19 +87,7 @@ test("no Vulkan driver: a message naming the packages and --source synthetic, ex
 });
 
 test("the main job renders with Vulkan by default and reports the device", async () => {
-  const proc = Bun.spawn(["bun", "run", "index.ts", "--port", "0", "--width", "320", "--height", "200"], {
-    cwd: ROOT,
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const reader = proc.stdout.getReader();
-  let out = "";
-  while (!/open (http:\S+)/.test(out)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`exited early: ${await new Response(proc.stderr).text()}`);
-    out += new TextDecoder().decode(value);
-  }
-  const url = /open (http:\S+)/.exec(out)![1]!;
+  const { proc, url } = await startMainJob(["--width", "320", "--height", "200"]);
   const config = await (await fetch(`${url}api/config`)).json();
   expect(config.device).toMatch(/llvmpipe|lavapipe|./);
   expect(config.device).not.toContain("synthetic");

@@ -1228,6 +1228,20 @@ VKC_EXPORT int vkc_ready(vkc_ctx *c) {
   return state;
 }
 
+// 0 when no slot is in flight; VKC_ERR_BUSY (naming `what`) when one is, so callers never wait.
+static int require_idle_slots(vkc_ctx *c, const char *what) {
+  for (int i = 0; i < VKC_SLOTS; i++) {
+    uint64_t now = 0;
+    int d = slot_done(c, i, &now);
+    if (d < 0) return d;
+    if (!d) {
+      set_error(c, "%s: slot %d is in flight", what, i);
+      return VKC_ERR_BUSY;
+    }
+  }
+  return 0;
+}
+
 // Uploads the scene's meshes: vertices are (position xyz, normal xyz) float32, indices uint32, draws
 // are (kind, first index, index count, object) uint32 quadruples. Re-records the slots' commands.
 VKC_EXPORT int vkc_set_geometry(vkc_ctx *c, const void *vertices, uint32_t vertex_bytes, const void *indices,
@@ -1236,15 +1250,8 @@ VKC_EXPORT int vkc_set_geometry(vkc_ctx *c, const void *vertices, uint32_t verte
     set_error(c, "vkc_set_geometry: bad arguments");
     return VKC_ERR_ARG;
   }
-  for (int i = 0; i < VKC_SLOTS; i++) {
-    uint64_t now = 0;
-    int d = slot_done(c, i, &now);
-    if (d < 0) return d;
-    if (!d) {
-      set_error(c, "vkc_set_geometry: slot %d is in flight", i);
-      return VKC_ERR_BUSY;
-    }
-  }
+  int busy = require_idle_slots(c, "vkc_set_geometry");
+  if (busy) return busy;
   if (c->vertices) {
     vkDestroyBuffer(c->device, c->vertices, NULL);
     vkDestroyBuffer(c->device, c->indices, NULL);
@@ -1288,15 +1295,8 @@ VKC_EXPORT int vkc_resize(vkc_ctx *c, uint32_t width, uint32_t height) {
               c->props.limits.maxFramebufferHeight);
     return VKC_ERR_ARG;
   }
-  for (int i = 0; i < VKC_SLOTS; i++) {
-    uint64_t now = 0;
-    int d = slot_done(c, i, &now);
-    if (d < 0) return d;
-    if (!d) {
-      set_error(c, "vkc_resize: slot %d is in flight", i);
-      return VKC_ERR_BUSY;
-    }
-  }
+  int busy = require_idle_slots(c, "vkc_resize");
+  if (busy) return busy;
   destroy_slots(c);
   c->width = width;
   c->height = height;
