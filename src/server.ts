@@ -306,11 +306,6 @@ export class StreamingServer {
     return this.input.drain();
   }
 
-  /** The newest JPEG sent to viewers, if any. */
-  get lastFrame(): Uint8Array | null {
-    return this.newest?.jpeg ?? null;
-  }
-
   /** Resolves with the first frame newer than `afterSeq`, or null once the server stops. */
   nextFrame(afterSeq: number): Promise<{ seq: number; jpeg: Uint8Array } | null> {
     if (!this.server) return Promise.resolve(null);
@@ -383,6 +378,7 @@ export class StreamingServer {
       c("frames_unchanged_total", "Frames identical to the last still frame: not encoded.", st.framesUnchanged),
       c("frames_skipped_total", "Frames a viewer that was behind did not get, summed over viewers.", st.framesSkipped),
       c("encode_errors_total", "Encodes that failed.", st.encodeErrors),
+      c("encoder_restarts_total", "Encoder Workers that died and were replaced.", this.pool?.restarts ?? 0),
       c("bytes_sent_total", "JPEG bytes sent to WebSocket viewers.", st.bytesSent),
       c("viewers_joined_total", "WebSocket viewers that connected.", st.viewersJoined),
       c("viewers_closed_too_slow_total", "Viewers closed because they stopped reading.", st.viewersClosedTooSlow),

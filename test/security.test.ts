@@ -275,6 +275,7 @@ describe("faults", () => {
     await viewer.until(() => viewer.frames.length > before + 3, 3000, "frames after the Worker died");
     expect(Date.now() - killedAt).toBeLessThan(1000);
     expect(errors.some((e) => e.includes("encoder worker died"))).toBe(true);
+    expect(server.metricsText()).toContain("vkcast_encoder_restarts_total 1");
     stopPushing();
     await server.stop();
   });

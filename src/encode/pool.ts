@@ -44,10 +44,6 @@ export class EncoderPool {
     return this.slots.some((s) => s.busy === null);
   }
 
-  get busyCount(): number {
-    return this.slots.filter((s) => s.busy !== null).length;
-  }
-
   /** Encodes on an idle Worker; call only when `hasIdleWorker`. */
   encode(job: EncodeJob): Promise<Encoded> {
     const slot = this.slots.find((s) => s.busy === null);
