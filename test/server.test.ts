@@ -171,7 +171,7 @@ describe("drop when behind", () => {
       await push(1000); // warm-up: the encoder's own buffers settle
       Bun.gc(true);
       const rssBefore = process.memoryUsage().rss;
-      await push(3000);
+      await push(4000);
       Bun.gc(true);
       const rssGrowth = process.memoryUsage().rss - rssBefore;
 
@@ -183,8 +183,10 @@ describe("drop when behind", () => {
       // Frames are fresh: the median one left within a few frame times of its capture.
       const ages = viewer.frames.map((f) => f.at - f.meta!.t!).sort((a, b) => a - b);
       expect(ages[Math.floor(ages.length / 2)]!).toBeLessThan(250);
-      // image-rs keeps native copies until its Worker collects them, so only turbo's RSS is tight.
-      if (encoder === "turbo") expect(rssGrowth).toBeLessThan(32 * 1024 * 1024);
+      // image-rs keeps native copies until its Worker collects them, so only turbo's RSS is checked.
+      // The bound leaves room for other suites' garbage in this process, yet keeping the ~1000 JPEGs
+      // sent (or any frame copies) would cross it.
+      if (encoder === "turbo") expect(rssGrowth).toBeLessThan(64 * 1024 * 1024);
       await server.stop();
       expect(released).toBe(pushed);
       big.close();
