@@ -3,30 +3,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { MJPEG_BOUNDARY } from "../src/mjpeg.ts";
 import { StreamingServer } from "../src/server.ts";
 import { SyntheticSource } from "../src/sources/synthetic.ts";
+import { parsePrometheus } from "./helpers/prometheus.ts";
 import { jpegSize, pushFrames } from "./helpers/push.ts";
-
-/** Checks every line of a Prometheus text exposition; returns the samples by name+labels. */
-export function parsePrometheus(text: string): Map<string, number> {
-  const samples = new Map<string, number>();
-  const typed = new Set<string>();
-  for (const line of text.split("\n")) {
-    if (line === "") continue;
-    const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.+)$/.exec(line);
-    if (meta) {
-      if (meta[1] === "TYPE") {
-        expect(["counter", "gauge", "summary", "histogram", "untyped"]).toContain(meta[3]!);
-        typed.add(meta[2]!);
-      }
-      continue;
-    }
-    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (NaN|[-+]?Inf|[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)$/.exec(line);
-    if (!sample) throw new Error(`not Prometheus text: ${line}`);
-    const base = sample[1]!.replace(/_(sum|count)$/, "");
-    expect(typed.has(sample[1]!) || typed.has(base)).toBe(true);
-    samples.set(sample[1]! + (sample[2] ?? ""), Number(sample[3]));
-  }
-  return samples;
-}
 
 /** Splits a multipart/x-mixed-replace body into its JPEG parts (complete ones only). */
 function mjpegParts(body: Uint8Array): Uint8Array[] {
