@@ -53,6 +53,7 @@ const server = new StreamingServer({
   stallTimeout: options.stallTimeout,
   // undefined: the server's default (a random token unless the host is loopback)
   token: options.noAuth ? null : options.token,
+  viewToken: options.viewToken,
   allowOrigins: options.allowOrigin,
   tls: options.tlsCert && options.tlsKey ? { cert: options.tlsCert, key: options.tlsKey } : null,
   encoder: options.encoder,
@@ -71,6 +72,7 @@ const engine = runEngine(server, source, log, openSource);
 log.info("vkcast is running", { url: server.origin, device: source.device, encoder: server.encoder, auth: server.token !== null });
 if (options.noAuth && !isLoopback(options.host)) log.warn("--no-auth on a non-loopback host: anyone who reaches it can drive it");
 console.log(`vkcast: open ${server.url}`);
+if (server.viewUrl) console.log(`vkcast: view-only link ${server.viewUrl}`);
 
 let stopping = false;
 /** Stop accepting, close viewers (1001), let encodes in flight finish, release Vulkan, exit 0. */

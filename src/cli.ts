@@ -23,6 +23,7 @@ export interface CliOptions {
   logLevel: LogLevel;
   jsonLogs: boolean;
   token: string | undefined;
+  viewToken: string | undefined;
   noAuth: boolean;
   allowOrigin: string[];
   tlsCert: string | undefined;
@@ -109,6 +110,7 @@ const SPECS: Record<string, Spec> = {
   "log-level": { value: "LEVEL", help: `one of ${LOG_LEVELS.join(", ")} (default info)`, parse: oneOf(LOG_LEVELS) },
   "json-logs": { help: "write logs as JSON lines", parse: bool },
   token: { value: "TOKEN", help: "the token every request needs (default: random when --host is not loopback)", parse: token },
+  "view-token": { value: "TOKEN", help: "a second token that lets viewers watch but never drive", parse: token },
   "no-auth": { help: "no token even on a non-loopback host (anyone who reaches it can drive it)", parse: bool },
   "allow-origin": { value: "ORIGINS", help: "other web origins that may open /ws, comma-separated", parse: origins },
   "tls-cert": { value: "FILE", help: "serve HTTPS/WSS with this PEM certificate (needs --tls-key)", parse: readableFile },
@@ -134,6 +136,7 @@ const DEFAULTS: CliOptions = {
   logLevel: "info",
   jsonLogs: false,
   token: undefined,
+  viewToken: undefined,
   noAuth: false,
   allowOrigin: [],
   tlsCert: undefined,
@@ -175,7 +178,12 @@ export function parseCli(argv: readonly string[], env: Record<string, string | u
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
     throw new UsageError("--tls-cert and --tls-key go together");
   }
-  if (options.noAuth && options.token !== undefined) throw new UsageError("--no-auth and --token contradict each other");
+  if (options.viewToken !== undefined && options.viewToken === options.token) {
+    throw new UsageError("--view-token must differ from --token");
+  }
+  if (options.noAuth && (options.token !== undefined || options.viewToken !== undefined)) {
+    throw new UsageError("--no-auth contradicts --token and --view-token");
+  }
   return options as unknown as CliOptions;
 }
 

@@ -64,6 +64,8 @@ export interface StreamingServerOptions {
    * auth off. Default: off on a loopback host, a random token on any other.
    */
   token?: string | null;
+  /** A second token that lets a viewer watch but never drive (role "view"); needs `token`. */
+  viewToken?: string | null;
   /** Origins besides the server's own that may open /ws (e.g. "https://dashboard.example"). */
   allowOrigins?: string[];
   /** Serve HTTPS and WSS with this certificate and key (PEM file paths). */
@@ -114,6 +116,7 @@ export class StreamingServer {
   readonly stallTimeoutMs: number;
   /** The token every request needs, or null when auth is off. */
   readonly token: string | null;
+  readonly viewToken: string | null;
   readonly allowOrigins: readonly string[];
   readonly tls: { cert: string; key: string } | null;
   readonly inputRateLimit: number;
@@ -192,9 +195,18 @@ export class StreamingServer {
     this.control = options.control ?? "all";
     if (!["all", "first", "none"].includes(this.control)) throw new RangeError("control must be all, first or none");
     this.stallTimeoutMs = checkInt("stallTimeout", options.stallTimeout ?? 30) * 1000;
-    this.token = options.token === undefined ? (isLoopback(this.host) ? null : randomToken()) : options.token;
+    // A view token alone turns auth on too: someone must hold the token that drives.
+    const authByDefault = !isLoopback(this.host) || Boolean(options.viewToken);
+    this.token = options.token === undefined ? (authByDefault ? randomToken() : null) : options.token;
     if (this.token !== null && (typeof this.token !== "string" || this.token.length < 8)) {
       throw new RangeError("token must be a string of at least 8 characters");
+    }
+    this.viewToken = options.viewToken ?? null;
+    if (this.viewToken !== null) {
+      if (this.token === null) throw new RangeError("viewToken needs token auth (a token)");
+      if (typeof this.viewToken !== "string" || this.viewToken.length < 8 || this.viewToken === this.token) {
+        throw new RangeError("viewToken must be a string of at least 8 characters, unlike token");
+      }
     }
     this.allowOrigins = options.allowOrigins ?? [];
     this.tls = options.tls ?? null;
@@ -209,6 +221,11 @@ export class StreamingServer {
     const host = this.host === "0.0.0.0" || this.host === "::" ? "localhost" : this.host;
     const base = `${this.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${this.port}/`;
     return this.token === null ? base : `${base}?token=${encodeURIComponent(this.token)}`;
+  }
+
+  /** The address that lets a viewer watch only, when there is a view token. */
+  get viewUrl(): string | null {
+    return this.viewToken === null ? null : `${this.origin}?token=${encodeURIComponent(this.viewToken)}`;
   }
 
   /** The address without the token. */
@@ -464,11 +481,11 @@ export class StreamingServer {
       const url = new URL(req.url);
       if (this.token !== null) {
         const given = requestToken(req, url);
-        if (!tokenMatches(given.token, this.token)) return unauthorized();
+        if (this.access(given.token) === null) return unauthorized();
         // The page's first visit carries the token in its URL: keep it in a cookie, drop it from the URL.
         if (given.fromQuery && url.pathname === "/") {
           return withHeaders(
-            new Response(null, { status: 302, headers: { Location: "/", "Set-Cookie": tokenCookie(this.token, this.tls !== null) } }),
+            new Response(null, { status: 302, headers: { Location: "/", "Set-Cookie": tokenCookie(given.token!, this.tls !== null) } }),
           );
         }
       }
@@ -482,13 +499,21 @@ export class StreamingServer {
       this.stats.upgradesRefused++;
       return withHeaders(new Response("403: WebSocket from a foreign origin\n", { status: 403 }));
     }
-    if (this.token !== null && !tokenMatches(requestToken(req, url).token, this.token)) {
+    const access = this.token === null ? "control" : this.access(requestToken(req, url).token);
+    if (access === null) {
       this.stats.upgradesRefused++;
       return unauthorized();
     }
     const v2 = url.searchParams.get("v") === "2";
-    if (server.upgrade(req, { data: newViewerData(this.nextViewerId++, v2) })) return undefined;
+    if (server.upgrade(req, { data: newViewerData(this.nextViewerId++, v2, access === "view") })) return undefined;
     return withHeaders(new Response("expected a WebSocket upgrade\n", { status: 426 }));
+  }
+
+  /** What a token allows: driving ("control"), watching ("view"), or nothing (null). Both compared in constant time. */
+  private access(given: string | null): "control" | "view" | null {
+    const control = this.token !== null && tokenMatches(given, this.token);
+    const view = this.viewToken !== null && tokenMatches(given, this.viewToken);
+    return control ? "control" : view ? "view" : null;
   }
 
   private mjpeg(): Response {
@@ -537,6 +562,7 @@ export class StreamingServer {
   }
 
   private roleFor(ws: Viewer): Role {
+    if (ws.data.viewOnly) return "view";
     if (this.control === "all") return "control";
     if (this.control === "none") return "view";
     return this.viewers.values().next().value === ws ? "control" : "view";

@@ -19,6 +19,8 @@ export interface ViewerData {
   /** Speaks the v2 protocol: gets hello/config/pong/stats/error text messages. */
   v2: boolean;
   role: Role;
+  /** Came in with the view-only token: never controls, whatever the control policy. */
+  viewOnly: boolean;
   /** Sequence numbers sent and not yet acknowledged, oldest first (v2 viewers that ack). */
   unacked: number[];
   /** Whether this viewer has ever acknowledged a frame: only then do acks pace it. */
@@ -35,11 +37,12 @@ export interface ViewerData {
 
 export type Viewer = ServerWebSocket<ViewerData>;
 
-export function newViewerData(id: number, v2: boolean): ViewerData {
+export function newViewerData(id: number, v2: boolean, viewOnly = false): ViewerData {
   return {
     id,
     v2,
     role: "view",
+    viewOnly,
     unacked: [],
     acks: false,
     behindSince: null,

@@ -84,6 +84,27 @@ describe("token auth", () => {
   });
 });
 
+test("a view-only token lets a viewer watch but never drive, whatever the control policy", async () => {
+  const server = new StreamingServer({ port: 0, token: TOKEN, viewToken: "watch-only-token" });
+  await server.start(64, 64);
+  expect(server.viewUrl).toBe(`${server.origin}?token=watch-only-token`);
+  expect((await fetch(`${server.origin}api/config?token=watch-only-token`)).status).toBe(200);
+  const watcher = await Viewer.connect(wsUrl(server.origin, "ws?v=2&token=watch-only-token"));
+  const driver = await Viewer.connect(wsUrl(server.origin, `ws?v=2&token=${TOKEN}`));
+  await driver.until(() => driver.texts.length > 0 && watcher.texts.length > 0, 2000, "hello");
+  expect(watcher.texts[0]).toMatchObject({ type: "hello", role: "view" });
+  expect(driver.texts[0]).toMatchObject({ type: "hello", role: "control" });
+  const move = { type: "pointer_move", x: 1, y: 1, button: 0, buttons: [], modifiers: [] };
+  watcher.send(move);
+  driver.send(move);
+  await Bun.sleep(100);
+  expect(server.drainInput()).toHaveLength(1);
+  expect(server.stats.inputDenied).toBe(1);
+  await server.stop();
+  // A view token alone still turns auth on: a random token drives.
+  expect(new StreamingServer({ viewToken: "watch-only-token" }).token).not.toBeNull();
+});
+
 describe("WebSocket Origin check", () => {
   const server = new StreamingServer({ port: 0, allowOrigins: ["https://dashboard.example"] });
   beforeAll(() => server.start(64, 64));
