@@ -1,20 +1,51 @@
-// Both JPEG backends on the same frames, in this thread, at 720p and 1080p: median ms and ratio.
+// JPEG encode, q85, the same frames for every backend, at 720p and 1080p: median (min-max) ms.
+// vkcast's two backends (libjpeg-turbo via bun:ffi, @napi-rs/image) run in this thread, interleaved so
+// both see the same load; the original's encode (its own _encode_jpeg: Pillow, alpha dropped) runs in a
+// python3 process on the same frames, written to a temporary file.
+//
+// Options: --iterations=N (40; 10 with --quick) encodes per backend and size.
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { loadBackend, type EncoderName } from "../src/encode/backend.ts";
 import { makeRing } from "../src/sources/synthetic.ts";
-import { summary, table } from "./lib.ts";
+import { common, loadAverage, option, ratio, stamp, summary, table } from "./lib.ts";
+import { ORIGINAL_DRIVER, PYTHON } from "./servers.ts";
 
 const SIZES = [
   [1280, 720],
   [1920, 1080],
 ] as const;
 const QUALITY = 85;
+const FRAMES = 8;
+
+/** The original's encoder on the same frames; null when python3 or its packages are missing. */
+async function pillow(ring: Uint8Array[], width: number, height: number, iterations: number) {
+  const file = join(tmpdir(), `vkcast-bench-encode-${process.pid}-${width}x${height}.rgba`);
+  await Bun.write(file, new Blob(ring as Uint8Array<ArrayBuffer>[]));
+  try {
+    const proc = Bun.spawn([PYTHON, ORIGINAL_DRIVER, "--encode", file, `${width}`, `${height}`, `${ring.length}`, `${QUALITY}`, `${iterations}`], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [out, err, code] = [await new Response(proc.stdout).text(), await new Response(proc.stderr).text(), await proc.exited];
+    if (code !== 0) {
+      console.error(`original encoder (Pillow) failed: ${err.trim().split("\n").at(-1)}`);
+      return null;
+    }
+    return JSON.parse(out) as { ms: number[]; bytes: number };
+  } finally {
+    await Bun.file(file).delete();
+  }
+}
 
 export default async function encodeBench(args: string[]) {
-  const iterations = Number(args.find((a) => a.startsWith("--iterations="))?.split("=")[1] ?? 40);
+  const { quick } = common(args);
+  const meta = stamp();
+  const iterations = Number(option(args, "iterations", quick ? "10" : "40"));
   const rows: (string | number)[][] = [];
   const results: Record<string, unknown>[] = [];
   for (const [width, height] of SIZES) {
-    const ring = makeRing(width, height, 8);
+    const ring = makeRing(width, height, FRAMES);
     const ms: Record<EncoderName, number[]> = { turbo: [], napi: [] };
     const bytes: Record<EncoderName, number> = { turbo: 0, napi: 0 };
     const backends = await Promise.all((["turbo", "napi"] as const).map((n) => loadBackend(n)));
@@ -29,12 +60,27 @@ export default async function encodeBench(args: string[]) {
         bytes[b.name] = jpeg.length;
       }
     }
+    const original = await pillow(ring, width, height, iterations);
     const turbo = summary(ms.turbo);
     const napi = summary(ms.napi);
-    rows.push([`${width}x${height}`, turbo.median, napi.median, napi.median / turbo.median, bytes.turbo / 1024, bytes.napi / 1024]);
-    results.push({ width, height, quality: QUALITY, turbo, napi, napiOverTurbo: napi.median / turbo.median, bytes });
+    const pil = original ? summary(original.ms) : null;
+    rows.push([`${width}x${height}`, turbo.median, napi.median, pil?.median ?? NaN, ratio(turbo.median, pil?.median), ratio(napi.median, pil?.median), bytes.turbo / 1024, bytes.napi / 1024, (original?.bytes ?? NaN) / 1024]);
+    results.push({
+      width,
+      height,
+      quality: QUALITY,
+      turbo,
+      napi,
+      pillow: pil,
+      napiOverTurbo: napi.median / turbo.median,
+      turboOverPillow: ratio(turbo.median, pil?.median),
+      napiOverPillow: ratio(napi.median, pil?.median),
+      bytes: { ...bytes, pillow: original?.bytes ?? null },
+    });
   }
-  console.log(`JPEG encode, q${QUALITY}, synthetic frames, ${iterations} runs each, median ms`);
-  console.log(table(["size", "turbo ms", "napi ms", "napi/turbo", "turbo KB", "napi KB"], rows));
-  return results;
+  console.log(`JPEG encode, q${QUALITY}, ${FRAMES} synthetic frames, ${iterations} runs each, median ms (original = Pillow, its _encode_jpeg)`);
+  console.log(table(["size", "turbo ms", "napi ms", "original ms", "turbo/original", "napi/original", "turbo KB", "napi KB", "original KB"], rows));
+  return { schema: 2, ...meta, loadAfter: loadAverage(), iterations, frames: FRAMES, sizes: results };
 }
+
+if (import.meta.main) await encodeBench(process.argv.slice(2));

@@ -1,110 +1,101 @@
 // fps per viewer as viewers grow: vkcast and the original, one after the other in the same run,
 // same machine, same frame size, quality and target fps. Viewers run in a separate process.
-import { join } from "node:path";
-import { freePort, machine, median, procUsage, quantile, summary, table, waitForHttp } from "./lib.ts";
+// vkcast: `bun run index.ts --source synthetic` (a precomputed ring, like run_seed.py's, so only the
+// server is measured); the original: ../shared/baseline/run_seed.py unchanged.
+//
+// Options: --sizes=1280x720,1920x1080 (or --width= --height= for one size), --viewers=1,20,100,
+// --stalled=1,5 (runs of 20 reading viewers beside that many stalled ones), --fps=30, --quality=85,
+// --warmup=S, --stalled-warmup=S (warm-up of the stalled cases), --seconds=S, --repeat=N, --quick.
+import { common, loadAverage, machine, option, ratio, stamp, table } from "./lib.ts";
+import { type Aggregate, measure, originalSeed, sideBySide, type Side, type StreamParams, vkcastCli } from "./servers.ts";
 
-const ROOT = join(import.meta.dir, "..");
-const BASELINE = join(ROOT, "..", "shared", "baseline", "run_seed.py");
-
-interface Point {
-  server: "vkcast" | "original";
+export interface FanoutCase {
+  key: string;
   viewers: number;
   stalled: number;
-  fps: ReturnType<typeof summary>;
-  latencyP50: number;
-  latencyP99: number;
-  cpuPercent: number;
-  rssMB: number;
 }
 
-function startServer(kind: Point["server"], port: number, w: number, h: number, fps: number, quality: number) {
-  const cmd =
-    kind === "vkcast"
-      ? ["bun", "run", "index.ts", "--source", "synthetic", "--port", `${port}`, "--width", `${w}`, "--height", `${h}`,
-         "--fps", `${fps}`, "--quality", `${quality}`, "--log-level", "warn"]
-      : ["/usr/bin/python3", BASELINE, `${port}`, `${w}`, `${h}`, `${fps}`, `${quality}`, `${fps}`];
-  return Bun.spawn(cmd, { cwd: ROOT, stdout: "ignore", stderr: "inherit" });
+export interface FanoutRow extends FanoutCase {
+  vkcast: Aggregate;
+  original: Aggregate;
+  /** vkcast / original, on the medians. */
+  fpsRatio: number;
+  cpuRatio: number;
+  rssRatio: number;
 }
 
-async function measurePoint(kind: Point["server"], viewers: number, stalled: number, opts: Options): Promise<Point> {
-  const port = await freePort();
-  const server = startServer(kind, port, opts.width, opts.height, opts.fps, opts.quality);
-  try {
-    await waitForHttp(`http://127.0.0.1:${port}/api/config`);
-    const viewerProc = Bun.spawn(
-      ["bun", join(import.meta.dir, "viewers.ts"), `ws://127.0.0.1:${port}/ws`, `${viewers}`, `${opts.warmup}`, `${opts.seconds}`, `${stalled}`],
-      { stdout: "pipe", stderr: "inherit" },
-    );
-    // CPU and RSS of the server over the measuring window only.
-    await Bun.sleep(opts.warmup * 1000 + 300);
-    const before = await procUsage(server.pid);
-    const t0 = performance.now();
-    await Bun.sleep(opts.seconds * 1000 - 600);
-    const after = await procUsage(server.pid);
-    const cpuPercent = ((after.cpuSeconds - before.cpuSeconds) / ((performance.now() - t0) / 1000)) * 100;
-    const out = await new Response(viewerProc.stdout).text();
-    if ((await viewerProc.exited) !== 0) throw new Error(`viewer process failed for ${kind} x${viewers}+${stalled}`);
-    const { fps, latencies } = JSON.parse(out) as { fps: number[]; latencies: number[] };
-    return {
-      server: kind,
-      viewers,
-      stalled,
-      fps: summary(fps),
-      latencyP50: quantile(latencies, 0.5),
-      latencyP99: quantile(latencies, 0.99),
-      cpuPercent,
-      rssMB: after.rss / 2 ** 20,
-    };
-  } finally {
-    server.kill("SIGTERM");
-    await server.exited;
-  }
-}
-
-interface Options {
+export interface FanoutSize {
   width: number;
   height: number;
-  fps: number;
-  quality: number;
-  warmup: number;
-  seconds: number;
-  viewers: number[];
-  /** Runs of 20 reading viewers beside this many stalled ones. */
-  stalled: number[];
+  rows: FanoutRow[];
+}
+
+export const caseLabel = (c: { viewers: number; stalled: number }) => `${c.viewers}${c.stalled ? ` + ${c.stalled} stalled` : ""}`;
+
+export function parseSizes(args: string[], fallback: string): [number, number][] {
+  const w = option(args, "width", "");
+  const h = option(args, "height", "");
+  if (w || h) return [[Number(w || 1280), Number(h || 720)]];
+  return option(args, "sizes", fallback)
+    .split(",")
+    .filter(Boolean)
+    .map((s) => s.split("x").map(Number) as [number, number]);
 }
 
 export default async function fanoutBench(args: string[]) {
-  const get = (name: string, dflt: string) => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? dflt;
-  const opts: Options = {
-    width: Number(get("width", "1280")),
-    height: Number(get("height", "720")),
-    fps: Number(get("fps", "30")),
-    quality: Number(get("quality", "85")),
-    warmup: Number(get("warmup", "2")),
-    seconds: Number(get("seconds", "5")),
-    viewers: get("viewers", "1,20,100").split(",").map(Number),
-    stalled: get("stalled", "1,5").split(",").filter(Boolean).map(Number),
-  };
-  const runs: [number, number][] = [...opts.viewers.map((n) => [n, 0] as [number, number]), ...opts.stalled.map((s) => [20, s] as [number, number])];
-  const points: Point[] = [];
-  for (const [viewers, stalled] of runs) {
-    for (const kind of ["vkcast", "original"] as const) {
-      const p = await measurePoint(kind, viewers, stalled, opts);
-      points.push(p);
-      console.log(`  ${kind} x${viewers}${stalled ? ` + ${stalled} stalled` : ""}: median ${p.fps.median.toFixed(1)} fps per viewer`);
-    }
+  const { quick, repeat } = common(args);
+  const meta = stamp();
+  const fps = Number(option(args, "fps", "30"));
+  const quality = Number(option(args, "quality", "85"));
+  const warmup = Number(option(args, "warmup", quick ? "1" : "2"));
+  const seconds = Number(option(args, "seconds", quick ? "2" : "4"));
+  // Stalled sockets need a few seconds to fill their kernel buffers (~0.6 MB receive + the sender's)
+  // before a server that waits on them shows it: count only after that.
+  const stalledWarmup = Number(option(args, "stalled-warmup", quick ? "3" : "5"));
+  const viewers = option(args, "viewers", "1,20,100").split(",").filter(Boolean).map(Number);
+  const stalled = option(args, "stalled", "1,5").split(",").filter(Boolean).map(Number);
+  const sizes = parseSizes(args, "1280x720,1920x1080");
+  const cases: FanoutCase[] = [
+    ...viewers.map((n) => ({ key: `${n}+0`, viewers: n, stalled: 0 })),
+    ...stalled.map((s) => ({ key: `20+${s}`, viewers: 20, stalled: s })),
+  ];
+  const bySize: Record<string, FanoutSize> = {};
+  for (const [width, height] of sizes) {
+    const p: StreamParams = { width, height, fps, quality };
+    const spec = { vkcast: vkcastCli("synthetic", p), original: originalSeed(p) };
+    console.log(`-- ${width}x${height}: ${repeat} round(s) of ${cases.length} cases x 2 servers, ${seconds} s after ${warmup} s warm-up`);
+    const agg = await sideBySide(
+      cases,
+      repeat,
+      (c, side: Side) => measure(spec[side], { viewers: c.viewers, stalled: c.stalled, warmup: c.stalled ? Math.max(warmup, stalledWarmup) : warmup, seconds }),
+      (c, side, m, r) => console.log(`  round ${r + 1} ${side.padEnd(8)} ${caseLabel(c).padEnd(14)} ${m.fps.length ? Math.min(...m.fps).toFixed(1) : "-"}..${m.fps.length ? Math.max(...m.fps).toFixed(1) : "-"} fps per viewer, CPU ${m.cpuPercent.toFixed(0)}%`),
+    );
+    const rows: FanoutRow[] = cases.map((c) => {
+      const { vkcast, original } = agg.get(c.key)!;
+      return {
+        ...c,
+        vkcast,
+        original,
+        fpsRatio: ratio(vkcast.fps.median, original.fps.median),
+        cpuRatio: ratio(vkcast.cpuPercent.median, original.cpuPercent.median),
+        rssRatio: ratio(vkcast.rssMB.median, original.rssMB.median),
+      };
+    });
+    bySize[`${width}x${height}`] = { width, height, rows };
+    console.log(`\nfps per viewer, ${width}x${height} q${quality}, target ${fps} fps; median of ${repeat} run(s) (${machine().cores} cores, ${machine().cpu})`);
+    console.log(
+      table(
+        ["viewers", "vkcast fps", "original fps", "vkcast/original", "vkcast worst viewer", "original worst viewer", "vkcast CPU %", "original CPU %", "vkcast RSS MB", "original RSS MB"],
+        rows.map((r) => [caseLabel(r), r.vkcast.fps.median, r.original.fps.median, r.fpsRatio, r.vkcast.worstViewerFps.median, r.original.worstViewerFps.median, r.vkcast.cpuPercent.median, r.original.cpuPercent.median, r.vkcast.rssMB.median, r.original.rssMB.median]),
+      ),
+    );
   }
-  const rows = runs.map(([n, stalled]) => {
-    const v = points.find((p) => p.server === "vkcast" && p.viewers === n && p.stalled === stalled)!;
-    const o = points.find((p) => p.server === "original" && p.viewers === n && p.stalled === stalled)!;
-    return [`${n}${stalled ? ` + ${stalled} stalled` : ""}`, v.fps.median, v.fps.min, o.fps.median, o.fps.min, v.fps.median / o.fps.median, v.latencyP50, v.latencyP99, v.cpuPercent, o.cpuPercent, v.rssMB, o.rssMB];
-  });
-  console.log(`\nfps per viewer, ${opts.width}x${opts.height} q${opts.quality}, target ${opts.fps} fps, ${opts.seconds} s after ${opts.warmup} s warm-up (${machine().cores} cores, ${machine().cpu})`);
-  console.log(
-    table(
-      ["viewers", "vkcast median", "vkcast min", "original median", "original min", "vkcast/original", "latency p50 ms", "p99 ms", "vkcast CPU %", "original CPU %", "vkcast RSS MB", "original RSS MB"],
-      rows,
-    ),
-  );
-  return { machine: machine(), options: opts, points, medianRatio: median(rows.map((r) => Number(r[5]))) };
+  return {
+    schema: 2,
+    ...meta,
+    loadAfter: loadAverage(),
+    options: { fps, quality, warmup, stalledWarmup, seconds, repeat, quick, viewers, stalled },
+    servers: { vkcast: vkcastCli("synthetic", { width: 0, height: 0, fps, quality }).what, original: originalSeed({ width: 0, height: 0, fps, quality }).what },
+    bySize,
+  };
 }

@@ -1,5 +1,5 @@
 // Shared pieces of the benchmarks: statistics, tables, processes and their CPU/RSS.
-import { cpus } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 
 export const median = (xs: number[]) => quantile(xs, 0.5);
 
@@ -53,4 +53,56 @@ export async function waitForHttp(url: string, timeoutMs = 20000): Promise<void>
     await Bun.sleep(100);
   }
   throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+}
+
+// ---- Options, repeats and aggregation over repeated runs ----
+
+/** `--name=value` from args, else the fallback. */
+export function option(args: readonly string[], name: string, fallback: string): string {
+  const prefix = `--${name}=`;
+  return args.findLast((a) => a.startsWith(prefix))?.slice(prefix.length) ?? fallback;
+}
+
+/** `--name` (or `--name=true`) present. */
+export function hasFlag(args: readonly string[], name: string): boolean {
+  return args.some((a) => a === `--${name}` || a === `--${name}=true` || a === `--${name}=1`);
+}
+
+/** The options every benchmark shares: `--repeat=N` (default 3, 1 with --quick) and `--quick`. */
+export function common(args: readonly string[]) {
+  const quick = hasFlag(args, "quick");
+  const repeat = Math.max(1, Math.round(Number(option(args, "repeat", quick ? "1" : "3"))) || 1);
+  return { quick, repeat };
+}
+
+/** A figure over repeated runs: median, min, max and each run's value. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+  runs: number[];
+}
+
+export function spread(xs: number[]): Spread {
+  const ok = xs.filter((x) => Number.isFinite(x));
+  if (ok.length === 0) return { median: NaN, min: NaN, max: NaN, n: 0, runs: xs };
+  return { median: median(ok), min: Math.min(...ok), max: Math.max(...ok), n: ok.length, runs: xs };
+}
+
+/** a / b, NaN when either is missing or b is 0 and a is not. */
+export function ratio(a: number | undefined, b: number | undefined): number {
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b)) return NaN;
+  if (b === 0) return a === 0 ? 1 : NaN;
+  return a / b;
+}
+
+/** 1-minute load average, to judge how quiet the machine was. */
+export function loadAverage(): number {
+  return Math.round(loadavg()[0]! * 100) / 100;
+}
+
+/** What a result records about where and when it was measured. */
+export function stamp() {
+  return { date: new Date().toISOString(), machine: { ...machine(), memoryGB: Math.round(totalmem() / 2 ** 30) }, loadBefore: loadAverage() };
 }

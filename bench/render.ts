@@ -3,10 +3,12 @@
 // (everything else until nextFrame resolves: the submit thread, the 1 ms poll, building the Frame).
 // Frames are requested one after another and released at once (no encoder): the source's own cost.
 //
-// Options: --frames=N (60) measured frames per size after --warmup=N (15); --scene=orbit|pattern.
+// Options: --frames=N (60; 20 with --quick) measured frames per size after --warmup=N (15; 5 with
+// --quick); --scene=orbit|pattern. The original has no renderer (its engine hands it pixels), so there
+// is no side-by-side figure here.
 import { InputState } from "../src/input.ts";
 import { VulkanSource, type VulkanScene } from "../src/sources/vulkan.ts";
-import { summary, table } from "./lib.ts";
+import { common, loadAverage, stamp, summary, table } from "./lib.ts";
 
 const SIZES = [
   [640, 360],
@@ -19,8 +21,10 @@ function option(args: string[], name: string, fallback: string): string {
 }
 
 export default async function renderBench(args: string[]) {
-  const frames = Number(option(args, "frames", "60"));
-  const warmup = Number(option(args, "warmup", "15"));
+  const { quick } = common(args);
+  const meta = stamp();
+  const frames = Number(option(args, "frames", quick ? "20" : "60"));
+  const warmup = Number(option(args, "warmup", quick ? "5" : "15"));
   const scene = option(args, "scene", "orbit") as VulkanScene;
   const input = new InputState();
   const rows: (string | number)[][] = [];
@@ -64,7 +68,7 @@ export default async function renderBench(args: string[]) {
       `ms median (min-max)${gpuTimestamps ? "; render and readback from GPU timestamps" : "; CPU clock"}`,
   );
   console.log(table(["size", "render ms", "readback ms", "hand-off ms", "total ms", "frames/s"], rows));
-  return { device, scene, frames, gpuTimestamps, sizes: results };
+  return { schema: 2, ...meta, loadAfter: loadAverage(), device, scene, frames, warmup, gpuTimestamps, sizes: results };
 }
 
 if (import.meta.main) await renderBench(process.argv.slice(2));

@@ -1,7 +1,9 @@
 // A separate process of N WebSocket viewers: bun bench/viewers.ts URL N WARMUP_S MEASURE_S [STALLED]
 // STALLED more viewers do the WebSocket handshake over raw TCP and then never read a byte.
-// Prints one JSON line: per-viewer fps over the measuring window (reading viewers only), and
-// capture->receive latency from the frames' COM metadata (when the server sends it).
+// Prints "start" when the measuring window opens and "stop" when it closes (so the caller can sample the
+// server's CPU over exactly that window), then one JSON line: per-viewer fps and bytes/s over the
+// window (reading viewers only), and capture->receive latency in ms from the frames' COM metadata
+// (when the server sends it).
 import { connect } from "node:net";
 import { readFrameMeta } from "../client/protocol.ts";
 
@@ -20,6 +22,7 @@ for (let i = 0; i < stalled; i++) {
   socket.once("data", () => socket.pause());
 }
 const counts = new Array<number>(n).fill(0);
+const bytes = new Array<number>(n).fill(0);
 const latencies: number[] = [];
 let measuring = false;
 const sockets: WebSocket[] = [];
@@ -32,6 +35,7 @@ await Promise.all(
     ws.onmessage = (e) => {
       if (!measuring || typeof e.data === "string") return;
       counts[i]!++;
+      bytes[i]! += (e.data as ArrayBuffer).byteLength;
       const t = readFrameMeta(new Uint8Array(e.data as ArrayBuffer))?.t;
       if (t !== undefined) latencies.push(Date.now() - t);
     };
@@ -43,10 +47,12 @@ await Promise.all(
 );
 await Bun.sleep(warmup * 1000);
 measuring = true;
+console.log("start");
 const t0 = performance.now();
 await Bun.sleep(measure * 1000);
 measuring = false;
 const seconds = (performance.now() - t0) / 1000;
+console.log("stop");
 for (const ws of sockets) ws.close();
-console.log(JSON.stringify({ fps: counts.map((c) => c / seconds), latencies }));
+console.log(JSON.stringify({ fps: counts.map((c) => c / seconds), bytesPerSecond: bytes.map((b) => b / seconds), latencies }));
 process.exit(0);

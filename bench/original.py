@@ -1,0 +1,112 @@
+"""The original StreamingServer (../shared/baseline, unchanged) driven like run_seed.py, with two bench-only options.
+
+usage: /usr/bin/python3 bench/original.py PORT WIDTH HEIGHT PUSH_FPS QUALITY SERVER_FPS [--frame-file PATH] [--stamp]
+       /usr/bin/python3 bench/original.py --encode FILE WIDTH HEIGHT COUNT QUALITY ITERATIONS
+
+Without options this is run_seed.py's loop: the same ring of 30 precomputed frames pushed at PUSH_FPS.
+  --frame-file PATH  push this one RGBA frame (WIDTH*HEIGHT*4 raw bytes) over and over: a static scene,
+                     the same picture the vkcast side is fed.
+  --stamp            write the push time of each frame into a JPEG COM segment right after SOI, in the
+                     JSON form vkcast uses ({"t": ms since the epoch}), so the viewer process measures
+                     capture->receive latency the same way for both servers. The server's code is not
+                     changed: its _encode_jpeg is wrapped on this instance, and each pushed frame is a
+                     zero-copy numpy view that carries its push time. Cost: one ~200 KB bytes join per frame.
+--encode times the original's JPEG encode (_encode_jpeg: Pillow, drop alpha, quality Q) on COUNT raw RGBA
+frames read from FILE and prints JSON {"ms": [...], "bytes": N}.
+"""
+import json
+import os
+import sys
+import time
+import logging
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "baseline"))
+from simvx_streaming_server import StreamingServer  # noqa: E402
+
+
+class Stamped(np.ndarray):
+    """A view of a ring frame that remembers when it was pushed."""
+    t = None
+
+
+def with_com(jpeg: bytes, meta: dict) -> bytes:
+    payload = json.dumps(meta, separators=(",", ":")).encode()
+    n = len(payload) + 2
+    return b"".join((jpeg[:2], b"\xff\xfe", bytes((n >> 8, n & 255)), payload, jpeg[2:]))
+
+
+def encode_bench(argv):
+    path, w, h, count, quality, iterations = argv[0], int(argv[1]), int(argv[2]), int(argv[3]), int(argv[4]), int(argv[5])
+    raw = np.fromfile(path, dtype=np.uint8)
+    frames = raw.reshape(count, h, w, 4)
+    srv = StreamingServer(quality=quality)
+    srv._encode_jpeg(frames[0])  # warm-up, as the TS side does
+    ms = []
+    size = 0
+    for i in range(iterations):
+        t0 = time.perf_counter()
+        jpeg = srv._encode_jpeg(frames[i % count])
+        ms.append((time.perf_counter() - t0) * 1000)
+        size = len(jpeg)
+    print(json.dumps({"ms": ms, "bytes": size}))
+
+
+def serve(argv):
+    args = [a for a in argv if not a.startswith("--")]
+    port, w, h, push_fps = int(args[0]), int(args[1]), int(args[2]), float(args[3])
+    quality = int(args[4]) if len(args) > 4 else 85
+    server_fps = int(args[5]) if len(args) > 5 else 30
+    stamp = "--stamp" in argv
+    frame_file = argv[argv.index("--frame-file") + 1] if "--frame-file" in argv else None
+    logging.basicConfig(level=logging.WARNING)
+    srv = StreamingServer(host="127.0.0.1", port=port, quality=quality, fps=server_fps)
+    if stamp:
+        encode = srv._encode_jpeg
+
+        def stamped_encode(pixels):
+            jpeg = encode(pixels)
+            t = getattr(pixels, "t", None)
+            return with_com(jpeg, {"t": t}) if t is not None else jpeg
+
+        srv._encode_jpeg = stamped_encode
+    srv.start(w, h)
+    if frame_file:
+        ring = [np.fromfile(frame_file, dtype=np.uint8).reshape(h, w, 4)]
+    else:
+        # run_seed.py's ring, unchanged.
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        rng = np.random.default_rng(1)
+        noise = rng.integers(0, 24, size=(h, w), dtype=np.uint8)
+        frame = np.empty((h, w, 4), dtype=np.uint8)
+        frame[..., 3] = 255
+        ring = []
+        for k in range(30):
+            t = k / 30.0
+            frame[..., 0] = ((np.sin(xx / 40 + t) * 0.5 + 0.5) * 200).astype(np.uint8) + noise
+            frame[..., 1] = ((np.cos(yy / 30 - t) * 0.5 + 0.5) * 200).astype(np.uint8)
+            frame[..., 2] = (((xx + yy + k * 4) % 256)).astype(np.uint8)
+            ring.append(frame.copy())
+    n = 0
+    t0 = time.perf_counter()
+    while True:
+        pixels = ring[n % len(ring)]
+        if stamp:
+            pixels = pixels.view(Stamped)
+            pixels.t = time.time() * 1000
+        srv.push_frame(pixels)
+        while srv._input_queue.qsize():
+            srv._input_queue.get_nowait()
+        n += 1
+        nxt = t0 + n / push_fps
+        d = nxt - time.perf_counter()
+        if d > 0:
+            time.sleep(d)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--encode":
+        encode_bench(sys.argv[2:])
+    else:
+        serve(sys.argv[1:])

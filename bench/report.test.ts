@@ -1,0 +1,89 @@
+// The benchmark report's pure parts: statistics, charts, merging, markdown. No timings are asserted:
+// benchmarks report, they do not fail a build.
+import { describe, expect, test } from "bun:test";
+import { barChart, niceScale, wrap } from "./chart.ts";
+import { ratio, spread } from "./lib.ts";
+import { cell, markdown, mergeResult, num, ratioCell, times } from "./report.ts";
+
+describe("statistics", () => {
+  test("spread is the median, min and max over runs, ignoring missing runs", () => {
+    expect(spread([3, 1, 2])).toEqual({ median: 2, min: 1, max: 3, n: 3, runs: [3, 1, 2] });
+    expect(spread([NaN, 4]).median).toBe(4);
+    expect(spread([]).n).toBe(0);
+  });
+  test("ratio is NaN when a side is missing", () => {
+    expect(ratio(30, 10)).toBe(3);
+    expect(ratio(30, undefined)).toBeNaN();
+    expect(ratio(0, 0)).toBe(1);
+  });
+  test("cells show median (min–max), or n/a", () => {
+    expect(cell({ median: 30, min: 29.5, max: 30.2, n: 3 })).toBe("30.0 (29.5–30.2)");
+    expect(cell({ median: 30, min: 30, max: 30, n: 1 })).toBe("30.0");
+    expect(cell({ median: null, min: null, max: null, n: 0 })).toBe("n/a");
+    expect(num(0.00523)).toBe("0.0052");
+    expect(times(12)).toBe("12.0×");
+  });
+});
+
+describe("charts", () => {
+  test("the axis covers the data with round ticks", () => {
+    expect(niceScale(33)).toEqual({ top: 40, step: 10 });
+    expect(niceScale(1450)).toEqual({ top: 1500, step: 500 });
+    expect(niceScale(0)).toEqual({ top: 1, step: 0.2 });
+  });
+  test("long subtitles wrap", () => {
+    expect(wrap("a bb ccc dddd", 6)).toEqual(["a bb", "ccc", "dddd"]);
+  });
+  test("a bar chart is one SVG with a bar per value, the legend, the labels and the target line", () => {
+    const svg = barChart({
+      title: "fps <per> viewer",
+      groups: ["1 viewer", "20 viewers\n+ 1 stalled"],
+      xLabel: "viewers",
+      yLabel: "fps",
+      series: [
+        { name: "vkcast", color: "#00f", values: [{ median: 30, min: 29, max: 30 }, { median: 29.5 }] },
+        { name: "original", color: "#f80", values: [{ median: 22 }, null] },
+      ],
+      targets: [{ value: 30, label: "target 30 fps" }],
+    });
+    expect(svg.startsWith("<svg")).toBe(true);
+    expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
+    expect(svg).toContain("fps &lt;per&gt; viewer");
+    expect(svg.match(/<rect [^>]*><title>/g)?.length).toBe(3);
+    expect(svg).toContain("n/a");
+    expect(svg).toContain("target 30 fps");
+    expect(svg).toContain("stroke-dasharray");
+    expect(svg).toContain("+ 1 stalled");
+    expect(svg).toContain("whiskers");
+  });
+  test("a log axis keeps small values visible", () => {
+    const svg = barChart({ title: "t", groups: ["a"], xLabel: "x", yLabel: "ms", log: true, series: [{ name: "s", color: "#000", values: [{ median: 3 }, { median: 1200 }] }] });
+    expect(svg).toContain("log scale");
+    expect(svg).toContain(">1000<");
+  });
+});
+
+describe("results", () => {
+  test("a run of one size keeps the other size of the previous run", () => {
+    const prev = { schema: 2, date: "d1", bySize: { "1280x720": { a: 1 }, "1920x1080": { b: 1 } } };
+    const next = { schema: 2, date: "d2", bySize: { "1280x720": { a: 2 } } };
+    expect(mergeResult(prev, next)).toEqual({
+      schema: 2,
+      date: "d2",
+      bySize: { "1280x720": { a: 2 }, "1920x1080": { b: 1 } },
+      keptFromEarlierRun: { sizes: ["1920x1080"], date: "d1" },
+    });
+    expect(mergeResult(undefined, next)).toBe(next);
+  });
+  test("the markdown names what was not measured and how to measure it", () => {
+    const md = markdown({});
+    expect(md).toContain("# vkcast benchmarks");
+    expect(md).toContain("`bun run bench fanout`");
+    expect(md).toContain("`bun run bench static`");
+  });
+});
+
+test("a ratio over an original that delivered nothing reads as infinite, not n/a", () => {
+  expect(ratioCell({ median: 30, min: 30, max: 30, n: 3 }, { median: 0, min: 0, max: 0, n: 3 })).toBe("∞ (original: 0)");
+  expect(ratioCell({ median: 30, min: 30, max: 30, n: 3 }, { median: 15, min: 15, max: 15, n: 3 })).toBe("2.00×");
+});

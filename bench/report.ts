@@ -1,0 +1,543 @@
+// latest.json -> BENCHMARKS.md and the SVG charts in bench/results/. Run by bench/run.ts after every
+// run; `bun run bench report` (or `bun bench/report.ts`) rewrites them without measuring anything.
+import { join } from "node:path";
+import { type BarSeries, barChart } from "./chart.ts";
+import { table } from "./lib.ts";
+import type { Aggregate } from "./servers.ts";
+
+const ROOT = join(import.meta.dir, "..");
+const RESULTS = join(import.meta.dir, "results");
+const COLORS = { vkcast: "#2563eb", vkcastLight: "#93b4f5", original: "#f28e2b", originalLight: "#f9c99a", napi: "#7aa6f0" };
+
+type Spread = { median: number | null; min: number | null; max: number | null; n: number; runs?: (number | null)[] };
+type Agg = { [K in keyof Aggregate]?: Spread };
+type Meta = {
+  schema?: number;
+  date?: string;
+  machine?: { cores: number; cpu: string; memoryGB?: number };
+  loadBefore?: number;
+  loadAfter?: number;
+  options?: Record<string, unknown>;
+  servers?: { vkcast: string; original: string };
+  keptFromEarlierRun?: { sizes: string[]; date?: string };
+};
+type FanoutRow = { viewers: number; stalled: number; vkcast: Agg; original: Agg; fpsRatio: number | null; cpuRatio: number | null; rssRatio: number | null };
+type Fanout = Meta & { bySize: Record<string, { width: number; height: number; rows: FanoutRow[] }> };
+type Latency = Meta & { rows: { viewers: number; vkcast: Agg; original: Agg; p50Ratio: number | null; p99Ratio: number | null }[] };
+type Stream = Meta & { barFps720p: number; bySize: Record<string, { width: number; height: number; vkcast: Agg; original: Agg; fpsRatio: number | null; cpuRatio: number | null }> };
+type Idle = Meta & { vkcast: Agg; original: Agg; cpuRatio: number | null; rssRatio: number | null };
+type Static = Meta & { frame: string; vkcast: Agg; original: Agg; bytesRatio: number | null; fpsRatio: number | null; cpuRatio: number | null };
+type Sum = { median: number; min: number; max: number; n: number };
+type Encode = Meta & {
+  iterations: number;
+  frames: number;
+  sizes: { width: number; height: number; quality: number; turbo: Sum; napi: Sum; pillow: Sum | null; turboOverPillow: number | null; napiOverPillow: number | null; napiOverTurbo: number; bytes: { turbo: number; napi: number; pillow: number | null } }[];
+};
+type RenderSize = { width: number; height: number; render: Sum; readback: Sum; handoff: Sum; total: Sum; fps: number };
+type Render = Meta & { device: string; scene: string; frames: number; warmup?: number; gpuTimestamps: boolean; sizes: RenderSize[] };
+
+const ok = (x: number | null | undefined): x is number => typeof x === "number" && Number.isFinite(x);
+
+/** A number for a table: n/a when missing; 3 significant-ish digits. */
+export function num(x: number | null | undefined, digits?: number): string {
+  if (!ok(x)) return "n/a";
+  if (digits !== undefined) return x.toFixed(digits);
+  const a = Math.abs(x);
+  return a >= 100 ? x.toFixed(0) : a >= 10 ? x.toFixed(1) : a >= 1 ? x.toFixed(2) : a === 0 ? "0" : x.toPrecision(2);
+}
+
+/** "median (min-max)" over runs; just the median for a single run. */
+export function cell(s: Spread | undefined, digits?: number, scale = 1): string {
+  if (!s || !ok(s.median)) return "n/a";
+  const f = (x: number | null) => num(ok(x) ? x * scale : x, digits);
+  if (s.n <= 1 || !ok(s.min) || !ok(s.max) || f(s.min) === f(s.max)) return f(s.median);
+  return `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
+}
+
+export const times = (r: number | null | undefined) => (ok(r) ? `${num(r)}×` : "n/a");
+
+/** vkcast / original from the two medians; "∞" when the original delivered nothing and vkcast did. */
+export function ratioCell(v: Spread | undefined, o: Spread | undefined): string {
+  const a = v?.median;
+  const b = o?.median;
+  if (ok(a) && ok(b) && b === 0 && a > 0) return "∞ (original: 0)";
+  return times(ok(a) && ok(b) && b !== 0 ? a / b : null);
+}
+
+const sizeName = (w: number, h: number) => (h === 720 ? "720p" : h === 1080 ? "1080p" : `${w}x${h}`);
+const caseName = (r: { viewers: number; stalled: number }) => `${r.viewers}${r.stalled ? ` + ${r.stalled} stalled` : ""}`;
+
+function measuredLine(m: Meta): string {
+  const o = m.options ?? {};
+  const parts = [`measured ${m.date?.slice(0, 16).replace("T", " ")} UTC`];
+  if (o.repeat !== undefined) parts.push(`${o.repeat} run${o.repeat === 1 ? "" : "s"} per figure`);
+  if (o.seconds !== undefined) parts.push(`${o.seconds} s window after ${o.warmup} s warm-up${o.stalledWarmup !== undefined ? ` (${o.stalledWarmup} s with stalled viewers)` : ""}`);
+  if (o.quick) parts.push("**--quick: a smoke run, not numbers to quote**");
+  if (ok(m.loadBefore)) parts.push(`load average ${m.loadBefore} → ${m.loadAfter ?? "?"}`);
+  return `<sub>${parts.join(" · ")}</sub>`;
+}
+
+const valid = <T extends Meta>(x: unknown): T | null => ((x as Meta | undefined)?.schema === 2 ? (x as T) : null);
+const notRun = (name: string) => `_Not measured yet: \`bun run bench ${name}\`._\n`;
+
+function fanoutChart(f: Fanout, key: string, file: string): string {
+  const s = f.bySize[key]!;
+  const o = f.options ?? {};
+  const series = (side: "vkcast" | "original", name: string, color: string): BarSeries => ({
+    name,
+    color,
+    values: s.rows.map((r) => ({ median: r[side].fps?.median ?? null, min: r[side].fps?.min ?? null, max: r[side].fps?.max ?? null })),
+  });
+  return writeSvg(
+    file,
+    barChart({
+      title: `Frames per second each viewer receives, ${sizeName(s.width, s.height)} (${s.width}x${s.height})`,
+      subtitle: `JPEG q${o.quality}, target ${o.fps} fps; median per viewer; "+ N stalled": 20 reading viewers beside N that never read`,
+      groups: s.rows.map((r) => `${r.viewers} viewer${r.viewers === 1 ? "" : "s"}${r.stalled ? `\n+ ${r.stalled} stalled` : ""}`),
+      digits: 1,
+      width: 900,
+      xLabel: "viewers connected at once (each in a separate viewer process)",
+      yLabel: "frames per second per viewer (higher is better)",
+      series: [series("vkcast", "vkcast", COLORS.vkcast), series("original", "original (Python, aiohttp + Pillow)", COLORS.original)],
+      targets: [{ value: Number(o.fps ?? 30), label: `target ${o.fps ?? 30} fps` }],
+      footnote: footnote(f),
+    }),
+  );
+}
+
+function footnote(m: Meta): string {
+  return `${m.machine?.cores ?? "?"} cores, ${m.machine?.cpu ?? "?"} · ${m.date?.slice(0, 10) ?? ""} · ${m.options?.repeat ?? "?"} run(s) per bar`;
+}
+
+const svgs: string[] = [];
+function writeSvg(file: string, svg: string): string {
+  svgs.push(join(RESULTS, file));
+  pendingWrites.push(Bun.write(join(RESULTS, file), svg));
+  return `bench/results/${file}`;
+}
+const pendingWrites: Promise<number>[] = [];
+
+function fanoutSection(f: Fanout | null): string {
+  const out = ["## Fan-out: frames per second per viewer as viewers grow", ""];
+  if (!f) return out.join("\n") + notRun("fanout");
+  out.push(
+    `Both servers get the same kind of input: a precomputed ring of 30 frames (vkcast: \`${f.servers?.vkcast}\`; the original: \`${f.servers?.original}\`), ` +
+      `so only the server is measured. A figure is the median fps over the reading viewers; the worst viewer is the slowest reading viewer. ` +
+      `CPU is the server process's, as % of one core (this machine has ${f.machine?.cores ?? "?"}); RSS at the end of the window. ` +
+      "With stalled viewers the original stops: its broadcast awaits each socket in turn, so once a stalled socket's kernel buffers are full " +
+      "(a few seconds in; the stalled cases warm up longer so that the window starts after that) none of the 20 readers gets another frame, and its CPU drops to about 0. " +
+      "vkcast skips a stalled viewer's frames and closes it after `--stall-timeout` (30 s, longer than the window).",
+    "",
+  );
+  for (const key of Object.keys(f.bySize).sort((a, b) => f.bySize[a]!.height - f.bySize[b]!.height)) {
+    const s = f.bySize[key]!;
+    const svg = fanoutChart(f, key, `fanout-${key}.svg`);
+    out.push(`### ${sizeName(s.width, s.height)} (${key})`, "", `![fps per viewer against viewers, ${key}](${svg})`, "");
+    out.push(
+      table(
+        ["viewers", "vkcast fps", "original fps", "vkcast / original", "worst viewer vkcast", "worst viewer original", "CPU % vkcast", "CPU % original", "RSS MB vkcast", "RSS MB original"],
+        s.rows.map((r) => [
+          caseName(r),
+          cell(r.vkcast.fps),
+          cell(r.original.fps),
+          ratioCell(r.vkcast.fps, r.original.fps),
+          cell(r.vkcast.worstViewerFps),
+          cell(r.original.worstViewerFps),
+          cell(r.vkcast.cpuPercent, 0),
+          cell(r.original.cpuPercent, 0),
+          cell(r.vkcast.rssMB, 0),
+          cell(r.original.rssMB, 0),
+        ]),
+      ),
+      "",
+    );
+    if (f.keptFromEarlierRun?.sizes.includes(key)) out.push(`<sub>this size kept from an earlier run (${f.keptFromEarlierRun.date ?? "?"})</sub>`, "");
+  }
+  out.push(measuredLine(f), "");
+  return out.join("\n");
+}
+
+function latencySection(l: Latency | null): string {
+  const out = ["## Latency: capture → receive", ""];
+  if (!l) return out.join("\n") + notRun("latency");
+  const o = l.options ?? {};
+  const svg = writeSvg(
+    "latency.svg",
+    barChart({
+      title: `Capture → receive latency, ${o.width}x${o.height}`,
+      subtitle: `JPEG q${o.quality}, target ${o.fps} fps; p50 and p99 over every frame every viewer received`,
+      groups: l.rows.map((r) => `${r.viewers} viewer${r.viewers === 1 ? "" : "s"}`),
+      xLabel: "viewers connected at once",
+      yLabel: "milliseconds (lower is better)",
+      digits: 0,
+      log: true,
+      series: [
+        { name: "vkcast p50", color: COLORS.vkcast, values: l.rows.map((r) => r.vkcast.latencyP50 ?? null) },
+        { name: "vkcast p99", color: COLORS.vkcastLight, values: l.rows.map((r) => r.vkcast.latencyP99 ?? null) },
+        { name: "original p50", color: COLORS.original, values: l.rows.map((r) => r.original.latencyP50 ?? null) },
+        { name: "original p99", color: COLORS.originalLight, values: l.rows.map((r) => r.original.latencyP99 ?? null) },
+      ],
+      footnote: footnote(l),
+    }),
+  );
+  out.push(
+    "From the moment a frame is captured to the moment the viewer process has the whole message, on the same clock. " +
+      "Both servers carry the capture time in a JPEG COM segment: vkcast always does; the original is run by " +
+      `\`${l.servers?.original}\` (run_seed.py's loop; its server code unchanged, the segment added around its encoder on the instance, capture = \`push_frame()\`). ` +
+      "The original's 4-frame queue (FIFO) is part of its latency.",
+    "",
+    `![latency p50 and p99](${svg})`,
+    "",
+    table(
+      ["viewers", "p50 ms vkcast", "p50 ms original", "p50 vkcast / original", "p99 ms vkcast", "p99 ms original", "p99 vkcast / original", "CPU % vkcast", "CPU % original"],
+      l.rows.map((r) => [
+        String(r.viewers),
+        cell(r.vkcast.latencyP50, 0),
+        cell(r.original.latencyP50, 0),
+        times(r.p50Ratio),
+        cell(r.vkcast.latencyP99, 0),
+        cell(r.original.latencyP99, 0),
+        times(r.p99Ratio),
+        cell(r.vkcast.cpuPercent, 0),
+        cell(r.original.cpuPercent, 0),
+      ]),
+    ),
+    "",
+    measuredLine(l),
+    "",
+  );
+  return out.join("\n");
+}
+
+function streamSection(s: Stream | null): string {
+  const out = ["## End to end with the Vulkan renderer", ""];
+  if (!s) return out.join("\n") + notRun("stream");
+  const o = s.options ?? {};
+  const rows = Object.values(s.bySize).sort((a, b) => a.height - b.height);
+  const svg = writeSvg(
+    "stream.svg",
+    barChart({
+      title: "End to end: frames per second to one viewer, vkcast rendering with Vulkan",
+      subtitle: `vkcast: render (lavapipe, CPU) + readback + encode + send; original: precomputed frames, encode + send. q${o.quality}, target ${o.fps} fps`,
+      groups: rows.map((r) => `${sizeName(r.width, r.height)} (${r.width}x${r.height})`),
+      xLabel: "frame size",
+      yLabel: "frames per second per viewer (higher is better)",
+      digits: 1,
+      series: [
+        { name: "vkcast, Vulkan source (bun run index.ts)", color: COLORS.vkcast, values: rows.map((r) => r.vkcast.fps ?? null) },
+        { name: "original, precomputed frames (run_seed.py)", color: COLORS.original, values: rows.map((r) => r.original.fps ?? null) },
+      ],
+      targets: [
+        { value: Number(o.fps ?? 30), label: `target ${o.fps ?? 30} fps`, color: "#777" },
+        { value: s.barFps720p, label: `bar at 720p: ${s.barFps720p} fps` },
+      ],
+      footnote: footnote(s),
+    }),
+  );
+  const r720 = s.bySize["1280x720"];
+  out.push(
+    `\`${s.servers?.vkcast}\`, i.e. its default Vulkan source (the orbit scene on lavapipe, which rasterizes on the same 2 CPU cores that encode and send), ` +
+      `${o.viewers} viewer. The bar: at least ${s.barFps720p} fps per viewer at 720p` +
+      (r720 && ok(r720.vkcast.fps?.median) ? ` — **${r720.vkcast.fps!.median! >= s.barFps720p ? "met" : "not met"}** (${num(r720.vkcast.fps!.median)} fps).` : ".") +
+      ` Beside it the original as run_seed.py feeds it: its frames cost nothing to make, so this comparison favours the original. ` +
+      "Render and encode ms are the server's own medians from `/api/stats`. " +
+      "Latency here (capture = the rendered frame handed to the server) varies from run to run: the engine loop and the server's pacing both tick at the target fps, " +
+      "so a rendered frame can wait up to one interval for the server's next slot, and the phase the two settle in differs between runs.",
+    "",
+    `![end to end fps](${svg})`,
+    "",
+    table(
+      ["size", "vkcast fps", "original fps", "vkcast / original", "latency p50 ms vkcast", "render ms", "encode ms", "CPU % vkcast", "CPU % original", "RSS MB vkcast", "RSS MB original"],
+      rows.map((r) => [
+        `${sizeName(r.width, r.height)}`,
+        cell(r.vkcast.fps),
+        cell(r.original.fps),
+        times(r.fpsRatio),
+        cell(r.vkcast.latencyP50, 0),
+        cell(r.vkcast.renderMsP50),
+        cell(r.vkcast.encodeMsP50),
+        cell(r.vkcast.cpuPercent, 0),
+        cell(r.original.cpuPercent, 0),
+        cell(r.vkcast.rssMB, 0),
+        cell(r.original.rssMB, 0),
+      ]),
+    ),
+    "",
+    measuredLine(s),
+    "",
+  );
+  return out.join("\n");
+}
+
+function encodeSection(e: Encode | null): string {
+  const out = ["## JPEG encode per backend", ""];
+  if (!e) return out.join("\n") + notRun("encode");
+  const q = e.sizes[0]?.quality ?? 85;
+  const sv = (k: "turbo" | "napi" | "pillow") => e.sizes.map((s) => (s[k] ? { median: s[k]!.median, min: null, max: null } : null));
+  const svg = writeSvg(
+    "encode.svg",
+    barChart({
+      title: `JPEG encode time per frame, q${q}`,
+      subtitle: `the same ${e.frames} synthetic frames for every encoder; median of ${e.iterations} encodes (min-max in the table)`,
+      groups: e.sizes.map((s) => `${sizeName(s.width, s.height)} (${s.width}x${s.height})`),
+      xLabel: "frame size",
+      yLabel: "milliseconds per frame (lower is better)",
+      series: [
+        { name: "vkcast: libjpeg-turbo (bun:ffi, default)", color: COLORS.vkcast, values: sv("turbo") },
+        { name: "vkcast: @napi-rs/image (fallback)", color: COLORS.napi, values: sv("napi") },
+        { name: "original: Pillow", color: COLORS.original, values: sv("pillow") },
+      ],
+      footnote: `${e.machine?.cores ?? "?"} cores, ${e.machine?.cpu ?? "?"} · ${e.date?.slice(0, 10) ?? ""} · one thread each`,
+    }),
+  );
+  const c = (s: Sum | null) => (s ? cell({ ...s }) : "n/a");
+  out.push(
+    "One encode at a time in one thread (vkcast runs two encoder Workers, so its throughput is about twice this). " +
+      "vkcast's backends run in Bun, interleaved; the original's is its own `_encode_jpeg` (drop alpha, Pillow) in python3 on the same frames. " +
+      "KB is the size of the last JPEG.",
+    "",
+    `![encode ms per backend](${svg})`,
+    "",
+    table(
+      ["size", "libjpeg-turbo ms", "@napi-rs/image ms", "original (Pillow) ms", "turbo / original", "napi / original", "KB turbo", "KB napi", "KB original"],
+      e.sizes.map((s) => [
+        sizeName(s.width, s.height),
+        c(s.turbo),
+        c(s.napi),
+        c(s.pillow),
+        times(s.turboOverPillow),
+        times(s.napiOverPillow),
+        num(s.bytes.turbo / 1024, 0),
+        num(s.bytes.napi / 1024, 0),
+        ok(s.bytes.pillow) ? num(s.bytes.pillow / 1024, 0) : "n/a",
+      ]),
+    ),
+    "",
+    measuredLine(e),
+    "",
+  );
+  return out.join("\n");
+}
+
+function renderSection(r: Render | null): string {
+  const out = ["## Vulkan render + readback", ""];
+  if (!r) return out.join("\n") + notRun("render");
+  const c = (s: Sum) => cell({ ...s });
+  out.push(
+    `The Vulkan source alone, scene "${r.scene}" on ${r.device}: ${r.frames} frames one after another after ${r.warmup ?? "?"} warm-up, released at once (no encoder). ` +
+      `Render and readback ${r.gpuTimestamps ? "from GPU timestamps" : "on the CPU clock"}; hand-off is the rest until the frame is in JavaScript. ` +
+      "The original has no renderer (its engine hands it pixels), so there is no ratio here.",
+    "",
+    table(
+      ["size", "render ms", "readback ms", "hand-off ms", "total ms", "frames/s (one at a time)"],
+      r.sizes.map((s) => [`${s.width}x${s.height}`, c(s.render), c(s.readback), c(s.handoff), c(s.total), num(s.fps)]),
+    ),
+    "",
+    measuredLine(r),
+    "",
+  );
+  return out.join("\n");
+}
+
+function idleSection(i: Idle | null): string {
+  const out = ["## Idle: nobody watching", ""];
+  if (!i) return out.join("\n") + notRun("idle");
+  const o = i.options ?? {};
+  out.push(
+    `Server CPU (% of one core) and RSS over ${o.seconds} s with no viewer, ${o.width}x${o.height}. vkcast: \`${i.servers?.vkcast}\` (its engine renders and encodes only while someone watches). ` +
+      `The original: \`${i.servers?.original}\`, whose loop pushes frames regardless, and the server encodes each one whether or not anyone is connected.`,
+    "",
+    table(
+      ["", "vkcast", "original", "vkcast / original"],
+      [
+        ["CPU %", cell(i.vkcast.cpuPercent), cell(i.original.cpuPercent), times(i.cpuRatio)],
+        ["RSS MB", cell(i.vkcast.rssMB, 0), cell(i.original.rssMB, 0), times(i.rssRatio)],
+        ["frames encoded/s", cell(i.vkcast.encodedPerSecond), "(every pushed frame)", ""],
+      ],
+    ),
+    "",
+    measuredLine(i),
+    "",
+  );
+  return out.join("\n");
+}
+
+function staticSection(s: Static | null): string {
+  const out = ["## Static scene: bytes per second when nothing changes", ""];
+  if (!s) return out.join("\n") + notRun("static");
+  const o = s.options ?? {};
+  out.push(
+    `No CLI run is static (the Vulkan scene animates), so one frame, ${s.frame}, is pushed to both servers every tick at ${o.fps} fps: ` +
+      `vkcast through its library API (\`${s.servers?.vkcast?.split(" (")[0]}\`), the original through \`${s.servers?.original}\`. ` +
+      `${o.viewers} viewer, ${o.width}x${o.height} q${o.quality}. vkcast sends the picture once (and once more at the still quality), then nothing until it changes.`,
+    "",
+    table(
+      ["", "vkcast", "original", "vkcast / original"],
+      [
+        ["KB/s per viewer", cell(s.vkcast.bytesPerSecond, undefined, 1 / 1024), cell(s.original.bytesPerSecond, undefined, 1 / 1024), times(s.bytesRatio)],
+        ["frames/s per viewer", cell(s.vkcast.fps), cell(s.original.fps), times(s.fpsRatio)],
+        ["server CPU %", cell(s.vkcast.cpuPercent), cell(s.original.cpuPercent), times(s.cpuRatio)],
+        ["frames encoded/s (vkcast /api/stats)", cell(s.vkcast.encodedPerSecond), "", ""],
+        ["unchanged frames skipped/s", cell(s.vkcast.unchangedPerSecond), "", ""],
+      ],
+    ),
+    "",
+    measuredLine(s),
+    "",
+  );
+  return out.join("\n");
+}
+
+/** The few numbers a reader wants first, each with where it comes from. */
+export function headline(results: Record<string, unknown>): string[] {
+  const lines: string[] = [];
+  const f = valid<Fanout>(results.fanout);
+  const row = (size: string, v: number, st: number) => f?.bySize[size]?.rows.find((r) => r.viewers === v && r.stalled === st);
+  for (const [size, name] of [["1280x720", "720p"], ["1920x1080", "1080p"]] as const) {
+    const r100 = row(size, 100, 0);
+    const r1 = row(size, 1, 0);
+    if (r1 && r100) {
+      lines.push(
+        `**Fan-out, ${name}:** ${num(r1.vkcast.fps?.median)} fps per viewer with 1 viewer and ${num(r100.vkcast.fps?.median)} with 100 ` +
+          `(original: ${num(r1.original.fps?.median)} and ${num(r100.original.fps?.median)}; ${times(r100.fpsRatio)} at 100 viewers).`,
+      );
+    }
+  }
+  const st = row("1280x720", 20, 5);
+  if (st) {
+    lines.push(
+      `**Stalled viewers, 720p:** 20 viewers beside 5 that stopped reading get ${num(st.vkcast.fps?.median)} fps each (worst ${num(st.vkcast.worstViewerFps?.median)}); ` +
+        `the original's get ${num(st.original.fps?.median)}${st.original.fps?.median === 0 ? " (frozen: it waits on the stalled sockets)" : ""}.`,
+    );
+  }
+  const l = valid<Latency>(results.latency);
+  const l1 = l?.rows.find((r) => r.viewers === 1);
+  const l100 = l?.rows.find((r) => r.viewers === 100);
+  if (l1) {
+    lines.push(
+      `**Latency (capture → receive), 720p:** p50 ${num(l1.vkcast.latencyP50?.median, 0)} ms / p99 ${num(l1.vkcast.latencyP99?.median, 0)} ms with 1 viewer` +
+        (l100 ? `, ${num(l100.vkcast.latencyP50?.median, 0)} / ${num(l100.vkcast.latencyP99?.median, 0)} ms with 100` : "") +
+        ` (original: ${num(l1.original.latencyP50?.median, 0)} / ${num(l1.original.latencyP99?.median, 0)} ms` +
+        (l100 ? `, ${num(l100.original.latencyP50?.median, 0)} / ${num(l100.original.latencyP99?.median, 0)} ms` : "") +
+        ").",
+    );
+  }
+  const s = valid<Stream>(results.stream);
+  const s720 = s?.bySize["1280x720"];
+  const s1080 = s?.bySize["1920x1080"];
+  if (s && s720) {
+    lines.push(
+      `**End to end with Vulkan rendering** (\`bun run index.ts\`, 1 viewer): ${num(s720.vkcast.fps?.median)} fps at 720p` +
+        (s1080 ? `, ${num(s1080.vkcast.fps?.median)} at 1080p` : "") +
+        ` (bar: ≥ ${s.barFps720p} at 720p, ${ok(s720.vkcast.fps?.median) && s720.vkcast.fps!.median! >= s.barFps720p ? "met" : "**not met**"}).`,
+    );
+  }
+  const e = valid<Encode>(results.encode);
+  const e720 = e?.sizes.find((x) => x.height === 720);
+  if (e720) {
+    lines.push(
+      `**JPEG encode, 720p q${e720.quality}:** libjpeg-turbo ${num(e720.turbo.median)} ms, @napi-rs/image ${num(e720.napi.median)} ms, the original's Pillow ${num(e720.pillow?.median)} ms.`,
+    );
+  }
+  const i = valid<Idle>(results.idle);
+  if (i) lines.push(`**Idle (no viewer):** vkcast ${num(i.vkcast.cpuPercent?.median)}% CPU, the original ${num(i.original.cpuPercent?.median)}%.`);
+  const t = valid<Static>(results.static);
+  if (t) {
+    lines.push(
+      `**Static scene:** vkcast sends ${num((t.vkcast.bytesPerSecond?.median ?? NaN) / 1024)} KB/s to a viewer, the original ${num((t.original.bytesPerSecond?.median ?? NaN) / 1024)} KB/s.`,
+    );
+  }
+  return lines;
+}
+
+function machineLine(results: Record<string, unknown>): string {
+  const metas = Object.values(results).map((r) => valid<Meta>(r)).filter((m): m is Meta => m !== null);
+  const m = metas.find((x) => x.machine)?.machine;
+  const dates = metas.map((x) => x.date).filter((d): d is string => !!d).sort();
+  const device = valid<Render>(results.render)?.device;
+  const loads = metas.flatMap((x) => [x.loadBefore, x.loadAfter]).filter(ok);
+  return (
+    `**Machine:** ${m ? `${m.cores} cores, ${m.cpu}${m.memoryGB ? `, ${m.memoryGB} GB RAM` : ""}` : "unknown"}` +
+    (device ? `; Vulkan on ${device} (no GPU: lavapipe rasterizes on the CPU)` : "") +
+    `. **Measured:** ${dates.length ? `${dates[0]!.slice(0, 10)}${dates.at(-1)!.slice(0, 10) !== dates[0]!.slice(0, 10) ? ` to ${dates.at(-1)!.slice(0, 10)}` : ""}` : "never"}` +
+    (loads.length ? ` (1-minute load average ${Math.min(...loads)}–${Math.max(...loads)} at the starts and ends of the benchmarks)` : "") +
+    "."
+  );
+}
+
+export function markdown(results: Record<string, unknown>): string {
+  const quick = Object.values(results).some((r) => (r as Meta | undefined)?.options?.quick);
+  return [
+    "# vkcast benchmarks",
+    "",
+    "vkcast beside the original it grows from (the SimVX `StreamingServer`: Python, aiohttp + Pillow, `../shared/baseline/`), " +
+      "measured on the same machine in the same run, with the same frame size, JPEG quality and target fps. " +
+      "Viewers run in a separate process from the server. Every figure is the median over repeated runs, with min–max in brackets; " +
+      "ratios are vkcast / original on the medians. _This file is generated by `bun run bench`: edit `bench/report.ts`, not this file._",
+    "",
+    quick ? "> **These results include --quick smoke runs (1 run, short windows): rerun `bun run bench` before quoting them.**\n" : "",
+    machineLine(results),
+    "",
+    "## Headline",
+    "",
+    ...headline(results).map((l) => `- ${l}`),
+    "",
+    "## Rerun",
+    "",
+    "```sh",
+    "bash scripts/bench.sh            # installs python3-aiohttp python3-pil python3-numpy for the original, then runs everything",
+    "bun run bench                    # every benchmark, 3 runs per figure (about 12 minutes on 2 cores)",
+    "bun run bench fanout latency     # only these; the others keep their previous results",
+    "bun run bench --repeat=5         # more runs per figure; --quick for a 1-run smoke test",
+    "bun run bench report             # rewrite this file and the charts from bench/results/latest.json",
+    "```",
+    "",
+    "Raw results: `bench/results/latest.json` (each run's value, not only the medians). Benchmarks report; they never fail a build, and `bun test` asserts no timings.",
+    "",
+    fanoutSection(valid(results.fanout)),
+    latencySection(valid(results.latency)),
+    streamSection(valid(results.stream)),
+    encodeSection(valid(results.encode)),
+    renderSection(valid(results.render)),
+    idleSection(valid(results.idle)),
+    staticSection(valid(results.static)),
+    "## How it is measured",
+    "",
+    "- Each server runs in its own process, started fresh for every measurement; viewers run in another process (`bench/viewers.ts`: Bun WebSocket clients; stalled viewers do the WebSocket handshake over raw TCP and never read).",
+    "- vkcast and the original are measured one after the other for each case, alternating which goes first, round after round; a figure is the median over the rounds, min–max over the rounds in brackets.",
+    "- fps per viewer = frames a viewer received in the window / window length. CPU = the server's user+system time over the window (from `/proc/PID/stat`), as % of one core. RSS = resident memory at the end of the window.",
+    "- The viewers share the machine's 2 cores with the server (and with lavapipe's rasterizer in the Vulkan runs): at 100 viewers the viewer process itself takes a good share of the CPU, so these are lower bounds for a server whose viewers are elsewhere.",
+    "- The original is `../shared/baseline/` unchanged; `bench/original.py` is run_seed.py's loop plus two bench-only options (capture time in a COM segment for latency; one repeated frame for the static scene) and the original's encoder for the encode benchmark.",
+    "- Numbers on a shared or busy machine are noisy: the load average is recorded with each section.",
+    "",
+  ]
+    .join("\n")
+    .replace(/\n{3,}/g, "\n\n")
+    .trimEnd() + "\n";
+}
+
+/** A benchmark's new result over its previous one: per-size parts not measured this time are kept. */
+export function mergeResult(previous: unknown, next: unknown): unknown {
+  const prev = previous as (Meta & { bySize?: Record<string, unknown> }) | undefined;
+  const cur = next as Meta & { bySize?: Record<string, unknown> };
+  if (prev?.schema === cur.schema && prev?.bySize && cur.bySize) {
+    const kept = Object.keys(prev.bySize).filter((k) => !(k in cur.bySize!));
+    if (kept.length) return { ...cur, bySize: { ...prev.bySize, ...cur.bySize }, keptFromEarlierRun: { sizes: kept, date: prev.date } };
+  }
+  return next;
+}
+
+/** Writes BENCHMARKS.md and the charts; returns the paths written. */
+export async function writeReport(latest: { results: Record<string, unknown> }): Promise<string[]> {
+  svgs.length = 0;
+  pendingWrites.length = 0;
+  const md = markdown(latest.results);
+  await Promise.all(pendingWrites);
+  await Bun.write(join(ROOT, "BENCHMARKS.md"), md);
+  return ["BENCHMARKS.md", ...svgs.map((p) => p.slice(ROOT.length + 1))];
+}
+
+if (import.meta.main) {
+  const latest = (await Bun.file(join(RESULTS, "latest.json")).json()) as { results: Record<string, unknown> };
+  console.log(`wrote ${(await writeReport(latest)).join(", ")}`);
+}
