@@ -158,6 +158,9 @@ export class StreamingServer {
   private housekeeping: ReturnType<typeof setInterval> | null = null;
   /** Earliest time (performance.now) the next frame may leave, so frames leave at `fps`. */
   private nextDue = 0;
+  /** When the last frame was pushed, and the smoothed time between pushes (ms). */
+  private lastPushAt = 0;
+  private pushIntervalMs = 0;
   private seq = 0;
   private newest: { seq: number; jpeg: Uint8Array } | null = null;
   /** Hash and quality of the last frame handed to an encoder, to skip unchanged frames. */
@@ -306,6 +309,10 @@ export class StreamingServer {
       this.stats.framesDropped++;
     }
     this.pending = { ...f, captureTime: f.captureTime ?? Date.now() };
+    const now = performance.now();
+    const gap = now - this.lastPushAt;
+    this.pushIntervalMs = this.pushIntervalMs === 0 ? gap : 0.9 * this.pushIntervalMs + 0.1 * gap;
+    this.lastPushAt = now;
     this.schedule();
   }
 
@@ -655,7 +662,11 @@ export class StreamingServer {
   /** Arms the pacing timer for the pending frame, unless it is armed or waiting on an encoder. */
   private schedule(): void {
     if (this.timer || !this.pending || !this.server) return;
-    const delay = Math.max(0, this.nextDue - performance.now());
+    // A producer that pushes no faster than fps (the engine loop) is not paced again: its frames
+    // leave at once. Pacing it with a second clock at the same rate would lock onto whatever phase
+    // lag it started with, up to a whole frame of added latency.
+    const producerPaced = this.pushIntervalMs >= (1000 / this.fps) * 0.95;
+    const delay = producerPaced ? 0 : Math.max(0, this.nextDue - performance.now());
     this.timer = setTimeout(() => {
       this.timer = null;
       this.dispatch();

@@ -193,3 +193,28 @@ describe("drop when behind", () => {
     }, 20000);
   }
 });
+
+test("a producer pushing at exactly fps is not held back: frames leave as they come", async () => {
+  const server = new StreamingServer({ port: 0, fps: 30 });
+  await server.start(W, H);
+  const viewer = await Viewer.connect(wsUrl(server.url), false);
+  // The first two frames come 10 ms apart, then every 1/30 s: the second one puts a lag between the
+  // producer's clock and any pacing clock at the same rate; it must not stay.
+  let k = 0;
+  const push = () => server.pushFrame({ ...source.frame(k++), captureTime: Date.now() });
+  push();
+  await Bun.sleep(10);
+  // Then on a drift-free clock, as the engine loop does.
+  const t0 = performance.now();
+  for (let n = 0; n < 90; n++) {
+    await Bun.sleep(Math.max(0, t0 + n * (1000 / 30) - performance.now()));
+    push();
+  }
+  const late = viewer.frames.slice(20).map((f) => f.at - f.meta!.t!);
+  late.sort((a, b) => a - b);
+  expect(late[Math.floor(late.length / 2)]!).toBeLessThan(12);
+  const fps = viewer.frames.length / 3;
+  expect(fps).toBeGreaterThan(30 * 0.85);
+  expect(fps).toBeLessThan(30 * 1.15);
+  await server.stop();
+}, 10000);
