@@ -241,8 +241,7 @@ function streamSection(s: Stream | null): string {
       (r720 && ok(r720.vkcast.fps?.median) ? ` — **${r720.vkcast.fps!.median! >= s.barFps720p ? "met" : "not met"}** (${num(r720.vkcast.fps!.median)} fps).` : ".") +
       ` Beside it the original as run_seed.py feeds it: its frames cost nothing to make, so this comparison favours the original. ` +
       "Render and encode ms are the server's own medians from `/api/stats`. " +
-      "Latency here (capture = the rendered frame handed to the server) varies from run to run: the engine loop and the server's pacing both tick at the target fps, " +
-      "so a rendered frame can wait up to one interval for the server's next slot, and the phase the two settle in differs between runs.",
+      "Latency here is from the rendered frame handed to the server to the viewer having it (the engine loop already runs at the target fps, so the server does not pace its frames again).",
     "",
     `![end to end fps](${svg})`,
     "",
