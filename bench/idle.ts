@@ -6,18 +6,14 @@
 // checked has_clients() itself).
 //
 // Options: --size=1280x720, --fps=30, --quality=85, --warmup=S (settle time), --seconds=S, --repeat=N, --quick.
-import { common, loadAverage, option, ratio, stamp, table } from "./lib.ts";
-import { measure, originalSeed, sideBySide, type Side, type StreamParams, vkcastCli } from "./servers.ts";
+import { common, loadAverage, ratio, stamp, table } from "./lib.ts";
+import { measure, originalSeed, sideBySide, type Side, vkcastCli, streamOptions } from "./servers.ts";
 
 export default async function idleBench(args: string[]) {
   const { quick, repeat } = common(args);
   const meta = stamp();
-  const [width, height] = option(args, "size", "1280x720").split("x").map(Number) as [number, number];
-  const fps = Number(option(args, "fps", "30"));
-  const quality = Number(option(args, "quality", "85"));
-  const warmup = Number(option(args, "warmup", quick ? "1" : "2"));
-  const seconds = Number(option(args, "seconds", quick ? "2" : "5"));
-  const p: StreamParams = { width, height, fps, quality };
+  const { warmup, seconds, ...p } = streamOptions(args, quick, 5);
+  const { width, height, fps, quality } = p;
   const spec = { vkcast: vkcastCli("vulkan", p), original: originalSeed(p) };
   const agg = await sideBySide(
     [{ key: "idle" }],

@@ -8,18 +8,14 @@
 // Options: --size=1280x720, --viewers=1,100, --fps=30, --quality=85, --warmup=S, --seconds=S,
 // --repeat=N, --quick.
 import { common, loadAverage, option, ratio, stamp, table } from "./lib.ts";
-import { type Aggregate, measure, originalDriver, sideBySide, type Side, type StreamParams, vkcastCli } from "./servers.ts";
+import { type Aggregate, measure, originalDriver, sideBySide, type Side, vkcastCli, streamOptions } from "./servers.ts";
 
 export default async function latencyBench(args: string[]) {
   const { quick, repeat } = common(args);
   const meta = stamp();
-  const [width, height] = option(args, "size", "1280x720").split("x").map(Number) as [number, number];
-  const fps = Number(option(args, "fps", "30"));
-  const quality = Number(option(args, "quality", "85"));
-  const warmup = Number(option(args, "warmup", quick ? "1" : "2"));
-  const seconds = Number(option(args, "seconds", quick ? "2" : "4"));
+  const { warmup, seconds, ...p } = streamOptions(args, quick, 4);
+  const { width, height, fps, quality } = p;
   const viewers = option(args, "viewers", "1,100").split(",").filter(Boolean).map(Number);
-  const p: StreamParams = { width, height, fps, quality };
   const spec = { vkcast: vkcastCli("synthetic", p), original: originalDriver(p, { stamp: true }) };
   const cases = viewers.map((n) => ({ key: `${n}`, viewers: n }));
   const agg = await sideBySide(

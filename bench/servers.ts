@@ -2,7 +2,7 @@
 // one of them: viewers in a separate process, the server's CPU and RSS from /proc over exactly the
 // window the viewers count in, and (for vkcast) the /api/stats counters over that window.
 import { join } from "node:path";
-import { freePort, median, procUsage, quantile, spread, type Spread, waitForHttp } from "./lib.ts";
+import { freePort, median, option, procUsage, quantile, spread, type Spread, waitForHttp } from "./lib.ts";
 
 export const ROOT = join(import.meta.dir, "..");
 /** The original, as ../shared/baseline ships it. */
@@ -27,6 +27,20 @@ export interface StreamParams {
   height: number;
   fps: number;
   quality: number;
+}
+
+/** The stream options several benchmarks share: `--size=WxH` (1280x720), `--fps`, `--quality`, and
+ *  the measuring window `--warmup`/`--seconds` (shorter with --quick). */
+export function streamOptions(args: readonly string[], quick: boolean, seconds: number): StreamParams & { warmup: number; seconds: number } {
+  const [width, height] = option(args, "size", "1280x720").split("x").map(Number) as [number, number];
+  return {
+    width,
+    height,
+    fps: Number(option(args, "fps", "30")),
+    quality: Number(option(args, "quality", "85")),
+    warmup: Number(option(args, "warmup", quick ? "1" : "2")),
+    seconds: Number(option(args, "seconds", quick ? "2" : String(seconds))),
+  };
 }
 
 /** `bun run index.ts`: the real CLI, with the Vulkan renderer or the synthetic source. */

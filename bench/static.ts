@@ -13,7 +13,7 @@ import { InputState } from "../src/input.ts";
 import { makeRing } from "../src/sources/synthetic.ts";
 import { VulkanSource } from "../src/sources/vulkan.ts";
 import { common, loadAverage, option, ratio, stamp, table } from "./lib.ts";
-import { measure, originalDriver, sideBySide, type Side, type StreamParams, vkcastStatic } from "./servers.ts";
+import { measure, originalDriver, sideBySide, type Side, vkcastStatic, streamOptions } from "./servers.ts";
 
 /** One frame of the Vulkan scene as tightly packed RGBA, or the synthetic pattern without Vulkan. */
 async function staticFrame(width: number, height: number): Promise<{ pixels: Uint8Array; from: string }> {
@@ -39,16 +39,12 @@ async function staticFrame(width: number, height: number): Promise<{ pixels: Uin
 export default async function staticBench(args: string[]) {
   const { quick, repeat } = common(args);
   const meta = stamp();
-  const [width, height] = option(args, "size", "1280x720").split("x").map(Number) as [number, number];
-  const fps = Number(option(args, "fps", "30"));
-  const quality = Number(option(args, "quality", "85"));
+  const { warmup, seconds, ...p } = streamOptions(args, quick, 4);
+  const { width, height, fps, quality } = p;
   const viewers = Number(option(args, "viewers", "1"));
-  const warmup = Number(option(args, "warmup", quick ? "1" : "2"));
-  const seconds = Number(option(args, "seconds", quick ? "2" : "4"));
   const { pixels, from } = await staticFrame(width, height);
   const file = join(tmpdir(), `vkcast-bench-static-${process.pid}-${width}x${height}.rgba`);
   await Bun.write(file, pixels as Uint8Array<ArrayBuffer>);
-  const p: StreamParams = { width, height, fps, quality };
   const spec = { vkcast: vkcastStatic(p, file), original: originalDriver(p, { frameFile: file }) };
   try {
     const agg = await sideBySide(
