@@ -1,14 +1,14 @@
-// The WebSocket to /ws, reopened by itself with exponential backoff (capped, with jitter) whenever it
+// The stream's WebSocket, reopened by itself with exponential backoff (capped, with jitter) whenever it
 // closes, including after the server said it was going away (close code 1001 from stop()).
 
-export const BACKOFF_FIRST_MS = 500;
-export const BACKOFF_CAP_MS = 5000;
+const BACKOFF_FIRST_MS = 500;
+const BACKOFF_CAP_MS = 5000;
 
 export interface ConnectionEvents {
-  onConnecting: (attempt: number) => void;
+  onConnecting: () => void;
   onOpen: () => void;
   /** The socket closed; `retryIn` ms until the next attempt. */
-  onClose: (code: number, reason: string, retryIn: number, attempt: number) => void;
+  onClose: (code: number, reason: string, retryIn: number) => void;
   onBinary: (data: ArrayBuffer) => void;
   onText: (text: string) => void;
 }
@@ -17,7 +17,6 @@ export class Connection {
   private ws: WebSocket | null = null;
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
-  private closed = false;
 
   constructor(
     private readonly url: string,
@@ -35,9 +34,9 @@ export class Connection {
   }
 
   connect(): void {
-    if (this.closed || this.ws) return;
+    if (this.ws) return;
     this.clearTimer();
-    this.ev.onConnecting(this.attempt);
+    this.ev.onConnecting();
     let ws: WebSocket;
     try {
       ws = new WebSocket(this.url);
@@ -80,19 +79,11 @@ export class Connection {
     }
   }
 
-  close(): void {
-    this.closed = true;
-    this.clearTimer();
-    this.ws?.close(1000);
-    this.ws = null;
-  }
-
   private scheduleRetry(code: number, reason: string): void {
     const base = Math.min(BACKOFF_CAP_MS, BACKOFF_FIRST_MS * 2 ** this.attempt);
     const delay = Math.round(base * (0.8 + Math.random() * 0.4));
     this.attempt++;
-    this.ev.onClose(code, reason, delay, this.attempt);
-    if (this.closed) return;
+    this.ev.onClose(code, reason, delay);
     this.clearTimer();
     this.timer = setTimeout(() => {
       this.timer = null;

@@ -3,14 +3,13 @@
 // frame; everything else is sent at once, after any pending move, so the order is kept.
 // Keys are forwarded only while the stream (the canvas) has focus.
 
-import { type InputEvent, MAX_COORD, type Modifier } from "../src/input.ts";
+import { type ControlMessage, type InputEvent, MAX_COORD, type Modifier } from "../src/input.ts";
 
 /** What the client sends: the server's own schema, so the two cannot drift apart. */
-export type OutgoingEvent = InputEvent;
-export type { Modifier };
+export type OutgoingMessage = InputEvent | ControlMessage;
 
 /** Keys the client keeps for itself: never forwarded, never prevented. */
-export const CLIENT_KEYS = new Set(["F2"]);
+const CLIENT_KEYS = new Set(["F2"]);
 /** Keys forwarded to the stream but still left to the browser (fullscreen, devtools). */
 const BROWSER_KEYS = new Set(["F11", "F12"]);
 
@@ -49,13 +48,13 @@ export interface InputOptions {
   toFrame: (clientX: number, clientY: number) => { x: number; y: number } | null;
   /** Frame pixels per CSS px (for pointer-lock movement). */
   frameScale: () => number;
-  send: (event: OutgoingEvent) => void;
+  send: (event: InputEvent) => void;
   /** Called for client keys (e.g. F2) wherever focus is. */
   onClientKey: (key: string) => void;
 }
 
 export class InputForwarder {
-  private pendingMove: OutgoingEvent | null = null;
+  private pendingMove: InputEvent | null = null;
   private wheel: { dx: number; dy: number; x: number; y: number; modifiers: Modifier[] } | null = null;
   private rafId = 0;
   private focused = false;
@@ -64,40 +63,29 @@ export class InputForwarder {
   private lastPos = { x: 0, y: 0 };
   private resizeTimer: ReturnType<typeof setTimeout> | null = null;
   private lastResize = "";
-  private readonly abort = new AbortController();
 
   constructor(private readonly o: InputOptions) {
     const t = o.target;
-    const opts = { signal: this.abort.signal };
-    t.addEventListener("pointerdown", (e) => this.pointerDown(e), opts);
-    t.addEventListener("pointermove", (e) => this.pointerMove(e), opts);
-    t.addEventListener("pointerup", (e) => this.pointerUp(e), opts);
-    t.addEventListener("pointercancel", (e) => this.pointerUp(e), opts);
-    t.addEventListener("wheel", (e) => this.onWheel(e), { signal: this.abort.signal, passive: false });
-    t.addEventListener("contextmenu", (e) => e.preventDefault(), opts);
-    t.addEventListener("keydown", (e) => this.key(e, "key_down"), opts);
-    t.addEventListener("keyup", (e) => this.key(e, "key_up"), opts);
-    t.addEventListener("focus", () => this.setFocus(true), opts);
-    t.addEventListener("blur", () => this.setFocus(false), opts);
+    t.addEventListener("pointerdown", (e) => this.pointerDown(e));
+    t.addEventListener("pointermove", (e) => this.pointerMove(e));
+    t.addEventListener("pointerup", (e) => this.pointerUp(e));
+    t.addEventListener("pointercancel", (e) => this.pointerUp(e));
+    t.addEventListener("wheel", (e) => this.onWheel(e), { passive: false });
+    t.addEventListener("contextmenu", (e) => e.preventDefault());
+    t.addEventListener("keydown", (e) => this.key(e, "key_down"));
+    t.addEventListener("keyup", (e) => this.key(e, "key_up"));
+    t.addEventListener("focus", () => this.setFocus(true));
+    t.addEventListener("blur", () => this.setFocus(false));
     // Client keys work wherever the focus is (when the stream has it, its handler runs first).
-    window.addEventListener(
-      "keydown",
-      (e) => {
-        if (CLIENT_KEYS.has(e.key) && !e.repeat) {
-          e.preventDefault();
-          o.onClientKey(e.key);
-        }
-      },
-      opts,
-    );
-    document.addEventListener("pointerlockchange", () => this.lockChanged(), opts);
+    window.addEventListener("keydown", (e) => {
+      if (CLIENT_KEYS.has(e.key) && !e.repeat) {
+        e.preventDefault();
+        o.onClientKey(e.key);
+      }
+    });
+    document.addEventListener("pointerlockchange", () => this.lockChanged());
     new ResizeObserver(() => this.scheduleResize()).observe(o.viewArea);
     this.watchPixelRatio();
-  }
-
-  /** Whether the stream has keyboard focus. */
-  get hasFocus(): boolean {
-    return this.focused;
   }
 
   /** Re-sends the state a new connection needs: the view size and the focus. */
@@ -105,12 +93,6 @@ export class InputForwarder {
     this.lastResize = "";
     this.sendResize();
     this.o.send({ type: this.focused ? "focus_in" : "focus_out" });
-  }
-
-  destroy(): void {
-    this.abort.abort();
-    cancelAnimationFrame(this.rafId);
-    if (this.resizeTimer) clearTimeout(this.resizeTimer);
   }
 
   // --- pointer -------------------------------------------------------------------------------
@@ -129,7 +111,7 @@ export class InputForwarder {
     type: "pointer_down" | "pointer_up" | "pointer_move",
     e: PointerEvent,
     button: number,
-  ): OutgoingEvent | null {
+  ): InputEvent | null {
     const p = this.position(e);
     if (!p) return null;
     this.lastPos = p;
@@ -236,7 +218,6 @@ export class InputForwarder {
 
   /** devicePixelRatio changes (browser zoom, moving to another screen) do not always resize the view. */
   private watchPixelRatio(): void {
-    if (this.abort.signal.aborted) return;
     const mq = matchMedia(`(resolution: ${window.devicePixelRatio}dppx)`);
     mq.addEventListener(
       "change",
@@ -244,7 +225,7 @@ export class InputForwarder {
         this.scheduleResize();
         this.watchPixelRatio();
       },
-      { once: true, signal: this.abort.signal },
+      { once: true },
     );
   }
 
@@ -278,7 +259,7 @@ export class InputForwarder {
   }
 
   /** Sends an event that must not be coalesced, after whatever is pending so the order holds. */
-  private sendNow(ev: OutgoingEvent): void {
+  private sendNow(ev: InputEvent): void {
     this.flush();
     this.o.send(ev);
   }

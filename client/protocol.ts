@@ -1,6 +1,6 @@
-// The wire protocol as the browser sees it (see DESIGN.md "Protocol"):
-// binary messages are whole JPEGs, optionally with a JSON COM segment right after SOI;
-// text messages from a v2 server are JSON objects with a `type`.
+// The wire protocol as the browser sees it (README.md, "What it serves"): binary messages are whole
+// JPEGs, optionally with a JSON COM segment right after SOI; text messages from a v2 server are JSON
+// objects with a `type`.
 
 /** What a frame's COM segment may carry. Every field is optional: old servers send none. */
 export interface FrameMeta {
@@ -61,16 +61,69 @@ function parseMeta(payload: Uint8Array): FrameMeta | null {
   return meta;
 }
 
-/** A text message from a v2 server, loosely typed: every field may be missing. */
-export type ServerMessage =
-  | { type: "hello"; protocol?: number; width?: number; height?: number; fps?: number; quality?: number; role?: string }
-  | { type: "config"; width?: number; height?: number; fps?: number; quality?: number; role?: string }
-  | { type: "pong"; t?: number; [key: string]: unknown }
-  | { type: "stats"; [key: string]: unknown }
-  /** The server rejected something this client sent (a bug worth seeing in the console). */
-  | { type: "error"; error?: string };
+// The server→viewer messages, as src/server.ts sends them.
+export type Role = "control" | "view";
 
-export function parseServerMessage(text: string): ServerMessage | null {
+export interface HelloMessage {
+  type: "hello";
+  protocol: number;
+  width: number;
+  height: number;
+  fps: number;
+  quality: number;
+  role: Role;
+  id: number;
+}
+
+/** The /api/config fields the client reads (the `config` message carries them all, and a role). */
+export interface StreamConfig {
+  width: number;
+  height: number;
+  fps: number;
+  quality: number;
+}
+
+export interface ConfigMessage extends StreamConfig {
+  type: "config";
+  role: Role;
+}
+
+/** The answer to `ping {t}`: its `t` back, and the server's clock (ms since the epoch). */
+export interface PongMessage {
+  type: "pong";
+  t: number;
+  server: number;
+}
+
+/** Quantiles of recent samples; null while there are none. */
+export interface SampleSummary {
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+  count: number;
+}
+
+/** Sent each second: what this viewer got and skipped, and the stream's capture→ack latency. */
+export interface StatsMessage {
+  type: "stats";
+  framesSent: number;
+  framesSkipped: number;
+  latencyMs: SampleSummary;
+  viewers: number;
+}
+
+/** The server rejected something this client sent (a bug worth seeing in the console). */
+export interface ErrorMessage {
+  type: "error";
+  error: string;
+}
+
+export type ViewerMessage = HelloMessage | ConfigMessage | PongMessage | StatsMessage | ErrorMessage;
+
+const MESSAGE_TYPES = new Set<unknown>(["hello", "config", "pong", "stats", "error"] satisfies ViewerMessage["type"][]);
+
+/** A text message from the server, or null for one that is not JSON or of a type this client does not know. */
+export function parseViewerMessage(text: string): ViewerMessage | null {
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -78,22 +131,5 @@ export function parseServerMessage(text: string): ServerMessage | null {
     return null;
   }
   if (typeof data !== "object" || data === null || Array.isArray(data)) return null;
-  const type = (data as { type?: unknown }).type;
-  if (type === "hello" || type === "config" || type === "pong" || type === "stats" || type === "error")
-    return data as ServerMessage;
-  return null;
-}
-
-/** The server's clock in a pong, ms since the epoch, under whichever name the server uses. */
-export function pongServerTime(pong: Record<string, unknown>): number | null {
-  for (const key of ["server_time", "serverTime", "server", "now", "time", "ts"]) {
-    const v = pong[key];
-    if (typeof v === "number" && Number.isFinite(v) && v > 1e12) return v;
-  }
-  return null;
-}
-
-/** A number field of a loosely typed message, or undefined. */
-export function num(v: unknown): number | undefined {
-  return typeof v === "number" && Number.isFinite(v) ? v : undefined;
+  return MESSAGE_TYPES.has((data as { type?: unknown }).type) ? (data as ViewerMessage) : null;
 }

@@ -496,7 +496,8 @@ describe("browser client", () => {
       await p.goto(`${server.url}?stats=1`);
       await p.waitForFunction(() => document.getElementById("app")!.dataset.state === "live", null, { timeout: 10_000 });
       await waitForPaints(p, 10);
-      await Bun.sleep(1100);
+      // The frame rate shows once it has been measured for long enough.
+      await p.waitForFunction(() => /fps\s+\d+/.test(document.getElementById("stats")!.innerText), null, { timeout: 8000 });
       const overlay = await p.locator("#stats").innerText();
       expect(overlay).toMatch(/latency\s+n\/a/);
       expect(overlay).toMatch(/rtt\s+n\/a/);
@@ -596,13 +597,11 @@ describe("browser client", () => {
       const p = await ctx.newPage();
       await p.goto(viewOnly.url);
       await p.waitForFunction(() => document.getElementById("app")!.dataset.state === "live", null, { timeout: 10_000 });
-      await p.waitForFunction(() => document.getElementById("status-text")!.textContent === "live · view only", null, {
+      // A still scene: the server skips unchanged frames, but its stats and pongs show it is there.
+      await p.waitForFunction(() => document.getElementById("status-text")!.textContent === "still picture · view only", null, {
         timeout: 5000,
       });
-      // A still scene: the server skips unchanged frames, but its stats and pongs show it is there.
-      await Bun.sleep(3500);
-      expect(await state(p)).toBe("live");
-      expect(viewOnly.stats.framesUnchanged).toBeGreaterThan(20);
+      expect(viewOnly.stats.framesUnchanged).toBeGreaterThan(0);
       // A view-only pill stays readable (a controlling one shrinks to its dot).
       expect(await p.locator("#status-text").isVisible()).toBe(true);
       await p.mouse.click(320, 200);
