@@ -1,7 +1,9 @@
 // Both JPEG backends, directly and through the encoder Workers.
 import { describe, expect, test } from "bun:test";
 import { Transformer } from "@napi-rs/image";
-import { type EncoderName, loadBackend } from "../src/encode/backend.ts";
+import type { EncoderName } from "../src/encode/backend.ts";
+import { copyWithComment } from "../src/encode/jpeg-comment.ts";
+import { loadJpegBackend } from "../src/encode/load.ts";
 import { EncoderPool } from "../src/encode/pool.ts";
 import { makeRing } from "../src/sources/synthetic.ts";
 import { readFrameMeta } from "../client/protocol.ts";
@@ -38,23 +40,23 @@ function meanDiff(a: Uint8Array, b: Uint8Array): number {
 for (const name of ["turbo", "napi"] as EncoderName[]) {
   describe(name, () => {
     test("gives a decodable JPEG of the right size that looks like the frame", async () => {
-      const backend = await loadBackend(name);
+      const backend = await loadJpegBackend(name);
       expect(backend.name).toBe(name);
-      const jpeg = backend.encode(image, 85, 0);
+      const jpeg = backend.encode(image, 85);
       const decoded = await decode(jpeg);
       expect([decoded.width, decoded.height]).toEqual([W, H]);
       expect(meanDiff(decoded.rgba, frame!)).toBeLessThan(8);
     });
 
     test("a higher quality gives a larger file", async () => {
-      const backend = await loadBackend(name);
-      const sizes = [30, 60, 90].map((q) => backend.encode(image, q, 0).length);
+      const backend = await loadJpegBackend(name);
+      const sizes = [30, 60, 90].map((q) => backend.encode(image, q).length);
       expect(sizes[0]!).toBeLessThan(sizes[1]!);
       expect(sizes[1]!).toBeLessThan(sizes[2]!);
     });
 
     test("BGRA and padded rows give the same picture as RGBA", async () => {
-      const backend = await loadBackend(name);
+      const backend = await loadJpegBackend(name);
       const stride = W * 4 + 64;
       const padded = new Uint8Array(stride * H);
       for (let y = 0; y < H; y++) {
@@ -67,8 +69,8 @@ for (const name of ["turbo", "napi"] as EncoderName[]) {
           padded[d + 3] = 255;
         }
       }
-      const a = await decode(backend.encode(image, 90, 0));
-      const b = await decode(backend.encode({ pixels: padded, width: W, height: H, stride, format: "bgra" }, 90, 0));
+      const a = await decode(backend.encode(image, 90));
+      const b = await decode(backend.encode({ pixels: padded, width: W, height: H, stride, format: "bgra" }, 90));
       expect(meanDiff(a.rgba, b.rgba)).toBeLessThan(0.5);
     });
   });
@@ -100,6 +102,24 @@ for (const name of ["turbo", "napi"] as EncoderName[]) {
 
 test("an unknown backend is an error; auto loads one", async () => {
   await expect(EncoderPool.create("jpegxl" as never, 1, () => {})).rejects.toThrow(/unknown JPEG encoder/);
-  const auto = await loadBackend("auto");
+  const auto = await loadJpegBackend("auto");
   expect(["turbo", "napi"]).toContain(auto.name);
+});
+
+describe("the COM segment the Worker writes", () => {
+  const comment = new TextEncoder().encode(JSON.stringify({ seq: 3, t: 1.5, w: 2, h: 1, q: 50 }));
+
+  test("sits right after SOI with a length that counts itself, the JPEG unchanged after it", async () => {
+    const jpeg = (await loadJpegBackend("auto")).encode(image, 80).slice();
+    const framed = copyWithComment(jpeg, comment);
+    expect([...framed.subarray(0, 6)]).toEqual([0xff, 0xd8, 0xff, 0xfe, 0, comment.length + 2]);
+    expect(framed.subarray(6, 6 + comment.length)).toEqual(comment);
+    expect(framed.subarray(6 + comment.length)).toEqual(jpeg.subarray(2));
+    expect(readFrameMeta(framed)).toEqual({ seq: 3, t: 1.5, w: 2, h: 1, q: 50 });
+  });
+
+  test("refuses bytes that are not a JPEG and a comment too long for one segment", () => {
+    expect(() => copyWithComment(new Uint8Array([0x89, 0x50, 0x4e, 0x47]), comment)).toThrow(/SOI/);
+    expect(() => copyWithComment(new Uint8Array([0xff, 0xd8, 0xff, 0xd9]), new Uint8Array(0x10000))).toThrow(/over 65533/);
+  });
 });

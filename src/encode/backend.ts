@@ -1,8 +1,12 @@
-// The two JPEG backends behind one small interface. Both run inside encoder Workers only.
+// What an encoder backend is. Types only: loading is in load.ts, the backends in turbo.ts and napi.ts.
 import type { PixelFormat } from "../frame.ts";
 
+/** The codec a backend writes. A second codec (H.264) joins as another kind with its own backends. */
+export type EncoderKind = "jpeg";
+/** The JPEG backends: libjpeg-turbo through bun:ffi, or @napi-rs/image. */
 export type EncoderName = "turbo" | "napi";
 export type EncoderChoice = EncoderName | "auto";
+export const ENCODER_CHOICES: readonly EncoderChoice[] = ["auto", "turbo", "napi"];
 
 /** Pixels as the encoder reads them: a view over the frame's memory, no copy. */
 export interface RawImage {
@@ -14,31 +18,14 @@ export interface RawImage {
 }
 
 export interface JpegBackend {
+  readonly kind: "jpeg";
   readonly name: EncoderName;
   /**
-   * Encodes `image` at `quality` and returns a JPEG whose bytes `[0, 2)` are the SOI marker,
-   * written into a fresh buffer that has `prefix` free bytes after the SOI (for a COM segment).
+   * Encodes `image` at `quality` (1-100) into a plain JPEG. The result may be a view over the
+   * backend's own buffer, valid until its next encode: the caller copies it out (once).
    */
-  encode(image: RawImage, quality: number, prefix: number): Uint8Array;
+  encode(image: RawImage, quality: number): Uint8Array;
 }
 
-/** Loads the backend asked for; "auto" prefers libjpeg-turbo and falls back to @napi-rs/image. */
-export async function loadBackend(choice: EncoderChoice): Promise<JpegBackend> {
-  if (!["auto", "turbo", "napi"].includes(choice)) throw new Error(`unknown JPEG encoder '${choice}'`);
-  if (choice === "napi") return (await import("./napi.ts")).createNapiBackend();
-  try {
-    return (await import("./turbo.ts")).createTurboBackend();
-  } catch (err) {
-    if (choice === "turbo") throw err;
-    return (await import("./napi.ts")).createNapiBackend();
-  }
-}
-
-/** Copies `jpeg` (which starts with SOI) into a new buffer with `prefix` free bytes after the SOI. */
-export function withRoomAfterSoi(jpeg: Uint8Array, prefix: number): Uint8Array {
-  const out = new Uint8Array(jpeg.length + prefix);
-  out[0] = jpeg[0]!;
-  out[1] = jpeg[1]!;
-  out.set(jpeg.subarray(2), 2 + prefix);
-  return out;
-}
+/** Any backend; each codec adds its own interface here, told apart by `kind`. */
+export type EncoderBackend = JpegBackend;

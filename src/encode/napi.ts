@@ -1,13 +1,13 @@
 // @napi-rs/image (image-rs's baseline encoder, 4:4:4): slower, but always installable from npm.
 import { Transformer } from "@napi-rs/image";
 import type { JpegBackend, RawImage } from "./backend.ts";
-import { withRoomAfterSoi } from "./backend.ts";
 
 export function createNapiBackend(): JpegBackend {
   let packed = new Uint8Array(0);
   return {
+    kind: "jpeg",
     name: "napi",
-    encode(image: RawImage, quality: number, prefix: number): Uint8Array {
+    encode(image: RawImage, quality: number): Uint8Array {
       const rowBytes = image.width * 4;
       let rgba = image.pixels.subarray(0, rowBytes * image.height);
       if (image.format !== "rgba" || image.stride !== rowBytes) {
@@ -26,9 +26,7 @@ export function createNapiBackend(): JpegBackend {
         }
         rgba = packed;
       }
-      // Its Buffer cannot be transferred between threads; the copy that makes room for COM fixes that.
-      const jpeg = Transformer.fromRgbaPixels(rgba, image.width, image.height).jpegSync(quality);
-      return withRoomAfterSoi(jpeg, prefix);
+      return Transformer.fromRgbaPixels(rgba, image.width, image.height).jpegSync(quality);
     },
   };
 }

@@ -1,7 +1,6 @@
 // libjpeg-turbo's TurboJPEG API (Debian's libturbojpeg0) through bun:ffi: 4:2:0, reads pixels in place.
-import { dlopen, FFIType, ptr, toArrayBuffer } from "bun:ffi";
+import { dlopen, FFIType, ptr } from "bun:ffi";
 import type { JpegBackend, RawImage } from "./backend.ts";
-import { withRoomAfterSoi } from "./backend.ts";
 
 const LIBRARY_NAMES = ["libturbojpeg.so.0", "libturbojpeg.so"];
 const TJPF_RGBX = 2; // alpha is ignored: RGBX and RGBA encode the same
@@ -11,7 +10,6 @@ const TJFLAG_NOREALLOC = 1024;
 
 const symbols = {
   tjInitCompress: { args: [], returns: FFIType.ptr },
-  tjDestroy: { args: [FFIType.ptr], returns: FFIType.i32 },
   tjBufSize: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.u64 },
   tjCompress2: {
     args: [
@@ -48,14 +46,16 @@ export function createTurboBackend(): JpegBackend {
   const lib = openLibrary();
   const handle = lib.symbols.tjInitCompress();
   if (!handle) throw new Error("tjInitCompress failed");
-  // The output buffer is ours and reused: libjpeg-turbo writes into it (NOREALLOC), we copy out.
+  // The output buffer is ours and reused: libjpeg-turbo writes into it (NOREALLOC) and encode returns
+  // a view of it, which the Worker copies out before the next encode.
   let out = new Uint8Array(0);
   const outPtrCell = new BigUint64Array(1);
   const outSizeCell = new BigUint64Array(1);
 
   return {
+    kind: "jpeg",
     name: "turbo",
-    encode(image: RawImage, quality: number, prefix: number): Uint8Array {
+    encode(image: RawImage, quality: number): Uint8Array {
       const need = Number(lib.symbols.tjBufSize(image.width, image.height, TJSAMP_420));
       if (out.length < need) out = new Uint8Array(need);
       outPtrCell[0] = BigInt(ptr(out));
@@ -74,8 +74,7 @@ export function createTurboBackend(): JpegBackend {
         TJFLAG_NOREALLOC,
       );
       if (rc !== 0) throw new Error(`tjCompress2: ${lib.symbols.tjGetErrorStr2(handle)}`);
-      const size = Number(outSizeCell[0]);
-      return withRoomAfterSoi(new Uint8Array(toArrayBuffer(Number(outPtrCell[0]), 0, size)), prefix);
+      return out.subarray(0, Number(outSizeCell[0]));
     },
   };
 }

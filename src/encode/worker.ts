@@ -1,12 +1,21 @@
-// An encoder Worker: reads a frame through its address, encodes it, and transfers the JPEG back.
-// The frame metadata rides in a COM segment right after SOI, so every decoder still reads the frame.
+// An encoder Worker: reads a frame through its address, encodes it, and transfers the result back.
+// The backend returns the bare encoding; this file makes the one copy of it, writing the frame
+// metadata into it as it copies. The copy is also what can be transferred: turbo's output buffer is
+// reused, and @napi-rs/image's Buffer cannot be transferred between threads.
 import { toArrayBuffer } from "bun:ffi";
-import { type JpegBackend, loadBackend } from "./backend.ts";
+import type { EncoderBackend, EncoderKind } from "./backend.ts";
+import { copyWithComment } from "./jpeg-comment.ts";
+import { loadJpegBackend } from "./load.ts";
 import type { FromWorker, ToWorker } from "./protocol.ts";
 
 declare const self: Worker;
 
-let backend: JpegBackend | null = null;
+/** How each codec carries the metadata (H.264 would use an SEI NAL unit, the COM segment's twin). */
+const COPY_WITH_METADATA: Record<EncoderKind, (encoded: Uint8Array, metadata: Uint8Array) => Uint8Array> = {
+  jpeg: copyWithComment,
+};
+
+let backend: EncoderBackend | null = null;
 const textEncoder = new TextEncoder();
 // One view per frame buffer (address, length), made once: each toArrayBuffer call costs ~26 µs.
 const views = new Map<string, Uint8Array>();
@@ -30,7 +39,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   const msg = event.data;
   if (msg.type === "init") {
     try {
-      backend = await loadBackend(msg.encoder);
+      backend = await loadJpegBackend(msg.encoder);
       post({ type: "ready", encoder: backend.name });
     } catch (err) {
       post({ type: "init-failed", error: String(err instanceof Error ? err.message : err) });
@@ -41,7 +50,6 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   try {
     if (!backend) throw new Error("encoder not initialised");
     const started = performance.now();
-    const comment = textEncoder.encode(JSON.stringify(msg.meta));
     const image = {
       pixels: viewOf(msg.address, msg.byteLength),
       width: msg.width,
@@ -49,13 +57,9 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       stride: msg.stride,
       format: msg.format,
     };
-    const jpeg = backend.encode(image, msg.meta.q, 4 + comment.length);
-    jpeg[2] = 0xff; // COM marker, then its big-endian length (which counts the two length bytes)
-    jpeg[3] = 0xfe;
-    jpeg[4] = (comment.length + 2) >> 8;
-    jpeg[5] = (comment.length + 2) & 0xff;
-    jpeg.set(comment, 6);
-    post({ type: "encoded", seq, jpeg: jpeg.buffer as ArrayBuffer, encodeMs: performance.now() - started }, [jpeg.buffer]);
+    const encoded = backend.encode(image, msg.meta.q);
+    const framed = COPY_WITH_METADATA[backend.kind](encoded, textEncoder.encode(JSON.stringify(msg.meta)));
+    post({ type: "encoded", seq, jpeg: framed.buffer as ArrayBuffer, encodeMs: performance.now() - started }, [framed.buffer]);
   } catch (err) {
     post({ type: "failed", seq, error: String(err instanceof Error ? err.message : err) });
   }
