@@ -12,9 +12,12 @@
 import { toArrayBuffer, type Pointer } from "bun:ffi";
 import type { Frame, FrameSource } from "../frame.ts";
 import { MAX_FRAME_SIDE, type InputState } from "../input.ts";
-import { cString, isFatal, loadVulkanLibrary, readCString, resultName, VKC, type VulkanLibrary } from "../vulkan/binding.ts";
+import { cString, isFatal, loadVulkanLibrary, readCString, resultName, VKC_ERR, VKC_SCENE, type VulkanLibrary } from "../vulkan/binding.ts";
 import { BUILD_PACKAGES } from "../vulkan/build.ts";
-import { buildGeometry, OrbitCamera, packSceneUniforms, UNIFORM_FLOATS, type CameraState } from "../vulkan/scene.ts";
+import { OrbitCamera, type CameraState } from "../vulkan/camera.ts";
+import { buildGeometry, packSceneUniforms, UNIFORM_FLOATS } from "../vulkan/scene.ts";
+import { FrameRing } from "./vulkan-ring.ts";
+import { frameTimings, readValidationMessages, type ValidationMessages, type VulkanTimings } from "./vulkan-stats.ts";
 
 export type VulkanScene = "orbit" | "pattern";
 
@@ -43,36 +46,12 @@ export interface VulkanDeviceInfo {
   apiVersion: string;
 }
 
-/** Where the time of the last frame went, in ms. */
-export interface VulkanTimings {
-  /** The render pass (GPU timestamps), or submit-to-done on the CPU clock without timestamps. */
-  renderMs: number;
-  /** The image-to-buffer copy (GPU timestamps); 0 without timestamps (it is in renderMs then). */
-  readbackMs: number;
-  /** Everything else from nextFrame() until the frame is handed out: waiting for the submit thread, the
-   *  1 ms polling granularity, building the Frame. wall-clock total - renderMs - readbackMs. */
-  handoffMs: number;
-  /** nextFrame() from the submit to the resolved frame (excluding waits for a free slot or a resize). */
-  totalMs: number;
-  /** CPU time the library's thread spent in vkQueueSubmit (lavapipe runs most of the frame there). */
-  submitMs: number;
-  /** True when renderMs/readbackMs come from GPU timestamps. */
-  gpuTimestamps: boolean;
-}
-
-export interface ValidationMessages {
-  errors: number;
-  warnings: number;
-  /** The first few error and warning texts. */
-  messages: string[];
-}
-
 const DEVICE_TYPES: VulkanDeviceType[] = ["other", "integrated", "discrete", "virtual", "cpu"];
 const INSTALL_HINT =
   "Install a Vulkan loader and driver: apt-get install libvulkan-dev mesa-vulkan-drivers " +
   `(building the renderer also needs: apt-get install ${BUILD_PACKAGES}), ` +
   "or run without Vulkan: --source synthetic.";
-/** How long nextFrame waits for a held frame to be released before it gives up. */
+/** How long nextFrame waits for a held frame to be released before it gives up; close waits as long. */
 const SLOT_WAIT_MS = 10_000;
 
 /** No Vulkan loader, no driver or no usable device (or the renderer library cannot be built). */
@@ -94,55 +73,42 @@ function loadLibrary(): VulkanLibrary {
 
 const sleep1 = () => new Promise<void>((resolve) => setTimeout(resolve, 1));
 
-interface Slot {
-  pixels: Uint8Array | null;
-  /** Handed out and not yet released. */
-  out: boolean;
-  /** Submitted and not yet seen complete. */
-  inFlight: boolean;
-}
-
 export class VulkanSource implements FrameSource {
   readonly name = "vulkan";
   /** The Vulkan device's name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
   readonly device: string;
-  readonly deviceType: VulkanDeviceType;
   readonly scene: VulkanScene;
   /** The message of the last error (a failed frame or resize, a lost device); null when none so far. */
   lastError: string | null = null;
   /** Timings of the last frame; null before the first. */
   lastTimings: VulkanTimings | null = null;
-  /** Frames handed out so far. */
-  frameCount = 0;
-  /** The camera of the orbit scene; `camera.state` may be set directly. */
-  readonly camera = new OrbitCamera();
 
-  private lib: VulkanLibrary;
+  private readonly lib: VulkanLibrary;
   private ctx: Pointer | null;
-  private slots: Slot[];
-  private next = 0;
-  private renderWidth: number;
-  private renderHeight: number;
+  private readonly ring: FrameRing;
+  private readonly camera = new OrbitCamera();
+  /** The size the slots have now; 0x0 while they have none (before the first resize, after a failed one). */
+  private renderWidth = 0;
+  private renderHeight = 0;
+  /** The size asked for the next frame. */
   private wantWidth: number;
   private wantHeight: number;
-  private uniforms = new Float32Array(UNIFORM_FLOATS);
-  private times = new Float64Array(3);
-  private counts = new Int32Array(3);
+  private readonly uniforms = new Float32Array(UNIFORM_FLOATS);
+  private readonly times = new Float64Array(3);
+  /** nextFrame calls run one after the other on this chain. */
   private chain: Promise<unknown> = Promise.resolve();
-  private waiters: (() => void)[] = [];
   private closed = false;
+  /** Set once the device is lost: the message every later call fails with. */
   private fatal: string | null = null;
-  private readonly validation: boolean;
+  /** The validation messages read at teardown, including the teardown's own. */
+  private finalMessages: ValidationMessages | null = null;
 
   private constructor(lib: VulkanLibrary, ctx: Pointer, opts: Required<VulkanSourceOptions>) {
     this.lib = lib;
     this.ctx = ctx;
     this.device = String(lib.vkc_device_name(ctx) ?? "");
-    this.deviceType = DEVICE_TYPES[lib.vkc_device_type(ctx)] ?? "other";
     this.scene = opts.scene;
-    this.validation = opts.validation;
-    this.slots = Array.from({ length: lib.vkc_slot_count(ctx) }, () => ({ pixels: null, out: false, inFlight: false }));
-    this.renderWidth = this.renderHeight = 0;
+    this.ring = new FrameRing(lib.vkc_slot_count(ctx));
     [this.wantWidth, this.wantHeight] = clampSize(opts.width, opts.height);
   }
 
@@ -163,14 +129,15 @@ export class VulkanSource implements FrameSource {
     if (full.scene !== "orbit" && full.scene !== "pattern") throw new Error(`unknown Vulkan scene "${full.scene}"`);
     clampSize(full.width, full.height); // throws on a bad size before anything is created
     const lib = loadLibrary();
-    const ctx = lib.vkc_create(cString(String(full.device)), full.scene === "pattern" ? 1 : 0, full.validation ? 1 : 0, full.nice) as Pointer | null;
+    const scene = full.scene === "pattern" ? VKC_SCENE.PATTERN : VKC_SCENE.ORBIT;
+    const ctx = lib.vkc_create(cString(String(full.device)), scene, full.validation ? 1 : 0, full.nice) as Pointer | null;
     if (!ctx) throw new Error("vkc_create failed: out of host memory");
     let state: number;
     while ((state = lib.vkc_ready(ctx)) === 0) await sleep1();
     if (state < 0) {
       const reason = String(lib.vkc_error(ctx) ?? "unknown error");
       lib.vkc_free(ctx);
-      if (state === VKC.ERR_UNAVAILABLE) throw new VulkanUnavailableError(reason);
+      if (state === VKC_ERR.UNAVAILABLE) throw new VulkanUnavailableError(reason);
       throw new Error(`cannot create the Vulkan renderer: ${reason}`);
     }
     const source = new VulkanSource(lib, ctx, full);
@@ -216,18 +183,18 @@ export class VulkanSource implements FrameSource {
 
   /** Validation layer messages so far, including those of close() (zeros when validation is off). */
   get validationMessages(): ValidationMessages {
-    if (this.ctx) return this.readMessages(this.ctx);
+    if (this.ctx) return readValidationMessages(this.lib, this.ctx);
     return this.finalMessages ?? { errors: 0, warnings: 0, messages: [] };
   }
 
-  get validationEnabled(): boolean {
-    return this.validation;
+  /** Once the device is lost every frame fails: the engine re-creates the source. */
+  get lost(): boolean {
+    return this.fatal !== null;
   }
 
   /** The orbit camera's state (a copy). */
   get cameraState(): CameraState {
-    const s = this.camera.state;
-    return { target: [...s.target], yaw: s.yaw, pitch: s.pitch, distance: s.distance };
+    return this.camera.snapshot();
   }
 
   /**
@@ -254,73 +221,29 @@ export class VulkanSource implements FrameSource {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.wake();
-    if (this.slots.some((s) => s.out)) {
-      const timer = setTimeout(() => this.destroyNow(), SLOT_WAIT_MS);
-      timer.unref?.();
-      this.onAllReleased = () => {
-        clearTimeout(timer);
-        this.destroyNow();
-      };
-    } else {
-      this.destroyNow();
-    }
-  }
-
-  // -------------------------------------------------------------------------------------------------
-
-  private onAllReleased: (() => void) | null = null;
-
-  private destroyNow(): void {
-    this.onAllReleased = null;
-    if (!this.ctx) return;
-    const ctx = this.ctx;
-    for (const s of this.slots) s.pixels = null;
-    this.lib.vkc_close(ctx); // waits for work in flight: at most one frame
-    // The teardown's validation messages (e.g. objects left alive) count too.
-    this.finalMessages = this.readMessages(ctx);
-    this.ctx = null;
-    this.lib.vkc_free(ctx);
-  }
-
-  private finalMessages: ValidationMessages | null = null;
-
-  private readMessages(ctx: Pointer): ValidationMessages {
-    this.lib.vkc_message_counts(ctx, this.counts);
-    const messages: string[] = [];
-    const buf = new Uint8Array(2048);
-    for (let i = 0; i < this.counts[2]!; i++) if (this.lib.vkc_message_text(ctx, i, buf, buf.length)) messages.push(readCString(buf));
-    return { errors: this.counts[0]!, warnings: this.counts[1]!, messages };
+    this.ring.wake();
+    this.ring.whenAllReleased(SLOT_WAIT_MS, () => this.destroyNow());
   }
 
   /**
    * Test hook: the next resize or submit fails with this VkResult (e.g. -2 out of device memory,
    * -4 device lost) without calling Vulkan, so the error paths can be exercised on a healthy device.
    */
-  /** Once the device is lost every frame fails: the engine re-creates the source. */
-  get lost(): boolean {
-    return this.fatal !== null;
-  }
-
   injectFailure(code: number): void {
     if (this.ctx) this.lib.vkc_debug_fail_next(this.ctx, code);
   }
 
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
+  // -------------------------------------------------------------------------------------------------
 
-  /** Resolves on the next release (or close), or after `ms`. */
-  private waitForRelease(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.waiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+  private destroyNow(): void {
+    if (!this.ctx) return;
+    const ctx = this.ctx;
+    this.ring.setPixels([]);
+    this.lib.vkc_close(ctx); // waits for work in flight: at most one frame
+    // The teardown's validation messages (e.g. objects left alive) count too.
+    this.finalMessages = readValidationMessages(this.lib, ctx);
+    this.ctx = null;
+    this.lib.vkc_free(ctx);
   }
 
   private ensureOpen(): Pointer {
@@ -347,33 +270,26 @@ export class VulkanSource implements FrameSource {
     const [w, h] = [this.wantWidth, this.wantHeight];
     // The old slots are gone whether or not the new ones can be made: forget their views, and make a
     // failed resize retried by the next frame whatever size is asked for then.
-    for (const s of this.slots) s.pixels = null;
+    this.ring.setPixels([]);
     this.renderWidth = this.renderHeight = 0;
     this.check(this.lib.vkc_resize(ctx, w, h), `resizing to ${w}x${h}`);
     this.renderWidth = w;
     this.renderHeight = h;
-    const bytes = w * h * 4;
     // One view per slot, made once per size: toArrayBuffer costs ~26 us per 8 MB, and a view over
     // mapped memory is what the encoder Worker reads through its address.
-    this.slots.forEach((s, i) => {
+    const views = Array.from({ length: this.ring.size }, (_, i) => {
       const p = this.lib.vkc_slot_pixels(ctx, i) as Pointer | null;
       if (!p) throw new Error("Vulkan: a slot has no mapped memory");
-      s.pixels = new Uint8Array(toArrayBuffer(p, 0, bytes));
+      return new Uint8Array(toArrayBuffer(p, 0, w * h * 4));
     });
+    this.ring.setPixels(views);
   }
 
   /** Waits (without blocking) until `ready()` holds; throws after SLOT_WAIT_MS or on close. */
   private async waitUntil(ready: () => boolean, what: string): Promise<void> {
-    const deadline = performance.now() + SLOT_WAIT_MS;
-    while (!ready()) {
-      this.ensureOpen();
-      const left = deadline - performance.now();
-      if (left <= 0) {
-        this.lastError = `Vulkan: gave up waiting ${SLOT_WAIT_MS / 1000} s for ${what}: every frame handed out must be released`;
-        throw new Error(this.lastError);
-      }
-      await this.waitForRelease(Math.min(left, 250));
-    }
+    if (await this.ring.waitFor(ready, SLOT_WAIT_MS, () => this.ensureOpen())) return;
+    this.lastError = `Vulkan: gave up waiting ${SLOT_WAIT_MS / 1000} s for ${what}: every frame handed out must be released`;
+    throw new Error(this.lastError);
   }
 
   private async render(t: number, input: InputState): Promise<Frame> {
@@ -382,30 +298,19 @@ export class VulkanSource implements FrameSource {
 
     if (this.wantWidth !== this.renderWidth || this.wantHeight !== this.renderHeight) {
       // Nothing in flight here (calls are serialized); wait for the held frames to come back.
-      await this.waitUntil(() => this.slots.every((s) => !s.out), "the frames held before a resize");
+      await this.waitUntil(() => !this.ring.anyHeld, "the frames held before a resize");
       this.applySize();
     }
 
     let index = -1;
-    await this.waitUntil(() => {
-      for (let k = 0; k < this.slots.length; k++) {
-        const i = (this.next + k) % this.slots.length;
-        if (!this.slots[i]!.out && !this.slots[i]!.inFlight) {
-          index = i;
-          return true;
-        }
-      }
-      return false;
-    }, "a free ring slot");
-    const slot = this.slots[index]!;
+    await this.waitUntil(() => (index = this.ring.freeSlot()) >= 0, "a free ring slot");
     const [width, height] = [this.renderWidth, this.renderHeight];
     if (this.scene === "orbit") packSceneUniforms(this.uniforms, this.camera, t, width, height);
 
     const ctx = this.ensureOpen();
     const t0 = performance.now();
     this.check(this.lib.vkc_submit(ctx, index, this.uniforms, this.uniforms.byteLength), "submitting a frame");
-    slot.inFlight = true;
-    this.next = (index + 1) % this.slots.length;
+    this.ring.submitted(index);
     try {
       for (;;) {
         const done = this.lib.vkc_poll(this.ensureOpen(), index);
@@ -415,39 +320,19 @@ export class VulkanSource implements FrameSource {
       }
     } finally {
       // On close the library waits for the work itself; on an error the slot is unusable anyway.
-      slot.inFlight = false;
+      this.ring.completed(index);
     }
     const gpu = this.lib.vkc_frame_times(ctx, index, this.times) === 1;
-    slot.out = true;
-    let released = false;
     const frame: Frame = {
-      pixels: slot.pixels!,
+      pixels: this.ring.pixels(index),
       width,
       height,
       stride: width * 4,
       format: "rgba",
       captureTime: Date.now(),
-      release: () => {
-        if (released) return;
-        released = true;
-        slot.out = false;
-        if (this.onAllReleased && this.slots.every((s) => !s.out)) this.onAllReleased();
-        this.wake();
-      },
+      release: this.ring.hold(index),
     };
-    const totalMs = performance.now() - t0;
-    const submitMs = this.times[2]!;
-    const renderMs = gpu ? this.times[0]! : totalMs;
-    const readbackMs = gpu ? this.times[1]! : 0;
-    this.lastTimings = {
-      renderMs,
-      readbackMs,
-      handoffMs: Math.max(0, totalMs - renderMs - readbackMs),
-      totalMs,
-      submitMs,
-      gpuTimestamps: gpu,
-    };
-    this.frameCount++;
+    this.lastTimings = frameTimings(this.times, gpu, performance.now() - t0);
     return frame;
   }
 }

@@ -1,9 +1,9 @@
-// bun:ffi binding of build/libvkcast_vk.so (src/vulkan/vkcast_vk.c). Every function here returns
-// quickly; see the C file for what each does.
-import { dlopen, FFIType, type Pointer } from "bun:ffi";
+// bun:ffi binding of build/libvkcast_vk.so. Every function here returns quickly; vkcast_vk.h says
+// what each does. test/vulkan-header.test.ts checks the signatures and constants against that header.
+import { dlopen, FFIType } from "bun:ffi";
 import { ensureVulkanLibrary } from "./build.ts";
 
-const SYMBOLS = {
+export const SYMBOLS = {
   vkc_create: { args: [FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.ptr },
   vkc_ready: { args: [FFIType.ptr], returns: FFIType.i32 },
   vkc_close: { args: [FFIType.ptr], returns: FFIType.void },
@@ -13,9 +13,6 @@ const SYMBOLS = {
   vkc_device_name: { args: [FFIType.ptr], returns: FFIType.cstring },
   vkc_device_type: { args: [FFIType.ptr], returns: FFIType.i32 },
   vkc_slot_count: { args: [FFIType.ptr], returns: FFIType.i32 },
-  vkc_width: { args: [FFIType.ptr], returns: FFIType.u32 },
-  vkc_height: { args: [FFIType.ptr], returns: FFIType.u32 },
-  vkc_has_timestamps: { args: [FFIType.ptr], returns: FFIType.i32 },
   vkc_slot_pixels: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.ptr },
   vkc_set_geometry: {
     args: [FFIType.ptr, FFIType.ptr, FFIType.u32, FFIType.ptr, FFIType.u32, FFIType.ptr, FFIType.u32],
@@ -31,18 +28,23 @@ const SYMBOLS = {
 } as const;
 
 export type VulkanLibrary = ReturnType<typeof dlopen<typeof SYMBOLS>>["symbols"];
-export type ContextPointer = Pointer;
 
-/** Error codes of the C library besides (negative) VkResult values. */
-export const VKC = {
-  ERR_BUSY: -9001,
-  ERR_ARG: -9002,
-  ERR_NO_TARGET: -9003,
-  ERR_UNAVAILABLE: -9004,
-  ERR_NO_DEVICE: -9005,
-  ERR_LAYER: -9006,
-  ERR_LOST: -9007,
+/** VKC_ERR_*: error codes of the C library besides (negative) VkResult values. */
+export const VKC_ERR = {
+  BUSY: -9001,
+  ARG: -9002,
+  NO_TARGET: -9003,
+  UNAVAILABLE: -9004,
+  NO_DEVICE: -9005,
+  LAYER: -9006,
+  LOST: -9007,
 } as const;
+
+/** VKC_SCENE_*: vkc_create's `scene`. */
+export const VKC_SCENE = { ORBIT: 0, PATTERN: 1 } as const;
+
+/** VKC_DRAW_*: the kind of a draw in vkc_set_geometry, i.e. the pipeline that draws it. */
+export const VKC_DRAW = { MESH: 0, GROUND: 1 } as const;
 
 const RESULT_NAMES: Record<number, string> = {
   [-1]: "VK_ERROR_OUT_OF_HOST_MEMORY",
@@ -57,13 +59,13 @@ const RESULT_NAMES: Record<number, string> = {
   [-10]: "VK_ERROR_TOO_MANY_OBJECTS",
   [-11]: "VK_ERROR_FORMAT_NOT_SUPPORTED",
   [-1000069000]: "VK_ERROR_OUT_OF_POOL_MEMORY",
-  [VKC.ERR_BUSY]: "busy",
-  [VKC.ERR_ARG]: "bad argument",
-  [VKC.ERR_NO_TARGET]: "no render target",
-  [VKC.ERR_UNAVAILABLE]: "Vulkan unavailable",
-  [VKC.ERR_NO_DEVICE]: "no such device",
-  [VKC.ERR_LAYER]: "validation layer missing",
-  [VKC.ERR_LOST]: "VK_ERROR_DEVICE_LOST",
+  [VKC_ERR.BUSY]: "busy",
+  [VKC_ERR.ARG]: "bad argument",
+  [VKC_ERR.NO_TARGET]: "no render target",
+  [VKC_ERR.UNAVAILABLE]: "Vulkan unavailable",
+  [VKC_ERR.NO_DEVICE]: "no such device",
+  [VKC_ERR.LAYER]: "validation layer missing",
+  [VKC_ERR.LOST]: "VK_ERROR_DEVICE_LOST",
 };
 
 export function resultName(code: number): string {
@@ -72,7 +74,7 @@ export function resultName(code: number): string {
 
 /** True for codes after which the device cannot render again. */
 export function isFatal(code: number): boolean {
-  return code === -4 || code === VKC.ERR_LOST;
+  return code === -4 || code === VKC_ERR.LOST;
 }
 
 let library: VulkanLibrary | null = null;

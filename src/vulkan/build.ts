@@ -1,7 +1,7 @@
-// Builds src/vulkan/vkcast_vk.c and its GLSL shaders into <repo>/build/libvkcast_vk.so.
+// Builds src/vulkan/vkcast_vk.c (API: vkcast_vk.h) and its GLSL shaders into <repo>/build/libvkcast_vk.so.
 //
 // The shaders are compiled by glslc into C initializer lists (`-mfmt=c`) that the C file #includes,
-// so the library carries its SPIR-V. `ensureVulkanLibrary()` rebuilds only when a source (C, GLSL or
+// so the library carries its SPIR-V. `ensureVulkanLibrary()` rebuilds only when a source (C, header, GLSL or
 // this file) is newer than the library; otherwise it costs a few stat calls. Concurrent builds (two
 // test processes, a server and a bench) are safe: each builds in its own temp directory and renames
 // the finished library into place, which is atomic.
@@ -15,8 +15,9 @@ const SRC_DIR = import.meta.dir;
 const SHADER_DIR = join(SRC_DIR, "shaders");
 const REPO_DIR = resolve(SRC_DIR, "..", "..");
 const BUILD_DIR = join(REPO_DIR, "build");
-export const LIBRARY_PATH = join(BUILD_DIR, "libvkcast_vk.so");
+const LIBRARY_PATH = join(BUILD_DIR, "libvkcast_vk.so");
 const C_SOURCE = join(SRC_DIR, "vkcast_vk.c");
+const C_HEADER = join(SRC_DIR, "vkcast_vk.h");
 
 export const BUILD_PACKAGES = "libvulkan-dev mesa-vulkan-drivers glslc gcc";
 
@@ -33,12 +34,12 @@ function mtime(path: string): number {
   }
 }
 
-/** Every input of the build: the C file, the shaders (and their includes), this script. */
+/** Every input of the build: the C file and its header, the shaders (and their includes), this script. */
 function sources(): string[] {
   const shaders = readdirSync(SHADER_DIR)
     .filter((f) => /\.(vert|frag|glsl)$/.test(f))
     .map((f) => join(SHADER_DIR, f));
-  return [C_SOURCE, import.meta.path, ...shaders];
+  return [C_SOURCE, C_HEADER, import.meta.path, ...shaders];
 }
 
 function run(cmd: string[], cwd: string): void {
@@ -61,14 +62,10 @@ function run(cmd: string[], cwd: string): void {
   }
 }
 
-function which(tool: string): string | null {
-  return Bun.which(tool);
-}
-
 /** Builds unconditionally; returns the library path. */
-export function buildVulkanLibrary(): string {
-  const cc = process.env.CC || which("cc") || which("gcc") || which("clang");
-  const glslc = which("glslc");
+function buildVulkanLibrary(): string {
+  const cc = process.env.CC || Bun.which("cc") || Bun.which("gcc") || Bun.which("clang");
+  const glslc = Bun.which("glslc");
   const missing = [!cc && "a C compiler (cc)", !glslc && "glslc"].filter(Boolean);
   if (missing.length)
     throw new VulkanBuildError(

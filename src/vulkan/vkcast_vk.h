@@ -1,0 +1,115 @@
+// vkcast_vk: a headless Vulkan renderer with readback into persistently mapped host memory.
+// The public API of build/libvkcast_vk.so; src/vulkan/binding.ts binds it with bun:ffi, and
+// test/vulkan-header.test.ts checks the binding's constants and signatures against this file.
+//
+// Every function returns quickly (the library's own thread does the blocking work); none calls
+// abort() or exit(). Errors are negative codes: VkResult values or the VKC_ERR_* codes below, with a
+// text for the last one in vkc_error.
+#ifndef VKCAST_VK_H
+#define VKCAST_VK_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VKC_API __attribute__((visibility("default")))
+
+// Error codes besides VkResult values (which are negative too, but far from these).
+#define VKC_ERR_BUSY (-9001)        // the slot (or, for resize, some slot) is still in flight
+#define VKC_ERR_ARG (-9002)         // bad argument
+#define VKC_ERR_NO_TARGET (-9003)   // no slot resources (a resize failed)
+#define VKC_ERR_UNAVAILABLE (-9004) // no loader, no driver or no usable device
+#define VKC_ERR_NO_DEVICE (-9005)   // the requested device does not exist
+#define VKC_ERR_LAYER (-9006)       // validation requested but the layer is not installed
+#define VKC_ERR_LOST (-9007)        // the context saw VK_ERROR_DEVICE_LOST earlier
+
+// The `scene` argument of vkc_create.
+#define VKC_SCENE_ORBIT 0   // the meshes of vkc_set_geometry under a sky
+#define VKC_SCENE_PATTERN 1 // a test pattern: pixel (x, y) is (x & 255, y & 255, (x ^ y) & 255, 255)
+
+// The `kind` of a draw in vkc_set_geometry: which pipeline draws it.
+#define VKC_DRAW_MESH 0
+#define VKC_DRAW_GROUND 1
+
+typedef struct vkc_ctx vkc_ctx;
+
+// Starts creating the instance, device and pipelines on the library's thread and returns at once;
+// vkc_ready tells when it is done. No render targets yet (vkc_resize makes them).
+// device: "" for the best one, else an index or a case-insensitive name substring.
+// scene: VKC_SCENE_*. validation: 1 for VK_LAYER_KHRONOS_validation with synchronization validation.
+// nice: 0..19, added to the priority of the render threads (the library's and the driver's).
+// Returns NULL only when out of host memory or when no thread can be started.
+VKC_API vkc_ctx *vkc_create(const char *device, int scene, int validation, int nice);
+
+// 0 while the context is being created, 1 when it is ready, < 0 when creation failed (VKC_ERR_UNAVAILABLE
+// when there is no loader, driver or usable device; the reason is in vkc_error). After a failure only
+// vkc_error and vkc_free may be called.
+VKC_API int vkc_ready(vkc_ctx *c);
+
+// Destroys every Vulkan object, waiting for the work in flight (at most one frame per slot): call it at
+// close only. The context stays allocated, so the teardown's validation messages can still be read.
+VKC_API void vkc_close(vkc_ctx *c);
+
+// Releases the context (closing it first when vkc_close was not called). NULL is ignored.
+VKC_API void vkc_free(vkc_ctx *c);
+
+// The text of the last error; "" for NULL.
+VKC_API const char *vkc_error(vkc_ctx *c);
+
+// The device's name (e.g. "llvmpipe (LLVM 15.0.6, 256 bits)") and its VkPhysicalDeviceType.
+VKC_API const char *vkc_device_name(vkc_ctx *c);
+VKC_API int vkc_device_type(vkc_ctx *c);
+
+// How many slots the ring has; slots are numbered 0 .. count - 1.
+VKC_API int vkc_slot_count(vkc_ctx *c);
+
+// The slot's mapped readback memory: width * height RGBA pixels, rows packed. Valid until the next
+// vkc_resize or vkc_close; readable while vkc_poll says the slot is done. NULL without render targets.
+VKC_API void *vkc_slot_pixels(vkc_ctx *c, int slot);
+
+// Uploads the scene's meshes: vertices are (position xyz, normal xyz) float32, indices uint32, draws
+// are (kind, first index, index count, object) uint32 quadruples (kind: VKC_DRAW_*), at most 64.
+// VKC_ERR_BUSY while a slot is in flight.
+VKC_API int vkc_set_geometry(vkc_ctx *c, const void *vertices, uint32_t vertex_bytes, const void *indices,
+                             uint32_t index_bytes, const uint32_t *draws, uint32_t draw_count);
+
+// (Re)creates every slot at width x height. Refuses (VKC_ERR_BUSY) while a slot is in flight, so it
+// never waits. On failure the context has no slots (vkc_submit returns VKC_ERR_NO_TARGET) until a
+// resize succeeds.
+VKC_API int vkc_resize(vkc_ctx *c, uint32_t width, uint32_t height);
+
+// Copies the uniforms (at most 4096 bytes, scene.glsl's block) into the slot and queues its frame;
+// returns at once. The slot must be done (else VKC_ERR_BUSY).
+VKC_API int vkc_submit(vkc_ctx *c, int slot, const void *uniforms, uint32_t bytes);
+
+// 1 when the slot's last frame is complete (its pixels readable), 0 while in flight, < 0 on error.
+VKC_API int vkc_poll(vkc_ctx *c, int slot);
+
+// Times of the slot's last frame in ms: out[0] render pass and out[1] copy to the readback buffer
+// (GPU timestamps), out[2] CPU time the library's thread spent in vkQueueSubmit. Returns 1 when
+// out[0..1] hold GPU times, 0 when the device has no timestamps or the slot is not done (out[2] is
+// set anyway).
+VKC_API int vkc_frame_times(vkc_ctx *c, int slot, double *out);
+
+// Validation messages seen so far: out[0] errors, out[1] warnings, out[2] how many texts are kept.
+VKC_API void vkc_message_counts(vkc_ctx *c, int *out);
+
+// Copies kept message text i (0 .. out[2] - 1 of vkc_message_counts) into out; 0 when there is none.
+VKC_API int vkc_message_text(vkc_ctx *c, int i, char *out, int out_len);
+
+// Fault injection for tests: the next vkc_resize or vkc_submit fails with `code` (e.g.
+// VK_ERROR_OUT_OF_DEVICE_MEMORY, or VK_ERROR_DEVICE_LOST, after which the context stays lost) without
+// calling Vulkan, so errors a healthy driver never produces can be tested.
+VKC_API void vkc_debug_fail_next(vkc_ctx *c, int code);
+
+// Lists the devices as "index\ttype\tname\tapi major.minor\n" lines into out; returns how many, or
+// < 0 when there is no loader or driver (the reason is then in out).
+VKC_API int vkc_list_devices(char *out, int out_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif // VKCAST_VK_H
