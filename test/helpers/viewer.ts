@@ -1,5 +1,6 @@
 // A viewer over a real WebSocket: collects JPEG frames (with their COM metadata) and text messages.
 import { type FrameMeta, readFrameMeta } from "../../client/protocol.ts";
+import { waitFor } from "./wait.ts";
 
 export interface ReceivedFrame {
   jpeg: Uint8Array;
@@ -64,12 +65,8 @@ export class Viewer {
   }
 
   /** Resolves once `predicate` holds, polling every 10 ms; rejects after `timeoutMs`. */
-  async until(predicate: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (!predicate()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await Bun.sleep(10);
-    }
+  until(predicate: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
+    return waitFor(predicate, timeoutMs, what);
   }
 }
 

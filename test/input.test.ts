@@ -1,0 +1,177 @@
+// The input path's pure logic, case by case: parsing and validating viewers' messages, the bounded
+// queue, and the input state a scene reads. Each row is one message and what must come of it.
+import { describe, expect, test } from "bun:test";
+import { InputQueue, type InputEvent, InputState, MAX_COORD, MAX_FRAME_SIDE, MAX_MESSAGE_BYTES, parseMessage } from "../src/input.ts";
+
+const pointer = { x: 10, y: 20, button: 1, buttons: [1], modifiers: ["Shift"] };
+const json = (o: object) => JSON.stringify(o);
+
+describe("parseMessage: messages that are accepted", () => {
+  const good: [string, object, "input" | "control"][] = [
+    ["pointer_down", { type: "pointer_down", ...pointer }, "input"],
+    ["pointer_up, no buttons held", { type: "pointer_up", ...pointer, buttons: [] }, "input"],
+    ["pointer_move with a time stamp", { type: "pointer_move", ...pointer, time_stamp: 1234.5 }, "input"],
+    ["pointer at the coordinate limits", { type: "pointer_move", ...pointer, x: -MAX_COORD, y: MAX_COORD }, "input"],
+    ["every modifier and button", { type: "pointer_down", x: 0, y: 0, button: 5, buttons: [1, 2, 3, 4, 5], modifiers: ["Shift", "Control", "Alt", "Meta"] }, "input"],
+    ["wheel, fractional deltas", { type: "wheel", dx: -0.5, dy: 120, x: 3, y: 4, modifiers: [] }, "input"],
+    ["key_down", { type: "key_down", key: "ArrowLeft", modifiers: ["Control"] }, "input"],
+    ["key_up, one character", { type: "key_up", key: "a", modifiers: [] }, "input"],
+    ["key of 32 characters", { type: "key_down", key: "k".repeat(32), modifiers: [] }, "input"],
+    // Key names are free text: names of Object's own members are keys like any other.
+    ["key named __proto__", { type: "key_down", key: "__proto__", modifiers: [] }, "input"],
+    ["resize", { type: "resize", width: 800, height: 600, ratio: 2 }, "input"],
+    ["focus_in", { type: "focus_in" }, "input"],
+    ["focus_out with a time stamp", { type: "focus_out", time_stamp: 0 }, "input"],
+    ["ack", { type: "ack", seq: 17 }, "control"],
+    ["ping", { type: "ping", t: -3.25 }, "control"],
+  ];
+  for (const [name, message, kind] of good) {
+    test(name, () => {
+      const parsed = parseMessage(json(message));
+      expect(parsed).toEqual(kind === "input" ? { ok: true, kind, event: message as InputEvent } : { ok: true, kind, message } as never);
+    });
+  }
+});
+
+describe("parseMessage: messages that are refused, with the reason naming the field", () => {
+  const bad: [string, string, string | RegExp][] = [
+    ["not JSON", "not json", "not JSON"],
+    ["truncated JSON", "{", "not JSON"],
+    ["a JSON array", "[]", "not a JSON object"],
+    ["a JSON number", "42", "not a JSON object"],
+    ["JSON null", "null", "not a JSON object"],
+    ["no type", json({ x: 1 }), "unknown or missing 'type'"],
+    ["unknown type", json({ type: "teleport" }), "unknown or missing 'type'"],
+    ["type not a string", json({ type: 7 }), "unknown or missing 'type'"],
+    // Names every object inherits: a lookup that follows the prototype chain would accept them.
+    ["type __proto__", '{"type":"__proto__"}', "unknown or missing 'type'"],
+    ["type constructor", json({ type: "constructor" }), "unknown or missing 'type'"],
+    ["type toString", json({ type: "toString" }), "unknown or missing 'type'"],
+    ["type hasOwnProperty", json({ type: "hasOwnProperty" }), "unknown or missing 'type'"],
+    ["x as a string", json({ type: "pointer_move", ...pointer, x: "1" }), "pointer_move.x must be a number"],
+    ["x missing", json({ type: "pointer_move", y: 1, button: 0, buttons: [], modifiers: [] }), "pointer_move.x must be a number"],
+    ["x beyond the limit", json({ type: "pointer_move", ...pointer, x: MAX_COORD + 1 }), "pointer_move.x"],
+    ["y infinite (1e999 parses to Infinity)", '{"type":"pointer_move","x":1,"y":1e999,"button":0,"buttons":[],"modifiers":[]}', "pointer_move.y"],
+    ["y NaN (not JSON)", '{"type":"pointer_move","x":1,"y":NaN,"button":0,"buttons":[],"modifiers":[]}', "not JSON"],
+    ["button 6", json({ type: "pointer_down", ...pointer, button: 6 }), "pointer_down.button must be an integer in [0, 5]"],
+    ["button fractional", json({ type: "pointer_down", ...pointer, button: 1.5 }), "pointer_down.button"],
+    ["buttons not a list", json({ type: "pointer_down", ...pointer, buttons: 1 }), "pointer_down.buttons must be a list of button numbers 1-5"],
+    ["buttons with 0", json({ type: "pointer_down", ...pointer, buttons: [0] }), "pointer_down.buttons"],
+    ["buttons too many", json({ type: "pointer_down", ...pointer, buttons: [1, 1, 1, 1, 1, 1] }), "pointer_down.buttons"],
+    ["unknown modifier", json({ type: "pointer_up", ...pointer, modifiers: ["Hyper"] }), "pointer_up.modifiers must be a list of Shift/Control/Alt/Meta"],
+    ["modifiers repeated past four", json({ type: "key_down", key: "a", modifiers: ["Alt", "Alt", "Alt", "Alt", "Alt"] }), "key_down.modifiers"],
+    ["an unknown extra field", json({ type: "pointer_move", ...pointer, extra: 1 }), "pointer_move has unknown field 'extra'"],
+    ["an own __proto__ field", '{"type":"key_down","key":"a","modifiers":[],"__proto__":{"polluted":1}}', "key_down has unknown field '__proto__'"],
+    ["a constructor field", json({ type: "focus_in", constructor: { prototype: { polluted: 1 } } }), "focus_in has unknown field 'constructor'"],
+    ["wheel dx overflowing to Infinity", json({ type: "wheel", dx: 1e308 * 10, dy: 0, x: 0, y: 0, modifiers: [] }), "wheel.dx"],
+    ["empty key", json({ type: "key_down", key: "", modifiers: [] }), "key_down.key must be a string of 1-32 characters"],
+    ["key of 33 characters", json({ type: "key_up", key: "k".repeat(33), modifiers: [] }), "key_up.key"],
+    ["key not a string", json({ type: "key_up", key: 65, modifiers: [] }), "key_up.key"],
+    ["resize width 0", json({ type: "resize", width: 0, height: 10, ratio: 1 }), "resize.width must be an integer in [1, 65536]"],
+    ["resize height fractional", json({ type: "resize", width: 10, height: 10.5, ratio: 1 }), "resize.height"],
+    ["resize ratio 0", json({ type: "resize", width: 10, height: 10, ratio: 0 }), "resize.ratio must be a number in [0.1, 16]"],
+    ["resize ratio 17", json({ type: "resize", width: 10, height: 10, ratio: 17 }), "resize.ratio"],
+    ["negative time stamp", json({ type: "focus_in", time_stamp: -1 }), "focus_in.time_stamp must be a non-negative number"],
+    ["time stamp as a string", json({ type: "focus_out", time_stamp: "now" }), "focus_out.time_stamp"],
+    ["ack without seq", json({ type: "ack" }), "ack.seq must be an integer"],
+    ["ack with a negative seq", json({ type: "ack", seq: -1 }), "ack.seq"],
+    ["ping without t", json({ type: "ping" }), "ping.t must be a number"],
+    ["longer than the limit", json({ type: "key_down", key: "a", modifiers: [], pad: "x".repeat(MAX_MESSAGE_BYTES) }), `longer than ${MAX_MESSAGE_BYTES}`],
+  ];
+  for (const [name, text, reason] of bad) {
+    test(name, () => {
+      const parsed = parseMessage(text);
+      expect(parsed.ok).toBe(false);
+      if (!parsed.ok) expect(parsed.error).toMatch(reason);
+    });
+  }
+
+  test("a refused message leaves Object.prototype as it was", () => {
+    const before = Object.getOwnPropertyNames(Object.prototype).sort();
+    for (const text of ['{"__proto__":{"polluted":1},"type":"focus_in"}', '{"type":"focus_in","constructor":{"prototype":{"polluted":1}}}']) {
+      expect(parseMessage(text).ok).toBe(false);
+    }
+    expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(before);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe("InputQueue", () => {
+  const move = (x: number): InputEvent => ({ type: "pointer_move", x, y: 0, button: 0, buttons: [], modifiers: [] });
+
+  test("drains oldest first, and empties", () => {
+    const q = new InputQueue(4);
+    for (const x of [1, 2, 3]) q.push(move(x));
+    expect(q.size).toBe(3);
+    expect(q.drain().map((e) => (e as { x: number }).x)).toEqual([1, 2, 3]);
+    expect(q.size).toBe(0);
+    expect(q.drain()).toEqual([]);
+  });
+
+  test("when full, the oldest event goes and is counted", () => {
+    const q = new InputQueue(3);
+    for (let x = 1; x <= 5; x++) q.push(move(x));
+    expect(q.dropped).toBe(2);
+    expect(q.drain().map((e) => (e as { x: number }).x)).toEqual([3, 4, 5]);
+  });
+});
+
+describe("InputState", () => {
+  const down = (x: number, y: number, buttons = [1]): InputEvent => ({ type: "pointer_down", x, y, button: buttons[0] ?? 0, buttons, modifiers: [] });
+  const move = (x: number, y: number, buttons: number[] = []): InputEvent => ({ type: "pointer_move", x, y, button: 0, buttons, modifiers: [] });
+  const up = (x: number, y: number): InputEvent => ({ type: "pointer_up", x, y, button: 1, buttons: [], modifiers: [] });
+  const key = (type: "key_down" | "key_up", k: string): InputEvent => ({ type, key: k, modifiers: [] });
+  const wheel = (dx: number, dy: number): InputEvent => ({ type: "wheel", dx, dy, x: 5, y: 6, modifiers: [] });
+
+  type Expect = Partial<Record<"x" | "y" | "dragX" | "dragY" | "wheelX" | "wheelY" | "eventCount" | "focused", number | boolean>> & {
+    buttons?: number[];
+    keys?: string[];
+    pressed?: string[];
+    resize?: { width: number; height: number } | null;
+  };
+  const cases: [string, InputEvent[], Expect][] = [
+    ["nothing happened", [], { x: 0, y: 0, dragX: 0, eventCount: 0, focused: true, resize: null }],
+    ["a move without a button is not a drag", [move(10, 10), move(30, 50)], { x: 30, y: 50, dragX: 0, dragY: 0, buttons: [] }],
+    ["a drag adds up the motion while the button is held", [move(10, 10), down(10, 10), move(15, 12, [1]), move(25, 20, [1])], { dragX: 15, dragY: 10, buttons: [1] }],
+    ["releasing ends the drag", [down(0, 0), move(5, 5, [1]), up(5, 5), move(50, 50)], { dragX: 5, dragY: 5, buttons: [], x: 50 }],
+    ["wheel deltas add up and move the pointer", [wheel(1, 2), wheel(-3, 10)], { wheelX: -2, wheelY: 12, x: 5, y: 6 }],
+    ["keys held and pressed this frame", [key("key_down", "w"), key("key_down", "a"), key("key_up", "a")], { keys: ["w"], pressed: ["w", "a"] }],
+    ["resize is in device pixels", [{ type: "resize", width: 400, height: 300, ratio: 2 }], { resize: { width: 800, height: 600 } }],
+    ["resize is capped at the largest frame", [{ type: "resize", width: 4000, height: 3000, ratio: 2 }], { resize: { ...MAX_FRAME_SIDE } }],
+    ["the last resize of a frame wins", [{ type: "resize", width: 100, height: 100, ratio: 1 }, { type: "resize", width: 200, height: 50, ratio: 1 }], { resize: { width: 200, height: 50 } }],
+    [
+      "keys named like Object's members are held and let go like any other",
+      [key("key_down", "__proto__"), key("key_down", "constructor"), key("key_up", "__proto__")],
+      { keys: ["constructor"], pressed: ["__proto__", "constructor"] },
+    ],
+    ["losing focus lets go of held keys and buttons", [key("key_down", "w"), down(1, 1), { type: "focus_out" }], { focused: false, keys: [], buttons: [] }],
+    ["focus comes back", [{ type: "focus_out" }, { type: "focus_in" }], { focused: true, eventCount: 2 }],
+  ];
+  for (const [name, events, want] of cases) {
+    test(name, () => {
+      const s = new InputState();
+      s.apply(events);
+      const { buttons, keys, pressed, ...plain } = want;
+      for (const [k, v] of Object.entries(plain)) expect([k, s[k as keyof InputState]]).toEqual([k, v as never]);
+      if (buttons) expect([...s.buttons]).toEqual(buttons);
+      if (keys) expect([...s.keys]).toEqual(keys);
+      if (pressed) expect([...s.pressed]).toEqual(pressed);
+      if (!("eventCount" in want)) expect(s.eventCount).toBe(events.length);
+    });
+  }
+
+  test("a fresh state holds no key, not even one named like an Object member", () => {
+    const s = new InputState();
+    for (const k of ["toString", "constructor", "__proto__", "hasOwnProperty"]) expect([k, s.keys.has(k), s.pressed.has(k)]).toEqual([k, false, false]);
+  });
+
+  test("endFrame clears what is per frame and keeps what is held", () => {
+    const s = new InputState();
+    s.apply([wheel(1, 1), down(0, 0), move(4, 3, [1]), key("key_down", "w"), { type: "resize", width: 10, height: 10, ratio: 1 }]);
+    s.endFrame();
+    expect([s.dragX, s.dragY, s.wheelX, s.wheelY, s.eventCount, s.resize, s.pressed.size]).toEqual([0, 0, 0, 0, 0, null, 0]);
+    expect([s.x, s.y, [...s.buttons], [...s.keys]]).toEqual([4, 3, [1], ["w"]]);
+    s.apply([move(6, 3, [1])]);
+    expect(s.dragX).toBe(2);
+  });
+});
