@@ -4,6 +4,7 @@ import { StreamingServer } from "../src/server.ts";
 import { SyntheticSource } from "../src/sources/synthetic.ts";
 import { jpegSize, pushFrames } from "./helpers/push.ts";
 import { Viewer, wsUrl } from "./helpers/viewer.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 const W = 320;
 const H = 180;
@@ -42,15 +43,21 @@ describe("the original's contract", () => {
     expect((await fetch(`${server.url}ws`)).status).toBe(426);
   });
 
-  test("a /ws viewer receives whole JPEGs at the target rate", async () => {
+  test("a /ws viewer receives whole JPEGs at the target rate, never faster", async () => {
     const viewer = await Viewer.connect(wsUrl(server.url));
     await viewer.until(() => viewer.frames.length >= 3, 5000, "first frames");
+    // Pushed at 60 fps, sent at 30: count 90 frames, and what the producer pushed meanwhile.
     const start = viewer.frames.length;
+    const pushed0 = server.stats.framesPushed;
     const t0 = Date.now();
-    await Bun.sleep(3000);
-    const fps = ((viewer.frames.length - start) * 1000) / (Date.now() - t0);
-    expect(fps).toBeGreaterThan(30 * 0.85);
-    expect(fps).toBeLessThan(30 * 1.15);
+    await viewer.until(() => viewer.frames.length >= start + 90, 10_000, "90 frames");
+    const seconds = (Date.now() - t0) / 1000;
+    const sent = viewer.frames.length - start;
+    const pushed = server.stats.framesPushed - pushed0;
+    expect(sent / seconds).toBeLessThan(30 * 1.15);
+    // Not slower than the target, unless the producer itself fell below it (a loaded machine).
+    expect(sent / seconds).toBeGreaterThan(0.85 * Math.min(30, pushed / seconds));
+    expect(server.stats.framesDropped).toBeGreaterThan(0);
 
     const last = viewer.frames.at(-1)!;
     expect(await jpegSize(last.jpeg)).toEqual({ width: W, height: H });
@@ -64,6 +71,7 @@ describe("the original's contract", () => {
   test("bad JSON and unknown shapes are ignored and counted; the socket stays open", async () => {
     const viewer = await Viewer.connect(wsUrl(server.url));
     const rejectedBefore = server.stats.inputRejected;
+    const acceptedBefore = server.stats.inputAccepted;
     server.drainInput();
     const bad = [
       "not json",
@@ -80,8 +88,9 @@ describe("the original's contract", () => {
     viewer.send(new Uint8Array([1, 2, 3]));
     const good = { type: "pointer_down", x: 10, y: 20, button: 1, buttons: [1], modifiers: ["Shift"] };
     viewer.send(good);
-    await viewer.until(() => server.stats.inputRejected - rejectedBefore >= bad.length + 1, 3000, "rejections");
-    await Bun.sleep(50);
+    await waitFor(() => server.stats.inputAccepted > acceptedBefore, 3000, "the good message");
+    // Messages are handled in order: every bad one was refused before the good one came.
+    expect(server.stats.inputRejected - rejectedBefore).toBe(bad.length + 1);
     expect(server.drainInput()).toEqual([good as never]);
     expect(viewer.open).toBe(true);
     const framesBefore = viewer.frames.length;
@@ -102,15 +111,14 @@ describe("the original's contract", () => {
   });
 
   test("hasClients() follows viewers joining and leaving", async () => {
-    await Bun.sleep(100);
-    expect(server.hasClients()).toBe(false);
+    // Viewers of the tests before may still be on their way out.
+    await waitFor(() => !server.hasClients(), 3000, "no viewer");
     const viewer = await Viewer.connect(wsUrl(server.url));
-    await Bun.sleep(50);
-    expect(server.hasClients()).toBe(true);
+    await waitFor(() => server.hasClients(), 3000, "hasClients() to be true");
+    expect(server.viewerCount).toBe(1);
     viewer.close();
     await viewer.closed;
-    await Bun.sleep(50);
-    expect(server.hasClients()).toBe(false);
+    await waitFor(() => !server.hasClients(), 3000, "hasClients() to be false again");
   });
 });
 
@@ -180,9 +188,11 @@ describe("drop when behind", () => {
       expect(server.stats.framesPushed).toBe(pushed);
       expect(server.stats.framesDropped).toBeGreaterThan(pushed / 2);
       expect(server.stats.framesPublished).toBeGreaterThan(0);
-      // Frames are fresh: the median one left within a few frame times of its capture.
+      // Frames are fresh: the median one left within two encodes and two frame times of its
+      // capture (a queue, instead of "newest wins", would make them older and older).
       const ages = viewer.frames.map((f) => f.at - f.meta!.t!).sort((a, b) => a - b);
-      expect(ages[Math.floor(ages.length / 2)]!).toBeLessThan(250);
+      const fresh = 2 * (server.encodeMs.quantile(0.9)! + 1000 / fps) + 50;
+      expect(ages[Math.floor(ages.length / 2)]!).toBeLessThan(fresh);
       // image-rs keeps native copies until its Worker collects them, so only turbo's RSS is checked.
       // The bound leaves room for other suites' garbage in this process, yet keeping the ~1000 JPEGs
       // sent (or any frame copies) would cross it.
@@ -195,26 +205,28 @@ describe("drop when behind", () => {
 });
 
 test("a producer pushing at exactly fps is not held back: frames leave as they come", async () => {
-  const server = new StreamingServer({ port: 0, fps: 30 });
+  // At 10 fps a producer pushing at fps and a second pacing clock locked 10 ms behind it would hold
+  // each frame ~90 ms; frames that leave as they come are ~1 ms old.
+  const fps = 10;
+  const server = new StreamingServer({ port: 0, fps });
   await server.start(W, H);
   const viewer = await Viewer.connect(wsUrl(server.url), false);
-  // The first two frames come 10 ms apart, then every 1/30 s: the second one puts a lag between the
-  // producer's clock and any pacing clock at the same rate; it must not stay.
   let k = 0;
   const push = () => server.pushFrame({ ...source.frame(k++), captureTime: Date.now() });
+  // The first two frames come 10 ms apart: the second one puts a lag between the producer's clock
+  // and any pacing clock at the same rate; it must not stay.
   push();
   await Bun.sleep(10);
   // Then on a drift-free clock, as the engine loop does.
   const t0 = performance.now();
-  for (let n = 0; n < 90; n++) {
-    await Bun.sleep(Math.max(0, t0 + n * (1000 / 30) - performance.now()));
+  for (let n = 0; n < 30; n++) {
+    await Bun.sleep(Math.max(0, t0 + n * (1000 / fps) - performance.now()));
     push();
   }
-  const late = viewer.frames.slice(20).map((f) => f.at - f.meta!.t!);
+  await viewer.until(() => viewer.frames.length === k, 3000, "every frame pushed");
+  expect(server.stats.framesDropped).toBe(0);
+  const late = viewer.frames.slice(5).map((f) => f.at - f.meta!.t!);
   late.sort((a, b) => a - b);
-  expect(late[Math.floor(late.length / 2)]!).toBeLessThan(12);
-  const fps = viewer.frames.length / 3;
-  expect(fps).toBeGreaterThan(30 * 0.85);
-  expect(fps).toBeLessThan(30 * 1.15);
+  expect(late[Math.floor(late.length / 2)]!).toBeLessThan(1000 / fps / 2);
   await server.stop();
 }, 10000);
