@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { parseCli, UsageError } from "../src/cli.ts";
+import { VulkanSource } from "../src/sources/vulkan.ts";
 
 const ROOT = join(import.meta.dir, "..");
 
@@ -86,13 +87,26 @@ test("no Vulkan driver: a message naming the packages and --source synthetic, ex
   expect(text).toContain("--source synthetic");
 });
 
-test("the main job renders with Vulkan by default and reports the device", async () => {
+test("the main job renders with Vulkan by default on the device the library picks, and reports that device", async () => {
+  // The device the Vulkan library itself picks by default, and the devices it lists.
+  const probe = await VulkanSource.create({ width: 64, height: 64 });
+  const picked = probe.device;
+  probe.close();
+  const devices = VulkanSource.listDevices();
+  expect(devices.map((d) => d.name)).toContain(picked);
+
   const { proc, url } = await startMainJob(["--width", "320", "--height", "200"]);
   const config = await (await fetch(`${url}api/config`)).json();
-  expect(config.device).toMatch(/llvmpipe|lavapipe|./);
-  expect(config.device).not.toContain("synthetic");
+  expect(config.device).toBe(picked);
   const snapshot = await fetch(`${url}frame.jpg`);
   expect(snapshot.status).toBe(200);
   proc.kill("SIGTERM");
   expect(await proc.exited).toBe(0);
-}, 30000);
+
+  // --device INDEX picks by the library's list.
+  const last = devices.at(-1)!;
+  const chosen = await startMainJob(["--width", "320", "--height", "200", "--device", String(last.index)]);
+  expect((await (await fetch(`${chosen.url}api/config`)).json()).device).toBe(last.name);
+  chosen.proc.kill("SIGTERM");
+  expect(await chosen.proc.exited).toBe(0);
+}, 40000);
