@@ -15,3 +15,12 @@ export async function waitForGrowth(counter: () => number, by: number, timeoutMs
   const from = counter();
   await waitFor(() => counter() - from >= by, timeoutMs, `${what} to grow by ${by} (from ${from})`);
 }
+
+/** waitFor for a condition that must be fetched (an HTTP endpoint of a server in another process). */
+export async function waitForAsync(predicate: () => Promise<boolean>, timeoutMs = 5000, what = "a condition"): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
