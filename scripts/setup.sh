@@ -7,12 +7,12 @@ vkcast_profile=${1:-main}
 vkcast_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUN_VERSION=1.4.5
 
-# What each profile needs from Debian (the main job renders with Vulkan and encodes with libjpeg-turbo).
-vkcast_packages="libturbojpeg0 libvulkan1 libvulkan-dev mesa-vulkan-drivers glslc gcc libc6-dev"
+# What each profile needs from Debian (the main job renders with Vulkan, encodes with libjpeg-turbo and OpenH264).
+vkcast_packages="libturbojpeg0 libopenh264-7 libyuv0 libvulkan1 libvulkan-dev mesa-vulkan-drivers glslc gcc libc6-dev"
 case "$vkcast_profile" in
   main) ;;
-  test) vkcast_packages="$vkcast_packages chromium firefox-esr vulkan-validationlayers fonts-dejavu-core" ;;
-  bench) vkcast_packages="$vkcast_packages python3-aiohttp python3-pil python3-numpy" ;;
+  test) vkcast_packages="$vkcast_packages chromium firefox-esr vulkan-validationlayers fonts-dejavu-core libopenh264-dev ffmpeg" ;;
+  bench) vkcast_packages="$vkcast_packages python3-aiohttp python3-pil python3-numpy ffmpeg" ;;
   *) echo "setup.sh: unknown profile '$vkcast_profile' (main, test or bench)" >&2; return 2 ;;
 esac
 

@@ -7,53 +7,47 @@ import { I420Picture } from "./h264-i420.ts";
 
 const LIBRARY_NAMES = ["libopenh264.so.7", "libopenh264.so"];
 
-// SEncParamExt (920 bytes) and its first SSpatialLayerConfig (at 32, 200 bytes).
+// Offsets of the fields we use, named as in codec_app_def.h (test/h264.test.ts compiles them with gcc).
+// SEncParamExt, with its first SSpatialLayerConfig at sSpatialLayers.
 export const PARAM = {
   size: 920,
-  usageType: 0,
-  picWidth: 4,
-  picHeight: 8,
-  targetBitrate: 12,
-  rcMode: 16,
-  maxFrameRate: 20,
-  temporalLayerNum: 24,
-  spatialLayerNum: 28,
-  layer: 32,
-  complexityMode: 832,
-  intraPeriod: 836,
-  numRefFrame: 840,
-  spsPpsIdStrategy: 844,
-  enableFrameSkip: 860,
-  maxBitrate: 864,
-  multipleThreadIdc: 892,
-  enableDenoise: 908,
-  enableBackgroundDetection: 909,
-  enableAdaptiveQuant: 910,
-  enableSceneChangeDetect: 912,
+  iUsageType: 0,
+  iPicWidth: 4,
+  iPicHeight: 8,
+  iTargetBitrate: 12,
+  iRCMode: 16,
+  fMaxFrameRate: 20,
+  iTemporalLayerNum: 24,
+  iSpatialLayerNum: 28,
+  sSpatialLayers: 32,
+  uiIntraPeriod: 836,
+  iNumRefFrame: 840,
+  eSpsPpsIdStrategy: 844,
+  bEnableFrameSkip: 860,
+  iMultipleThreadIdc: 892,
+  bEnableDenoise: 908,
+  bEnableSceneChangeDetect: 912,
 } as const;
 export const LAYER = {
-  videoWidth: 0,
-  videoHeight: 4,
-  frameRate: 8,
-  spatialBitrate: 12,
-  maxSpatialBitrate: 16,
-  profileIdc: 20,
-  levelIdc: 24,
-  qp: 28,
-  sliceMode: 32,
-  videoSignalTypePresent: 184,
-  videoFormat: 185,
-  fullRange: 186,
-  colorDescriptionPresent: 187,
-  colorPrimaries: 188,
-  transferCharacteristics: 189,
-  colorMatrix: 190,
+  iVideoWidth: 0,
+  iVideoHeight: 4,
+  fFrameRate: 8,
+  iSpatialBitrate: 12,
+  uiProfileIdc: 20,
+  iDLayerQp: 28,
+  "sSliceArgument.uiSliceMode": 32,
+  bVideoSignalTypePresent: 184,
+  uiVideoFormat: 185,
+  bFullRange: 186,
+  bColorDescriptionPresent: 187,
+  uiColorPrimaries: 188,
+  uiTransferCharacteristics: 189,
+  uiColorMatrix: 190,
 } as const;
-// SFrameBSInfo (5144 bytes): iLayerNum, then SLayerBSInfo[128] of 40 bytes each, then eFrameType.
-export const BS_INFO = { size: 5144, layerNum: 0, layers: 8, layerSize: 40, frameType: 5128 } as const;
-export const LAYER_BS = { temporalId: 0, nalCount: 16, nalLengths: 24, buffer: 32 } as const;
-// SSourcePicture (72 bytes).
-export const SOURCE = { size: 72, colorFormat: 0, stride: 4, data: 24, width: 56, height: 60, timestamp: 64 } as const;
+// SFrameBSInfo: iLayerNum, then SLayerBSInfo sLayerInfo[128], then eFrameType.
+export const BS_INFO = { size: 5144, iLayerNum: 0, sLayerInfo: 8, eFrameType: 5128 } as const;
+export const LAYER_BS = { size: 40, uiTemporalId: 0, iNalCount: 16, pNalLengthInByte: 24, pBsBuf: 32 } as const;
+export const SOURCE = { size: 72, iColorFormat: 0, iStride: 4, pData: 24, iPicWidth: 56, iPicHeight: 60, uiTimeStamp: 64 } as const;
 
 const CAMERA_VIDEO_REAL_TIME = 0;
 const RC_OFF_MODE = -1; // constant QP: quality follows the picture, like a JPEG quality
@@ -94,7 +88,7 @@ type Library = ReturnType<typeof openLibrary>;
 /** The ISVCEncoder vtable entries we use, in codec_api.h's order (index = slot). */
 function bindVtable(vtable: number) {
   const slot = (index: number, args: FFIType[]) =>
-    CFunction({ ptr: read.ptr(vtable as Pointer, index * 8), args: [FFIType.ptr, ...args], returns: FFIType.i32 });
+    CFunction({ ptr: read.ptr(vtable as Pointer, index * 8) as Pointer, args: [FFIType.ptr, ...args], returns: FFIType.i32 });
   return {
     initializeExt: slot(1, [FFIType.ptr]),
     getDefaultParams: slot(2, [FFIType.ptr]),
@@ -120,9 +114,10 @@ function createHandle(): { handle: Pointer; vtable: Vtable; lib: Library } {
   return { handle, vtable: shared.vtable, lib };
 }
 
+/** The quantiser whose SSIM matches JPEG q85's on the built-in scene (bench/codec.ts). */
+export const DEFAULT_QP = 22;
+
 export interface H264Settings {
-  width: number;
-  height: number;
   /** Frames per second, only written into the stream (constant QP needs no rate). */
   fps: number;
   /** Quantiser 0-51 (lower: better, bigger); changeable per frame. */
@@ -138,13 +133,55 @@ export interface AccessUnit {
   idr: boolean;
   /** 0 for frames others depend on; 1 for frames nothing references (with temporalLayers 2). */
   temporalId: number;
+  /** The coded size: the frame's, rounded down to even numbers (4:2:0 has no odd sizes). */
+  width: number;
+  height: number;
 }
 
-/** One OpenH264 encoder for one frame size. Not thread-safe: one per Worker. */
+/**
+ * An H.264 stream encoder that follows the frame size: the first frame, and the first of every new size
+ * (the native encoder is then re-created), is an IDR. Not thread-safe: one per Worker.
+ */
 export class H264Encoder {
+  readonly fps: number;
+  readonly temporalLayers: 1 | 2;
+  private qp: number;
+  private session: Session | null = null;
+
+  constructor(settings: H264Settings) {
+    this.fps = settings.fps;
+    this.qp = checkQp(settings.qp);
+    this.temporalLayers = settings.temporalLayers ?? 1;
+  }
+
+  /** Sets the quantiser of the next frames (no IDR). */
+  setQp(qp: number): void {
+    this.qp = checkQp(qp);
+  }
+
+  /** Encodes one frame, reading `image` in place; `idr` asks for an IDR (with SPS and PPS). */
+  encode(image: RawImage, options: { idr?: boolean; timestampMs?: number } = {}): AccessUnit {
+    const width = image.width & ~1;
+    const height = image.height & ~1;
+    if (width < MIN_SIZE || height < MIN_SIZE) throw new Error(`H.264 frames must be at least ${MIN_SIZE}x${MIN_SIZE}`);
+    if (this.session && (this.session.width !== width || this.session.height !== height)) this.close();
+    this.session ??= new Session(width, height, this.fps, this.qp, this.temporalLayers);
+    this.session.setQp(this.qp);
+    return this.session.encode({ ...image, width, height }, options.idr ?? false, options.timestampMs);
+  }
+
+  close(): void {
+    this.session?.close();
+    this.session = null;
+  }
+}
+
+const MIN_SIZE = 16;
+
+/** One native encoder for one frame size. */
+class Session {
   readonly width: number;
   readonly height: number;
-  readonly temporalLayers: 1 | 2;
   private readonly vtable: Vtable;
   private readonly lib: Library;
   private handle: Pointer | null;
@@ -155,29 +192,24 @@ export class H264Encoder {
   private qp: number;
   private frames = 0;
 
-  constructor(settings: H264Settings) {
-    const { width, height } = settings;
-    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 16 || height < 16 || width % 2 || height % 2) {
-      throw new Error(`H.264 frame size must be even and at least 16x16, got ${width}x${height}`);
-    }
+  constructor(width: number, height: number, fps: number, qp: number, temporalLayers: number) {
     this.width = width;
     this.height = height;
-    this.temporalLayers = settings.temporalLayers ?? 1;
-    this.qp = checkQp(settings.qp);
+    this.qp = qp;
     this.picture = new I420Picture(width, height);
     const { handle, vtable, lib } = createHandle();
     this.handle = handle;
     this.vtable = vtable;
     this.lib = lib;
     try {
-      this.configure(settings.fps);
+      this.configure(fps, temporalLayers);
     } catch (err) {
       this.close();
       throw err;
     }
   }
 
-  private configure(fps: number) {
+  private configure(fps: number, temporalLayers: number) {
     const handle = this.handle!;
     const level = new Int32Array([WELS_LOG_ERROR]);
     this.vtable.setOption(handle, OPTION_TRACE_LEVEL, ptr(level));
@@ -186,69 +218,66 @@ export class H264Encoder {
     const rate = Math.min(Math.max(fps, 1), MAX_FRAME_RATE);
     // A nominal bitrate: OpenH264 validates it even when rate control is off.
     const bitrate = Math.min(this.width * this.height * rate * 0.2, 2 ** 31 - 1) | 0;
-    p.setInt32(PARAM.usageType, CAMERA_VIDEO_REAL_TIME, true);
-    p.setInt32(PARAM.picWidth, this.width, true);
-    p.setInt32(PARAM.picHeight, this.height, true);
-    p.setInt32(PARAM.targetBitrate, bitrate, true);
-    p.setInt32(PARAM.rcMode, RC_OFF_MODE, true);
-    p.setFloat32(PARAM.maxFrameRate, rate, true);
-    p.setInt32(PARAM.temporalLayerNum, this.temporalLayers, true);
-    p.setInt32(PARAM.spatialLayerNum, 1, true);
-    p.setUint32(PARAM.intraPeriod, 0, true); // no periodic IDR: only the first and those asked for
-    p.setInt32(PARAM.numRefFrame, 1, true);
-    p.setInt32(PARAM.spsPpsIdStrategy, CONSTANT_ID, true); // every IDR repeats the same SPS/PPS
-    p.setUint8(PARAM.enableFrameSkip, 0);
-    p.setUint16(PARAM.multipleThreadIdc, 1, true); // one thread: the Workers are the parallelism
-    p.setUint8(PARAM.enableDenoise, 0);
-    p.setUint8(PARAM.enableSceneChangeDetect, 0); // no IDRs the server did not ask for
-    const l = PARAM.layer;
-    p.setInt32(l + LAYER.videoWidth, this.width, true);
-    p.setInt32(l + LAYER.videoHeight, this.height, true);
-    p.setFloat32(l + LAYER.frameRate, rate, true);
-    p.setInt32(l + LAYER.spatialBitrate, bitrate, true);
-    p.setInt32(l + LAYER.profileIdc, PRO_BASELINE, true);
-    p.setInt32(l + LAYER.qp, this.qp, true);
-    p.setInt32(l + LAYER.sliceMode, 0, true); // one slice per frame
-    p.setUint8(l + LAYER.videoSignalTypePresent, 1);
-    p.setUint8(l + LAYER.videoFormat, VIDEO_FORMAT_UNSPECIFIED);
-    p.setUint8(l + LAYER.fullRange, 0);
-    p.setUint8(l + LAYER.colorDescriptionPresent, 1);
-    p.setUint8(l + LAYER.colorPrimaries, COLOR_PRIMARIES_BT709);
-    p.setUint8(l + LAYER.transferCharacteristics, TRANSFER_IEC61966_2_1);
-    p.setUint8(l + LAYER.colorMatrix, MATRIX_SMPTE170M);
+    p.setInt32(PARAM.iUsageType, CAMERA_VIDEO_REAL_TIME, true);
+    p.setInt32(PARAM.iPicWidth, this.width, true);
+    p.setInt32(PARAM.iPicHeight, this.height, true);
+    p.setInt32(PARAM.iTargetBitrate, bitrate, true);
+    p.setInt32(PARAM.iRCMode, RC_OFF_MODE, true);
+    p.setFloat32(PARAM.fMaxFrameRate, rate, true);
+    p.setInt32(PARAM.iTemporalLayerNum, temporalLayers, true);
+    p.setInt32(PARAM.iSpatialLayerNum, 1, true);
+    p.setUint32(PARAM.uiIntraPeriod, 0, true); // no periodic IDR: only the first and those asked for
+    p.setInt32(PARAM.iNumRefFrame, 1, true);
+    p.setInt32(PARAM.eSpsPpsIdStrategy, CONSTANT_ID, true); // every IDR repeats the same SPS/PPS
+    p.setUint8(PARAM.bEnableFrameSkip, 0);
+    p.setUint16(PARAM.iMultipleThreadIdc, 1, true); // one thread: the Workers are the parallelism
+    p.setUint8(PARAM.bEnableDenoise, 0);
+    p.setUint8(PARAM.bEnableSceneChangeDetect, 0); // no IDRs the server did not ask for
+    const l = PARAM.sSpatialLayers;
+    p.setInt32(l + LAYER.iVideoWidth, this.width, true);
+    p.setInt32(l + LAYER.iVideoHeight, this.height, true);
+    p.setFloat32(l + LAYER.fFrameRate, rate, true);
+    p.setInt32(l + LAYER.iSpatialBitrate, bitrate, true);
+    p.setInt32(l + LAYER.uiProfileIdc, PRO_BASELINE, true);
+    p.setInt32(l + LAYER.iDLayerQp, this.qp, true);
+    p.setInt32(l + LAYER["sSliceArgument.uiSliceMode"], 0, true); // one slice per frame
+    p.setUint8(l + LAYER.bVideoSignalTypePresent, 1);
+    p.setUint8(l + LAYER.uiVideoFormat, VIDEO_FORMAT_UNSPECIFIED);
+    p.setUint8(l + LAYER.bFullRange, 0);
+    p.setUint8(l + LAYER.bColorDescriptionPresent, 1);
+    p.setUint8(l + LAYER.uiColorPrimaries, COLOR_PRIMARIES_BT709);
+    p.setUint8(l + LAYER.uiTransferCharacteristics, TRANSFER_IEC61966_2_1);
+    p.setUint8(l + LAYER.uiColorMatrix, MATRIX_SMPTE170M);
     const rc = this.vtable.initializeExt(handle, ptr(this.params));
     if (rc !== 0) throw new Error(`OpenH264 InitializeExt failed (${rc}) for ${this.width}x${this.height}`);
     const s = new DataView(this.source.buffer);
-    s.setInt32(SOURCE.colorFormat, VIDEO_FORMAT_I420, true);
-    s.setInt32(SOURCE.stride, this.picture.width, true);
-    s.setInt32(SOURCE.stride + 4, this.picture.chromaWidth, true);
-    s.setInt32(SOURCE.stride + 8, this.picture.chromaWidth, true);
-    s.setBigUint64(SOURCE.data, BigInt(ptr(this.picture.y)), true);
-    s.setBigUint64(SOURCE.data + 8, BigInt(ptr(this.picture.u)), true);
-    s.setBigUint64(SOURCE.data + 16, BigInt(ptr(this.picture.v)), true);
-    s.setInt32(SOURCE.width, this.width, true);
-    s.setInt32(SOURCE.height, this.height, true);
+    s.setInt32(SOURCE.iColorFormat, VIDEO_FORMAT_I420, true);
+    s.setInt32(SOURCE.iStride, this.picture.width, true);
+    s.setInt32(SOURCE.iStride + 4, this.picture.chromaWidth, true);
+    s.setInt32(SOURCE.iStride + 8, this.picture.chromaWidth, true);
+    s.setBigUint64(SOURCE.pData, BigInt(ptr(this.picture.y)), true);
+    s.setBigUint64(SOURCE.pData + 8, BigInt(ptr(this.picture.u)), true);
+    s.setBigUint64(SOURCE.pData + 16, BigInt(ptr(this.picture.v)), true);
+    s.setInt32(SOURCE.iPicWidth, this.width, true);
+    s.setInt32(SOURCE.iPicHeight, this.height, true);
   }
 
   /** Sets the quantiser of the next frames (no IDR, no reset). */
   setQp(qp: number): void {
-    if (checkQp(qp) === this.qp) return;
+    if (qp === this.qp) return;
     this.qp = qp;
-    new DataView(this.params.buffer).setInt32(PARAM.layer + LAYER.qp, qp, true);
+    new DataView(this.params.buffer).setInt32(PARAM.sSpatialLayers + LAYER.iDLayerQp, qp, true);
     const rc = this.vtable.setOption(this.handleOrThrow(), OPTION_SVC_ENCODE_PARAM_EXT, ptr(this.params));
     if (rc !== 0) throw new Error(`OpenH264 SetOption(qp ${qp}) failed (${rc})`);
   }
 
-  /**
-   * Encodes one frame, reading `image` in place. The first frame, and any with `idr`, is an IDR that
-   * starts with SPS and PPS; the others are P frames.
-   */
-  encode(image: RawImage, options: { idr?: boolean; timestampMs?: number } = {}): AccessUnit {
+  /** Encodes one frame of this session's size: an IDR when it is the first or `idr` is set, else a P frame. */
+  encode(image: RawImage, idr: boolean, timestampMs = (this.frames * 1000) / 30): AccessUnit {
     const handle = this.handleOrThrow();
     this.picture.convert(image);
-    if (options.idr && this.frames > 0) this.vtable.forceIntraFrame(handle, true);
+    if (idr && this.frames > 0) this.vtable.forceIntraFrame(handle, true);
     const s = new DataView(this.source.buffer);
-    s.setBigInt64(SOURCE.timestamp, BigInt(Math.round(options.timestampMs ?? (this.frames * 1000) / 30)), true);
+    s.setBigInt64(SOURCE.uiTimeStamp, BigInt(Math.round(timestampMs)), true);
     const rc = this.vtable.encodeFrame(handle, ptr(this.source), ptr(this.info));
     if (rc !== 0) throw new Error(`OpenH264 EncodeFrame failed (${rc})`);
     this.frames++;
@@ -258,23 +287,23 @@ export class H264Encoder {
   /** Copies the NAL units of every layer of the last encoded frame into one Annex B buffer. */
   private collect(): AccessUnit {
     const info = new DataView(this.info.buffer);
-    const frameType = info.getInt32(BS_INFO.frameType, true);
+    const frameType = info.getInt32(BS_INFO.eFrameType, true);
     if (frameType === FRAME_TYPE_SKIP) throw new Error("OpenH264 skipped a frame although frame skipping is off");
-    const layerCount = info.getInt32(BS_INFO.layerNum, true);
+    const layerCount = info.getInt32(BS_INFO.iLayerNum, true);
     const parts: Uint8Array[] = [];
     let total = 0;
     let temporalId = 0;
     for (let i = 0; i < layerCount; i++) {
-      const at = BS_INFO.layers + i * BS_INFO.layerSize;
-      const nalCount = info.getInt32(at + LAYER_BS.nalCount, true);
-      const lengths = Number(info.getBigUint64(at + LAYER_BS.nalLengths, true)) as Pointer;
+      const at = BS_INFO.sLayerInfo + i * LAYER_BS.size;
+      const nalCount = info.getInt32(at + LAYER_BS.iNalCount, true);
+      const lengths = Number(info.getBigUint64(at + LAYER_BS.pNalLengthInByte, true)) as Pointer;
       let size = 0;
       for (let n = 0; n < nalCount; n++) size += read.i32(lengths, n * 4);
       if (size === 0) continue;
-      const buffer = Number(info.getBigUint64(at + LAYER_BS.buffer, true));
+      const buffer = Number(info.getBigUint64(at + LAYER_BS.pBsBuf, true));
       parts.push(new Uint8Array(toArrayBuffer(buffer as Pointer, 0, size)));
       total += size;
-      temporalId = Math.max(temporalId, info.getUint8(at + LAYER_BS.temporalId));
+      temporalId = Math.max(temporalId, info.getUint8(at + LAYER_BS.uiTemporalId));
     }
     const data = new Uint8Array(total);
     let offset = 0;
@@ -282,7 +311,7 @@ export class H264Encoder {
       data.set(part, offset);
       offset += part.length;
     }
-    return { data, idr: frameType === FRAME_TYPE_IDR, temporalId };
+    return { data, idr: frameType === FRAME_TYPE_IDR, temporalId, width: this.width, height: this.height };
   }
 
   private handleOrThrow(): Pointer {
