@@ -2,7 +2,7 @@
 import { type CliOptions, parseCli, usage, UsageError } from "./src/cli.ts";
 import { runEngine } from "./src/engine.ts";
 import type { FrameSource } from "./src/frame.ts";
-import { isLoopback } from "./src/access.ts";
+import { isLoopback } from "./src/server/access.ts";
 import { createLogger } from "./src/log.ts";
 import { StreamingServer } from "./src/server.ts";
 import { SyntheticSource } from "./src/sources/synthetic.ts";

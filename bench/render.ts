@@ -6,7 +6,7 @@
 // Options: --frames=N (60; 20 with --quick) measured frames per size after --warmup=N (15; 5 with
 // --quick); --scene=orbit|pattern. The original has no renderer (its engine hands it pixels), so there
 // is no side-by-side figure here.
-import { InputState } from "../src/input.ts";
+import { InputState } from "../src/input-state.ts";
 import { VulkanSource, type VulkanScene } from "../src/sources/vulkan.ts";
 import { common, loadAverage, stamp, summary, table } from "./lib.ts";
 

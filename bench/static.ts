@@ -9,7 +9,7 @@
 // Options: --size=1280x720, --viewers=1, --fps=30, --quality=85, --warmup=S, --seconds=S, --repeat=N, --quick.
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { InputState } from "../src/input.ts";
+import { InputState } from "../src/input-state.ts";
 import { makeRing } from "../src/sources/synthetic.ts";
 import { VulkanSource } from "../src/sources/vulkan.ts";
 import { common, loadAverage, option, ratio, stamp, table } from "./lib.ts";

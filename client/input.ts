@@ -1,9 +1,9 @@
-// Browser input → the event schema of src/input.ts (jupyter_rfb field names).
+// Browser input → the event schema of src/protocol/input-schema.ts (jupyter_rfb field names).
 // Pointer moves are coalesced to one per animation frame and wheel deltas are summed per animation
 // frame; everything else is sent at once, after any pending move, so the order is kept.
 // Keys are forwarded only while the stream (the canvas) has focus.
 
-import { type ControlMessage, type InputEvent, MAX_COORD, type Modifier } from "../src/input.ts";
+import { type ControlMessage, type InputEvent, MAX_COORD, type Modifier } from "../src/protocol/input-schema.ts";
 
 /** What the client sends: the server's own schema, so the two cannot drift apart. */
 export type OutgoingMessage = InputEvent | ControlMessage;

@@ -17,7 +17,7 @@
 //   (→ /$bunfs/root/worker.js, which the ./worker.ts lookup finds).
 // - @napi-rs/image: its loader `require`s the platform package's .node file, which the bundler
 //   embeds; it is extracted to $TMPDIR when the Worker loads it.
-// - Browser client: the HTML import in src/client-assets.ts; the bundler builds the page and its
+// - Browser client: the HTML import in src/server/client-assets.ts; the bundler builds the page and its
 //   chunks into the executable, and the server reads them through `clientPage.files`.
 import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import type { EncoderChoice } from "./encode/backend.ts";
 import { LIMITS, checkInt } from "./limits.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { CONTROL_POLICIES, type ControlPolicy, DEFAULTS as SERVER } from "./server/options.ts";
 
 export interface CliOptions {
   host: string;
@@ -14,7 +15,7 @@ export interface CliOptions {
   quality: number;
   interactiveQuality: number;
   stillQuality: number;
-  control: "all" | "first" | "none";
+  control: ControlPolicy;
   viewOnly: boolean;
   stallTimeout: number;
   source: "vulkan" | "synthetic";
@@ -93,17 +94,33 @@ const readableFile = (raw: string, flag: string) => {
 };
 
 const SPECS: Record<string, Spec> = {
-  host: { value: "HOST", help: "address to listen on (default 127.0.0.1)", parse: text },
-  port: { value: "PORT", help: "port to listen on, 0 for any free one (default 8080)", parse: int("port") },
-  width: { value: "W", help: "frame width in pixels (default 1280)", parse: int("width") },
-  height: { value: "H", help: "frame height in pixels (default 720)", parse: int("height") },
-  fps: { value: "N", help: "frames per second sent to viewers (default 30)", parse: int("fps") },
-  quality: { value: "Q", help: "JPEG quality 1-100 while nobody interacts (default 85)", parse: int("quality") },
-  "interactive-quality": { value: "Q", help: "JPEG quality while input arrives (default 60)", parse: int("quality") },
-  "still-quality": { value: "Q", help: "JPEG quality of the frame after input or motion stops (default 90)", parse: int("quality") },
-  control: { value: "all|first|none", help: "who may send input: every viewer, the oldest one, nobody (default all)", parse: oneOf(["all", "first", "none"]) },
+  host: { value: "HOST", help: `address to listen on (default ${SERVER.host})`, parse: text },
+  port: { value: "PORT", help: `port to listen on, 0 for any free one (default ${SERVER.port})`, parse: int("port") },
+  width: { value: "W", help: `frame width in pixels (default ${SERVER.width})`, parse: int("width") },
+  height: { value: "H", help: `frame height in pixels (default ${SERVER.height})`, parse: int("height") },
+  fps: { value: "N", help: `frames per second sent to viewers (default ${SERVER.fps})`, parse: int("fps") },
+  quality: { value: "Q", help: `JPEG quality 1-100 while nobody interacts (default ${SERVER.quality})`, parse: int("quality") },
+  "interactive-quality": {
+    value: "Q",
+    help: `JPEG quality while input arrives (default ${SERVER.interactiveQuality})`,
+    parse: int("quality"),
+  },
+  "still-quality": {
+    value: "Q",
+    help: `JPEG quality of the frame after input or motion stops (default ${SERVER.stillQuality})`,
+    parse: int("quality"),
+  },
+  control: {
+    value: "all|first|none",
+    help: `who may send input: every viewer, the oldest one, nobody (default ${SERVER.control})`,
+    parse: oneOf(CONTROL_POLICIES),
+  },
   "view-only": { help: "nobody may send input (the same as --control none)", parse: bool },
-  "stall-timeout": { value: "S", help: "close a viewer that stopped reading for S seconds (default 30)", parse: int("stallTimeout") },
+  "stall-timeout": {
+    value: "S",
+    help: `close a viewer that stopped reading for S seconds (default ${SERVER.stallTimeout})`,
+    parse: int("stallTimeout"),
+  },
   source: { value: "vulkan|synthetic", help: "where frames come from (default vulkan)", parse: oneOf(["vulkan", "synthetic"]) },
   encoder: { value: "turbo|napi", help: "JPEG encoder (default: libjpeg-turbo when it loads, else napi)", parse: oneOf(["turbo", "napi"]) },
   device: { value: "INDEX|NAME", help: "Vulkan device by index or name substring (default: the fastest kind)", parse: text },
@@ -118,20 +135,21 @@ const SPECS: Record<string, Spec> = {
   help: { help: "show this help and exit", parse: bool },
 };
 
+/** The server's defaults (one table, src/server/options.ts) and those of the flags only the CLI has. */
 const DEFAULTS: CliOptions = {
-  host: "127.0.0.1",
-  port: 8080,
-  width: 1280,
-  height: 720,
-  fps: 30,
-  quality: 85,
-  interactiveQuality: 60,
-  stillQuality: 90,
-  control: "all",
+  host: SERVER.host,
+  port: SERVER.port,
+  width: SERVER.width,
+  height: SERVER.height,
+  fps: SERVER.fps,
+  quality: SERVER.quality,
+  interactiveQuality: SERVER.interactiveQuality,
+  stillQuality: SERVER.stillQuality,
+  control: SERVER.control,
   viewOnly: false,
-  stallTimeout: 30,
+  stallTimeout: SERVER.stallTimeout,
   source: "vulkan",
-  encoder: "auto",
+  encoder: SERVER.encoder,
   device: undefined,
   logLevel: "info",
   jsonLogs: false,

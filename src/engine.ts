@@ -1,10 +1,20 @@
 // The engine loop of the main job: each tick, fold the viewers' input into the input state,
-// let the source render a frame for it, and offer that frame to the server. Render times and
-// errors are reported through the server (renderMs, sourceError: /api/stats, /healthz).
-import type { FrameSource } from "./frame.ts";
-import { InputState } from "./input.ts";
+// let the source render a frame for it, and offer that frame to the stream. Render times and
+// errors go to the stream's source health (/api/stats, /healthz).
+import type { Frame, FrameSource } from "./frame.ts";
+import { InputState } from "./input-state.ts";
 import type { Logger } from "./log.ts";
-import type { StreamingServer } from "./server.ts";
+import type { InputEvent } from "./protocol/input-schema.ts";
+import type { SourceHealth } from "./server/health.ts";
+
+/** What the loop drives: a stream (or the StreamingServer, for its default stream). */
+export interface EngineTarget {
+  readonly fps: number;
+  readonly health: SourceHealth;
+  drainInput(): InputEvent[];
+  hasClients(): boolean;
+  pushFrame(frame: Frame): void;
+}
 
 export interface EngineLoop {
   /** The source in use now (a lost one is replaced by a new one from `reopen`). */
@@ -18,13 +28,13 @@ const REOPEN_FIRST_MS = 1000;
 const REOPEN_MAX_MS = 10_000;
 
 export function runEngine(
-  server: StreamingServer,
+  target: EngineTarget,
   initial: FrameSource,
   log: Logger,
   reopen?: () => Promise<FrameSource>,
 ): EngineLoop {
   const input = new InputState();
-  const interval = 1000 / server.fps;
+  const interval = 1000 / target.fps;
   const started = performance.now();
   let source = initial;
   let next = started;
@@ -44,34 +54,32 @@ export function runEngine(
       await Bun.sleep(wait);
       try {
         source = await reopen!();
-        server.sourceError = null;
-        server.device = source.device;
+        target.health.recovered(source.device);
         log.info("frame source re-created", { source: source.name, device: source.device });
         break;
       } catch (err) {
-        server.sourceError = err instanceof Error ? err.message : String(err);
-        log.error("could not re-create the frame source", { error: server.sourceError, retryMs: wait });
+        const message = err instanceof Error ? err.message : String(err);
+        target.health.failed(message);
+        log.error("could not re-create the frame source", { error: message, retryMs: wait });
       }
     }
     reopening = false;
   };
 
   const tick = async () => {
-    input.apply(server.drainInput());
+    input.apply(target.drainInput());
     // Nobody watching: nothing to render or encode.
-    if (server.hasClients() && !reopening) {
+    if (target.hasClients() && !reopening) {
       try {
         if (input.resize) source.resize(input.resize.width, input.resize.height);
         const renderStart = performance.now();
         const frame = await source.nextFrame((renderStart - started) / 1000, input);
-        server.renderMs.add(performance.now() - renderStart);
-        server.sourceError = null;
+        target.health.rendered(performance.now() - renderStart);
         if (stopped) frame.release?.();
-        else server.pushFrame(frame);
+        else target.pushFrame(frame);
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
-        if (message !== server.sourceError) log.error("frame source failed", { source: source.name, error: message });
-        server.sourceError = message;
+        if (target.health.failed(message)) log.error("frame source failed", { source: source.name, error: message });
         if (source.lost && reopen) void recreate();
       }
     }

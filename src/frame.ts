@@ -1,5 +1,6 @@
 // What a frame source hands to the server, and what the encoder reads in place.
-import type { InputState } from "./input.ts";
+import type { InputState } from "./input-state.ts";
+import { checkInt } from "./limits.ts";
 
 /** Byte order of one pixel in memory. Both encoders take RGBA without a swizzle. */
 export type PixelFormat = "rgba" | "bgra";
@@ -37,4 +38,18 @@ export interface FrameSource {
   resize(width: number, height: number): void;
   /** Release every resource; no frame handed out may be read after its release. */
   close(): void;
+}
+
+/** Throws a TypeError/RangeError naming the field when a pushed frame is malformed. */
+export function checkFrame(f: Frame): void {
+  if (!(f.pixels instanceof Uint8Array)) throw new TypeError("frame.pixels must be a Uint8Array");
+  checkInt("width", f.width, "frame.width");
+  checkInt("height", f.height, "frame.height");
+  const stride = f.stride ?? f.width * 4;
+  if (!Number.isInteger(stride) || stride < f.width * 4) throw new RangeError("frame.stride must be an integer >= width * 4");
+  if (f.format !== undefined && !PIXEL_FORMATS.includes(f.format)) throw new RangeError("frame.format must be rgba or bgra");
+  const need = stride * (f.height - 1) + f.width * 4;
+  if (f.pixels.byteLength < need) {
+    throw new RangeError(`frame.pixels holds ${f.pixels.byteLength} bytes; ${f.width}x${f.height} needs ${need}`);
+  }
 }

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
-import { type InputEvent, parseMessage } from "../src/input.ts";
+import { type InputEvent, parseMessage } from "../src/protocol/input-schema.ts";
 import { StreamingServer } from "../src/server.ts";
 import { Firefox, launchChromium } from "./helpers/browser.ts";
 

@@ -21,8 +21,8 @@ test("a lost Vulkan device: /healthz says so, the source is re-created, frames r
   await viewer.until(() => viewer.frames.length > 3, 5000, "frames");
 
   first.injectFailure(VK_ERROR_DEVICE_LOST);
-  await viewer.until(() => server.sourceError !== null, 3000, "the error to be reported");
-  expect(server.sourceError).toContain("device lost");
+  await viewer.until(() => server.health.error !== null, 3000, "the error to be reported");
+  expect(server.health.error).toContain("device lost");
   const health = await fetch(`${server.url}healthz`);
   expect(health.status).toBe(503);
   expect((await health.json()).error).toContain("device lost");
@@ -31,7 +31,7 @@ test("a lost Vulkan device: /healthz says so, the source is re-created, frames r
   await viewer.until(() => viewer.frames.length > before + 3, 8000, "frames from the re-created source");
   expect(engine.source).not.toBe(first);
   expect(first.lost).toBe(true);
-  expect(server.sourceError).toBeNull();
+  expect(server.health.error).toBeNull();
   expect((await fetch(`${server.url}healthz`)).status).toBe(200);
   expect(errors.some((e) => e.includes("re-creating"))).toBe(true);
   viewer.close();

@@ -1,10 +1,21 @@
 // Flow control's pure logic, case by case: the per-viewer rate limit (a token bucket), when a viewer
 // counts as behind, and acknowledgements. The sockets behind it are covered in flow.test.ts.
 import { describe, expect, test } from "bun:test";
-import { isBehind, MAX_BUFFERED_FRAMES, MAX_UNACKED, newViewerData, noteAck, takeToken, type Viewer, type ViewerData } from "../src/viewers.ts";
+import {
+  isBehind,
+  MAX_BUFFERED_FRAMES,
+  MAX_UNACKED,
+  newViewerData as newViewer,
+  noteAck,
+  type ViewerData,
+  type ViewerEvents,
+  withinRateLimit,
+} from "../src/server/viewer.ts";
 
-/** A viewer as isBehind sees it: its state and how many bytes its socket still holds. */
-const viewer = (data: ViewerData, buffered: number) => ({ data, getBufferedAmount: () => buffered }) as unknown as Viewer;
+/** These tests open no socket, so nothing calls the stream's handlers. */
+const NO_EVENTS = {} as ViewerEvents;
+const newViewerData = (id: number, v2: boolean) => newViewer(id, NO_EVENTS, v2, false);
+const takeToken = (data: ViewerData, rate: number) => withinRateLimit(data.rate, rate, performance.now());
 
 describe("rate limit: a bucket of `rate` messages, refilled at `rate` per second", () => {
   test("a new viewer may send a burst of `rate` messages at once, and no more", () => {
@@ -26,8 +37,8 @@ describe("rate limit: a bucket of `rate` messages, refilled at `rate` per second
   for (const [rate, left, agoMs, allowed] of refills) {
     test(`rate ${rate}, ${left} left, last filled ${agoMs} ms ago: ${allowed} allowed`, () => {
       const data = newViewerData(1, false);
-      data.bucket = left;
-      data.bucketAt = performance.now() - agoMs;
+      data.rate.messages = left;
+      data.rate.at = performance.now() - agoMs;
       let n = 0;
       while (takeToken(data, rate) && n < 10 * rate) n++;
       // The bucket keeps filling while this runs: allow the fraction of a message that adds.
@@ -41,7 +52,7 @@ describe("behind: a viewer that cannot take another frame now", () => {
   const FRAME = 100_000;
   const withAcks = (unacked: number) => {
     const d = newViewerData(1, true);
-    d.acks = true;
+    d.hasAcked = true;
     d.unacked = Array.from({ length: unacked }, (_, i) => i + 1);
     return d;
   };
@@ -60,7 +71,7 @@ describe("behind: a viewer that cannot take another frame now", () => {
   ];
   for (const [name, data, buffered, frameBytes, behind] of cases) {
     test(`${name}: ${behind ? "behind" : "keeps up"}`, () => {
-      expect(isBehind(viewer(data, buffered), frameBytes)).toBe(behind);
+      expect(isBehind(data, buffered, frameBytes)).toBe(behind);
     });
   }
 });
@@ -78,9 +89,9 @@ describe("acknowledgements", () => {
     test(`ack ${seq} of [${before}] leaves [${after}]`, () => {
       const data = newViewerData(1, true);
       data.unacked = [...before];
-      expect(noteAck(viewer(data, 0), seq)).toBe(fresh);
+      expect(noteAck(data, seq)).toBe(fresh);
       expect(data.unacked).toEqual(after);
-      expect(data.acks).toBe(true);
+      expect(data.hasAcked).toBe(true);
     });
   }
 });

@@ -1,7 +1,9 @@
 // The input path's pure logic, case by case: parsing and validating viewers' messages, the bounded
 // queue, and the input state a scene reads. Each row is one message and what must come of it.
 import { describe, expect, test } from "bun:test";
-import { InputQueue, type InputEvent, InputState, MAX_COORD, MAX_FRAME_SIDE, MAX_MESSAGE_BYTES, parseMessage } from "../src/input.ts";
+import { InputState } from "../src/input-state.ts";
+import { type InputEvent, MAX_COORD, MAX_FRAME_SIDE, MAX_MESSAGE_BYTES, parseMessage } from "../src/protocol/input-schema.ts";
+import { InputQueue } from "../src/server/input-queue.ts";
 
 const pointer = { x: 10, y: 20, button: 1, buttons: [1], modifiers: ["Shift"] };
 const json = (o: object) => JSON.stringify(o);
@@ -101,17 +103,15 @@ describe("InputQueue", () => {
 
   test("drains oldest first, and empties", () => {
     const q = new InputQueue(4);
-    for (const x of [1, 2, 3]) q.push(move(x));
-    expect(q.size).toBe(3);
+    for (const x of [1, 2, 3]) expect(q.push(move(x))).toBe(false);
     expect(q.drain().map((e) => (e as { x: number }).x)).toEqual([1, 2, 3]);
-    expect(q.size).toBe(0);
     expect(q.drain()).toEqual([]);
   });
 
   test("when full, the oldest event goes and is counted", () => {
     const q = new InputQueue(3);
-    for (let x = 1; x <= 5; x++) q.push(move(x));
-    expect(q.dropped).toBe(2);
+    const pushedOut = [1, 2, 3, 4, 5].filter((x) => q.push(move(x)));
+    expect(pushedOut).toEqual([4, 5]);
     expect(q.drain().map((e) => (e as { x: number }).x)).toEqual([3, 4, 5]);
   });
 });

@@ -1,7 +1,7 @@
 // Operating endpoints over real sockets: stats, Prometheus metrics, snapshot, MJPEG, health.
 // Each test starts its own server, so each stands alone and any one may run by itself.
 import { describe, expect, test } from "bun:test";
-import { MJPEG_BOUNDARY } from "../src/mjpeg.ts";
+import { MJPEG_BOUNDARY } from "../src/server/mjpeg.ts";
 import { StreamingServer, type StreamingServerOptions } from "../src/server.ts";
 import { SyntheticSource } from "../src/sources/synthetic.ts";
 import { parsePrometheus } from "./helpers/prometheus.ts";
@@ -105,24 +105,25 @@ describe("operating endpoints", () => {
         const res = await fetch(`${server.url}metrics`);
         expect(res.headers.get("content-type")).toContain("text/plain");
         const samples = parsePrometheus(await res.text());
-        expect(samples.get("vkcast_frames_encoded_total")).toBeGreaterThan(5);
-        expect(samples.get('vkcast_encode_ms{quantile="0.5"}')).toBeGreaterThan(0);
-        expect(samples.get(`vkcast_info{device="test device",encoder="${config.encoder}"}`)).toBe(1);
-        for (const name of ["frames_pushed_total", "frames_sent_total", "frames_dropped_total", "bytes_sent_total", "viewers", "input_rejected_total", "uptime_seconds"]) {
-          expect(samples.has(`vkcast_${name}`)).toBe(true);
+        expect(samples.get('vkcast_frames_encoded_total{stream="default"}')).toBeGreaterThan(5);
+        expect(samples.get('vkcast_encode_ms{stream="default",quantile="0.5"}')).toBeGreaterThan(0);
+        expect(samples.get(`vkcast_info{stream="default",device="test device",encoder="${config.encoder}"}`)).toBe(1);
+        for (const name of ["frames_pushed_total", "frames_sent_total", "frames_dropped_total", "bytes_sent_total", "viewers", "input_rejected_total"]) {
+          expect(samples.has(`vkcast_${name}{stream="default"}`)).toBe(true);
         }
+        expect(samples.has("vkcast_uptime_seconds")).toBe(true);
       }));
   }
 
   test("/healthz is 200 while the source works and 503 naming its error when it fails", () =>
     withServer({}, async (server) => {
       expect((await fetch(`${server.url}healthz`)).status).toBe(200);
-      server.sourceError = "device lost";
+      server.health.error = "device lost";
       const res = await fetch(`${server.url}healthz`);
       expect(res.status).toBe(503);
       expect((await res.json()).error).toBe("device lost");
       expect((await (await fetch(`${server.url}api/config`)).json()).sourceError).toBe("device lost");
-      server.sourceError = null;
+      server.health.error = null;
       expect((await fetch(`${server.url}healthz`)).status).toBe(200);
     }));
 });

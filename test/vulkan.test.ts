@@ -1,7 +1,7 @@
 // The Vulkan frame source on the real device (lavapipe here): nothing is mocked. Per-test timeouts,
 // since bunfig's [test] timeout is ignored.
 import { afterAll, describe, expect, test } from "bun:test";
-import { InputState } from "../src/input.ts";
+import { InputState } from "../src/input-state.ts";
 import { VulkanSource, VulkanUnavailableError } from "../src/sources/vulkan.ts";
 import { ensureVulkanLibrary } from "../src/vulkan/build.ts";
 

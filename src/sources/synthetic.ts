@@ -2,7 +2,7 @@
 // measure the server and not the generator. The pattern is the one ../shared/baseline/run_seed.py
 // feeds the original (sine/cosine gradients, a moving diagonal, noise), plus a moving disc.
 import type { Frame, FrameSource } from "../frame.ts";
-import type { InputState } from "../input.ts";
+import type { InputState } from "../input-state.ts";
 import { checkInt } from "../limits.ts";
 
 export const SYNTHETIC_RING = 30;

@@ -11,7 +11,8 @@
 // would add a message hop per frame and a second event loop for the same result.
 import { toArrayBuffer, type Pointer } from "bun:ffi";
 import type { Frame, FrameSource } from "../frame.ts";
-import { MAX_FRAME_SIDE, type InputState } from "../input.ts";
+import type { InputState } from "../input-state.ts";
+import { MAX_FRAME_SIDE } from "../protocol/input-schema.ts";
 import { cString, isFatal, loadVulkanLibrary, readCString, resultName, VKC_ERR, VKC_SCENE, type VulkanLibrary } from "../vulkan/binding.ts";
 import { BUILD_PACKAGES } from "../vulkan/build.ts";
 import { OrbitCamera, type CameraState } from "../vulkan/camera.ts";

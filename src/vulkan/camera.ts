@@ -1,6 +1,6 @@
 // The orbit camera of the built-in scene, driven by one frame's InputState at a time: it circles a
 // target point, which the keys and a pan move over the ground.
-import type { InputState } from "../input.ts";
+import type { InputState } from "../input-state.ts";
 
 export interface CameraState {
   target: [number, number, number];

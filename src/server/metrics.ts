@@ -44,20 +44,22 @@ function labelText(labels: Record<string, string> | undefined, extra?: [string, 
   return all.length ? `{${all.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")}}` : "";
 }
 
-/** Renders metrics in the Prometheus text exposition format (version 0.0.4). */
+/** Renders metrics in the Prometheus text exposition format (version 0.0.4); series of one name go together. */
 export function prometheusText(metrics: Metric[]): string {
+  const byName = new Map<string, Metric[]>();
+  for (const m of metrics) byName.set(m.name, [...(byName.get(m.name) ?? []), m]);
   const lines: string[] = [];
-  for (const m of metrics) {
-    lines.push(`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} ${m.type}`);
-    if (typeof m.value === "number") {
-      lines.push(`${m.name}${labelText(m.labels)} ${m.value}`);
-      continue;
-    }
-    for (const q of [0.5, 0.9, 0.99]) {
-      const v = m.value.quantile(q);
-      lines.push(`${m.name}${labelText(m.labels, ["quantile", String(q)])} ${v ?? "NaN"}`);
-    }
-    lines.push(`${m.name}_sum${labelText(m.labels)} ${m.value.sum}`, `${m.name}_count${labelText(m.labels)} ${m.value.count}`);
+  for (const [name, series] of byName) {
+    lines.push(`# HELP ${name} ${series[0]!.help}`, `# TYPE ${name} ${series[0]!.type}`);
+    for (const m of series) lines.push(...seriesLines(m));
   }
   return lines.join("\n") + "\n";
+}
+
+function seriesLines(m: Metric): string[] {
+  if (typeof m.value === "number") return [`${m.name}${labelText(m.labels)} ${m.value}`];
+  const samples = m.value;
+  const lines = [0.5, 0.9, 0.99].map((q) => `${m.name}${labelText(m.labels, ["quantile", String(q)])} ${samples.quantile(q) ?? "NaN"}`);
+  lines.push(`${m.name}_sum${labelText(m.labels)} ${samples.sum}`, `${m.name}_count${labelText(m.labels)} ${samples.count}`);
+  return lines;
 }

@@ -7,7 +7,7 @@ const encoder = new TextEncoder();
 
 export interface FrameFeed {
   /** Resolves with the first frame newer than `afterSeq`, or null once the server stops. */
-  nextFrame(afterSeq: number): Promise<{ seq: number; jpeg: Uint8Array } | null>;
+  nextEncodedFrame(afterSeq: number): Promise<{ seq: number; jpeg: Uint8Array } | null>;
   readonly stallTimeoutMs: number;
   onOpen(): void;
   onClose(reason: "left" | "too slow"): void;
@@ -37,7 +37,7 @@ export function mjpegResponse(feed: FrameFeed): Response {
       },
       async pull(controller) {
         lastPull = performance.now();
-        const frame = await feed.nextFrame(lastSeq);
+        const frame = await feed.nextEncodedFrame(lastSeq);
         if (closed) return;
         if (!frame) {
           close("left");

@@ -1,6 +1,6 @@
 // The browser client, bundled once at start and served from memory: only these exact paths exist,
 // so no request can reach the file system (no traversal), and every response gets our headers.
-import clientPage from "../client/index.html";
+import clientPage from "../../client/index.html";
 
 export interface Asset {
   body: Uint8Array<ArrayBuffer>;

@@ -1,0 +1,78 @@
+// The text messages a server sends to a v2 viewer (`/ws?v=2`), one JSON object each with a `type`.
+// Browser-safe (no Bun or Node imports): the server builds them, the client may import the types.
+
+/** The protocol version a v2 server reports in `hello` and /api/config. */
+export const PROTOCOL_VERSION = 2;
+
+export type Role = "control" | "view";
+
+/** Sent once, right after the socket opens. */
+export interface HelloMessage {
+  type: "hello";
+  protocol: number;
+  width: number;
+  height: number;
+  fps: number;
+  quality: number;
+  role: Role;
+  /** The viewer's id on this server (as in the server's logs). */
+  id: number;
+}
+
+/** GET /api/config: a stream's settings and state. The field names are a contract; README lists them. */
+export interface StreamConfig {
+  width: number;
+  height: number;
+  fps: number;
+  quality: number;
+  interactiveQuality: number;
+  stillQuality: number;
+  /** The JPEG backend in use ("turbo" or "napi"), null before start. */
+  encoder: string | null;
+  /** The device that renders the stream's frames, as its engine reports it. */
+  device: string;
+  /** WebSocket and MJPEG viewers connected now. */
+  viewers: number;
+  control: "all" | "first" | "none";
+  protocol: number;
+  /** The frame source's error while it is failing, else null. */
+  sourceError: string | null;
+}
+
+/** Sent when the frame size or the viewer's role changes: the /api/config fields plus its role. */
+export interface ConfigMessage extends StreamConfig {
+  type: "config";
+  role: Role;
+}
+
+/** The answer to a viewer's `ping {t}`: its `t` back, and the server's clock (ms since the epoch). */
+export interface PongMessage {
+  type: "pong";
+  t: number;
+  server: number;
+}
+
+/** Quantiles of recent samples; null while there are none. */
+export interface SampleSummary {
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+  count: number;
+}
+
+/** Sent each second: what this viewer got and skipped, and the stream's latency. */
+export interface StatsMessage {
+  type: "stats";
+  framesSent: number;
+  framesSkipped: number;
+  latencyMs: SampleSummary;
+  viewers: number;
+}
+
+/** A message from this viewer was rejected; `error` names the bad field. The socket stays open. */
+export interface ErrorMessage {
+  type: "error";
+  error: string;
+}
+
+export type ViewerMessage = HelloMessage | ConfigMessage | PongMessage | StatsMessage | ErrorMessage;

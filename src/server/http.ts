@@ -1,0 +1,135 @@
+// The listener: one Bun.serve for every stream. `/s/NAME/...` serves stream NAME, `/` and the plain
+// routes serve the default stream; /metrics covers them all. Every request but /healthz needs the token
+// when auth is on, and every response carries the security headers.
+import type { Server } from "bun";
+import type { Logger } from "../log.ts";
+import { MAX_MESSAGE_BYTES } from "../protocol/input-schema.ts";
+import { originAllowed, requestToken, SECURITY_HEADERS, tokenCookie, tokenMatches, unauthorized } from "./access.ts";
+import type { Asset } from "./client-assets.ts";
+import type { AccessSettings } from "./options.ts";
+import { DEFAULT_STREAM, STREAM_NAME, type Stream } from "./stream.ts";
+import { healthResponse, streamRoute } from "./stream-routes.ts";
+import type { ViewerData } from "./viewer.ts";
+
+export interface ListenerParts {
+  host: string;
+  port: number;
+  access: AccessSettings;
+  assets: ReadonlyMap<string, Asset>;
+  log: Logger;
+  /** The stream of this name, if there is one. */
+  stream(name: string): Stream | undefined;
+  metricsText(): string;
+  uptimeSeconds(): number;
+}
+
+/** Where a request path leads: a path of a stream (under `base`), or a redirect to add the slash. */
+type Route = { stream: string; path: string; base: string } | { redirect: string } | null;
+
+/** `/s/NAME/rest` is `/rest` of stream NAME; any other path belongs to the default stream. */
+export function routeOf(pathname: string): Route {
+  const named = /^\/s\/([^/]*)(\/.*)?$/.exec(pathname);
+  if (!named) return { stream: DEFAULT_STREAM, path: pathname, base: "/" };
+  const name = named[1]!;
+  if (!STREAM_NAME.test(name)) return null;
+  // The page loads its assets relative to its own URL, so it must end in a slash.
+  if (named[2] === undefined) return { redirect: `/s/${name}/` };
+  return { stream: name, path: named[2], base: `/s/${name}/` };
+}
+
+export function listen(parts: ListenerParts): Server<ViewerData> {
+  const { tls } = parts.access;
+  return Bun.serve<ViewerData>({
+    hostname: parts.host,
+    port: parts.port,
+    development: false,
+    ...(tls ? { tls: { cert: Bun.file(tls.cert), key: Bun.file(tls.key) } } : {}),
+    fetch: async (req, server) => {
+      const res = await respond(parts, req, server);
+      return res && withHeaders(res);
+    },
+    error: (err) => {
+      parts.log.error("request failed", { error: err.message });
+      return withHeaders(new Response("internal error\n", { status: 500 }));
+    },
+    websocket: {
+      maxPayloadLength: MAX_MESSAGE_BYTES,
+      perMessageDeflate: false,
+      // Flow control keeps each socket's buffer near two frames; this is only the last guard.
+      backpressureLimit: 8 * 1024 * 1024,
+      open: (ws) => ws.data.events.onViewerOpen(ws),
+      message: (ws, message) => ws.data.events.onViewerMessage(ws, message),
+      drain: (ws) => ws.data.events.onViewerDrain(ws),
+      close: (ws) => ws.data.events.onViewerClose(ws),
+    },
+  });
+}
+
+/** The response to a request, or undefined when it became a WebSocket. */
+async function respond(parts: ListenerParts, req: Request, server: Server<ViewerData>): Promise<Response | undefined> {
+  const url = new URL(req.url);
+  const notFound = () => new Response(`not found: ${url.pathname.slice(0, 200)}\n`, { status: 404 });
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    return new Response(`${req.method.slice(0, 20)} is not allowed: only GET\n`, { status: 405, headers: { Allow: "GET, HEAD" } });
+  }
+  const route = routeOf(url.pathname);
+  if (route === null) return notFound();
+  if ("redirect" in route) return new Response(null, { status: 301, headers: { Location: route.redirect + url.search } });
+  const stream = parts.stream(route.stream);
+  const noStream = () => new Response(`no stream named '${route.stream}' on this server\n`, { status: 404 });
+  // Health stays open for load balancers and supervisors; it tells only ok or the source's error.
+  if (route.path === "/healthz") return stream ? healthResponse(stream, parts.uptimeSeconds()) : noStream();
+  if (route.path === "/ws") return upgrade(parts.access, req, url, server, stream, noStream);
+
+  const given = requestToken(req, url);
+  if (parts.access.token !== null) {
+    if (accessOf(parts.access, given.token) === null) return unauthorized();
+    // The page's first visit carries the token in its URL: keep it in a cookie, drop it from the URL.
+    if (given.fromQuery && route.path === "/") {
+      const cookie = tokenCookie(given.token!, parts.access.tls !== null);
+      return new Response(null, { status: 302, headers: { Location: route.base, "Set-Cookie": cookie } });
+    }
+  }
+  if (url.pathname === "/metrics") {
+    return new Response(parts.metricsText(), { headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" } });
+  }
+  if (!stream) return noStream();
+  return (await streamRoute(stream, route.path, req, parts.assets)) ?? notFound();
+}
+
+function upgrade(
+  access: AccessSettings,
+  req: Request,
+  url: URL,
+  server: Server<ViewerData>,
+  stream: Stream | undefined,
+  noStream: () => Response,
+): Response | undefined {
+  const refused = stream?.telemetry.stats;
+  if (!originAllowed(req, url, access.allowOrigins)) {
+    if (refused) refused.upgradesRefused++;
+    return new Response("403: WebSocket from a foreign origin\n", { status: 403 });
+  }
+  const role = access.token === null ? "control" : accessOf(access, requestToken(req, url).token);
+  if (role === null) {
+    if (refused) refused.upgradesRefused++;
+    return unauthorized();
+  }
+  if (!stream) return noStream();
+  const v2 = url.searchParams.get("v") === "2";
+  if (server.upgrade(req, { data: stream.newViewer(v2, role === "view") })) return undefined;
+  return new Response("expected a WebSocket upgrade\n", { status: 426 });
+}
+
+/** What a token allows: driving ("control"), watching ("view"), or nothing (null). Both compared in constant time. */
+function accessOf(access: AccessSettings, given: string | null): "control" | "view" | null {
+  const control = access.token !== null && tokenMatches(given, access.token);
+  const view = access.viewToken !== null && tokenMatches(given, access.viewToken);
+  return control ? "control" : view ? "view" : null;
+}
+
+/** Adds the security headers to a response of ours. */
+function withHeaders(res: Response): Response {
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.headers.set(name, value);
+  return res;
+}

@@ -1,0 +1,142 @@
+// StreamingServer's options, their defaults (one table the CLI uses too) and their validation.
+import type { EncoderChoice } from "../encode/backend.ts";
+import { checkInt } from "../limits.ts";
+import { type Logger, silentLogger } from "../log.ts";
+import { isLoopback, randomToken } from "./access.ts";
+
+/** Who may send input: every viewer (as the original), the oldest viewer still connected, or nobody. */
+export type ControlPolicy = "all" | "first" | "none";
+export const CONTROL_POLICIES: readonly ControlPolicy[] = ["all", "first", "none"];
+
+/** The defaults of the server and of the CLI flags that set the same things. */
+export const DEFAULTS = {
+  host: "127.0.0.1",
+  port: 8080,
+  width: 1280,
+  height: 720,
+  fps: 30,
+  quality: 85,
+  interactiveQuality: 60,
+  stillQuality: 90,
+  control: "all" as ControlPolicy,
+  stallTimeout: 30,
+  encoder: "auto" as EncoderChoice,
+  /** Two Workers keep up with the slower backend at 720p on two cores. */
+  encoderWorkers: 2,
+  inputCapacity: 256,
+  inputRateLimit: 500,
+} as const;
+
+export interface StreamingServerOptions {
+  host?: string;
+  /** 0 picks a free port; `port` holds the real one after start(). */
+  port?: number;
+  /** JPEG quality of frames while nobody interacts. */
+  quality?: number;
+  /** JPEG quality while input arrives (smaller frames, quicker response). */
+  interactiveQuality?: number;
+  /** JPEG quality of the one frame sent when input stops or the picture stops changing. */
+  stillQuality?: number;
+  fps?: number;
+  encoder?: EncoderChoice;
+  encoderWorkers?: number;
+  /** Input events a stream holds for its engine; beyond that the oldest is dropped. */
+  inputCapacity?: number;
+  control?: ControlPolicy;
+  /** A viewer that skips frames for this many seconds without catching up is closed (CLOSE_TOO_SLOW). */
+  stallTimeout?: number;
+  /** Name of the default stream's rendering device, reported in /api/config. */
+  device?: string;
+  logger?: Logger;
+  /**
+   * Every request must carry this token (cookie, `?token=` or `Authorization: Bearer`); null turns
+   * auth off. Default: off on a loopback host, a random token on any other.
+   */
+  token?: string | null;
+  /** A second token that lets a viewer watch but never drive (role "view"); needs `token`. */
+  viewToken?: string | null;
+  /** Origins besides the server's own that may open /ws (e.g. "https://dashboard.example"). */
+  allowOrigins?: string[];
+  /** Serve HTTPS and WSS with this certificate and key (PEM file paths). */
+  tls?: { cert: string; key: string } | null;
+  /** Text messages a viewer may send per second; the excess is dropped and counted. */
+  inputRateLimit?: number;
+}
+
+/** How each stream encodes, paces and treats its viewers (the same for every stream of a server). */
+export interface StreamSettings {
+  fps: number;
+  quality: number;
+  interactiveQuality: number;
+  stillQuality: number;
+  control: ControlPolicy;
+  stallTimeoutMs: number;
+  inputCapacity: number;
+  inputRateLimit: number;
+}
+
+/** Who may connect, and how the listener is reached. */
+export interface AccessSettings {
+  /** The token every request needs, or null when auth is off. */
+  token: string | null;
+  viewToken: string | null;
+  allowOrigins: readonly string[];
+  tls: { cert: string; key: string } | null;
+}
+
+export interface ServerSettings {
+  host: string;
+  port: number;
+  encoder: EncoderChoice;
+  encoderWorkers: number;
+  device: string;
+  logger: Logger;
+  stream: StreamSettings;
+  access: AccessSettings;
+}
+
+/** Fills in the defaults and checks every option; throws a TypeError/RangeError naming the bad one. */
+export function resolveOptions(options: StreamingServerOptions): ServerSettings {
+  const host = options.host ?? DEFAULTS.host;
+  if (typeof host !== "string" || host === "") throw new RangeError("host must be a non-empty string");
+  const encoder = options.encoder ?? DEFAULTS.encoder;
+  if (!["auto", "turbo", "napi"].includes(encoder)) throw new RangeError("encoder must be auto, turbo or napi");
+  const control = options.control ?? DEFAULTS.control;
+  if (!CONTROL_POLICIES.includes(control)) throw new RangeError("control must be all, first or none");
+  return {
+    host,
+    port: checkInt("port", options.port ?? DEFAULTS.port),
+    encoder,
+    encoderWorkers: checkInt("encoderWorkers", options.encoderWorkers ?? DEFAULTS.encoderWorkers),
+    device: options.device ?? "",
+    logger: options.logger ?? silentLogger,
+    stream: {
+      fps: checkInt("fps", options.fps ?? DEFAULTS.fps),
+      quality: checkInt("quality", options.quality ?? DEFAULTS.quality),
+      interactiveQuality: checkInt("quality", options.interactiveQuality ?? DEFAULTS.interactiveQuality, "interactiveQuality"),
+      stillQuality: checkInt("quality", options.stillQuality ?? DEFAULTS.stillQuality, "stillQuality"),
+      control,
+      stallTimeoutMs: checkInt("stallTimeout", options.stallTimeout ?? DEFAULTS.stallTimeout) * 1000,
+      inputCapacity: options.inputCapacity ?? DEFAULTS.inputCapacity,
+      inputRateLimit: checkInt("inputRateLimit", options.inputRateLimit ?? DEFAULTS.inputRateLimit),
+    },
+    access: resolveAccess(host, options),
+  };
+}
+
+function resolveAccess(host: string, options: StreamingServerOptions): AccessSettings {
+  // A view token alone turns auth on too: someone must hold the token that drives.
+  const authByDefault = !isLoopback(host) || Boolean(options.viewToken);
+  const token = options.token === undefined ? (authByDefault ? randomToken() : null) : options.token;
+  if (token !== null && (typeof token !== "string" || token.length < 8)) {
+    throw new RangeError("token must be a string of at least 8 characters");
+  }
+  const viewToken = options.viewToken ?? null;
+  if (viewToken !== null) {
+    if (token === null) throw new RangeError("viewToken needs token auth (a token)");
+    if (typeof viewToken !== "string" || viewToken.length < 8 || viewToken === token) {
+      throw new RangeError("viewToken must be a string of at least 8 characters, unlike token");
+    }
+  }
+  return { token, viewToken, allowOrigins: options.allowOrigins ?? [], tls: options.tls ?? null };
+}

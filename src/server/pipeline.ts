@@ -1,0 +1,200 @@
+// The frame pipeline of one stream: the newest pushed frame waits (a newer one replaces it), leaves at
+// the target fps for an idle encoder Worker, and comes back as JPEG; encoded frames are delivered in
+// order (two Workers may finish out of order) and the newest one is kept for late joiners and snapshots.
+import { ptr } from "bun:ffi";
+import type { EncoderPool } from "../encode/pool.ts";
+import type { EncodeJob, FrameMeta } from "../encode/protocol.ts";
+import type { Frame } from "../frame.ts";
+import type { Logger } from "../log.ts";
+import type { Samples } from "./metrics.ts";
+import type { QualityPolicy } from "./quality.ts";
+
+export interface EncodedFrame {
+  seq: number;
+  jpeg: Uint8Array;
+}
+
+/** The encoders a pipeline hands frames to (the listener's pool, shared by its streams). */
+export type FrameEncoder = Pick<EncoderPool, "hasIdleWorker" | "encode">;
+
+export interface PipelineCounters {
+  framesPushed: number;
+  /** Pushed frames replaced by a newer one before they were encoded. */
+  framesDropped: number;
+  /** Pushed frames identical to the last one sent at the still quality: neither encoded nor sent. */
+  framesUnchanged: number;
+  framesEncoded: number;
+  encodeErrors: number;
+}
+
+export interface PipelineParts {
+  fps: number;
+  quality: QualityPolicy;
+  counters: PipelineCounters;
+  encodeMs: Samples;
+  log: Logger;
+  /** A frame newer than any before was encoded: fan it out. */
+  deliver(frame: EncodedFrame, meta: FrameMeta): void;
+}
+
+export class FramePipeline {
+  private encoder: FrameEncoder | null = null;
+  /** Called when one of our encodes finished, so that every stream sharing the encoders can go on. */
+  private encoderFreed: () => void = () => {};
+  /** The newest pushed frame not yet handed to an encoder. */
+  private pending: Frame | null = null;
+  private readonly inFlight = new Set<Promise<void>>();
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  /** Earliest time (performance.now) the next frame may leave, so frames leave at `fps`. */
+  private nextDue = 0;
+  /** When the last frame was pushed, and the smoothed time between pushes (ms). */
+  private lastPushAt = 0;
+  private pushIntervalMs = 0;
+  private seq = 0;
+  private latest: EncodedFrame | null = null;
+  private readonly frameWaiters = new Set<() => void>();
+
+  constructor(private readonly parts: PipelineParts) {}
+
+  get running(): boolean {
+    return this.encoder !== null;
+  }
+
+  /** The newest encoded frame, if any. */
+  get latestEncoded(): EncodedFrame | null {
+    return this.latest;
+  }
+
+  /** Starts taking frames; `encoderFreed` runs after each of this pipeline's encodes. */
+  open(encoder: FrameEncoder, encoderFreed: () => void): void {
+    this.encoder = encoder;
+    this.encoderFreed = encoderFreed;
+  }
+
+  /** Stops taking frames and resolves once encodes in flight are done (they read frame memory in place). */
+  async close(): Promise<void> {
+    this.encoder = null;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.pending?.release?.();
+    this.pending = null;
+    await Promise.allSettled([...this.inFlight]);
+    this.latest = null;
+    this.wakeFrameWaiters();
+  }
+
+  /** Offers a checked frame; never blocks. A frame still waiting is replaced (dropped and released). */
+  push(frame: Frame): void {
+    if (!this.encoder) {
+      frame.release?.();
+      return;
+    }
+    const c = this.parts.counters;
+    c.framesPushed++;
+    if (this.pending) {
+      this.pending.release?.();
+      c.framesDropped++;
+    }
+    this.pending = { ...frame, captureTime: frame.captureTime ?? Date.now() };
+    const now = performance.now();
+    const gap = now - this.lastPushAt;
+    this.pushIntervalMs = this.pushIntervalMs === 0 ? gap : 0.9 * this.pushIntervalMs + 0.1 * gap;
+    this.lastPushAt = now;
+    this.schedule();
+  }
+
+  /** Resolves with the first encoded frame newer than `afterSeq`, or null once the pipeline closes. */
+  nextEncodedFrame(afterSeq: number): Promise<EncodedFrame | null> {
+    if (!this.encoder) return Promise.resolve(null);
+    if (this.latest && this.latest.seq > afterSeq) return Promise.resolve(this.latest);
+    return new Promise((resolve) => {
+      const wake = () => {
+        if (!this.encoder) return resolve(null);
+        if (this.latest && this.latest.seq > afterSeq) return resolve(this.latest);
+        this.frameWaiters.add(wake);
+      };
+      this.frameWaiters.add(wake);
+    });
+  }
+
+  /** Arms the pacing timer for the pending frame, unless it is armed already. */
+  schedule(): void {
+    if (this.timer || !this.pending || !this.encoder) return;
+    // A producer that pushes no faster than fps (the engine loop) is not paced again: its frames
+    // leave at once. Pacing it with a second clock at the same rate would lock onto whatever phase
+    // lag it started with, up to a whole frame of added latency.
+    const producerPaced = this.pushIntervalMs >= (1000 / this.parts.fps) * 0.95;
+    const delay = producerPaced ? 0 : Math.max(0, this.nextDue - performance.now());
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.encodePending();
+    }, delay);
+  }
+
+  /** Hands the pending frame to an idle encoder, unless it is the still picture already sent. */
+  private encodePending(): void {
+    const frame = this.pending;
+    const encoder = this.encoder;
+    // With every encoder busy the frame stays pending; the next finished encode reschedules it.
+    if (!frame || !encoder || !encoder.hasIdleWorker) return;
+    this.pending = null;
+    const now = performance.now();
+    // ~0.05 ms for a 720p frame: cheap enough for this thread.
+    const quality = this.parts.quality.qualityFor(Bun.hash.xxHash3(frame.pixels), now);
+    if (quality === null) {
+      // Unchanged since its still frame: neither encoded nor sent, and no pacing slot used.
+      this.parts.counters.framesUnchanged++;
+      frame.release?.();
+      return;
+    }
+    const interval = 1000 / this.parts.fps;
+    // Keep the cadence when on time; after an idle spell, start a new one from now.
+    this.nextDue = now - this.nextDue > interval ? now + interval : this.nextDue + interval;
+
+    const job: EncodeJob = {
+      type: "encode",
+      address: ptr(frame.pixels),
+      byteLength: frame.pixels.byteLength,
+      width: frame.width,
+      height: frame.height,
+      stride: frame.stride ?? frame.width * 4,
+      format: frame.format ?? "rgba",
+      meta: { seq: ++this.seq, t: frame.captureTime!, w: frame.width, h: frame.height, q: quality },
+    };
+    const done = encoder
+      .encode(job)
+      .then(
+        (encoded) => {
+          this.parts.counters.framesEncoded++;
+          this.parts.encodeMs.add(encoded.encodeMs);
+          this.deliverInOrder(job.meta, encoded.jpeg);
+        },
+        (err: Error) => {
+          this.parts.counters.encodeErrors++;
+          this.parts.quality.forgetLastFrame();
+          this.parts.log.error("encode failed", { seq: job.meta.seq, error: err.message });
+        },
+      )
+      .finally(() => {
+        frame.release?.();
+        this.inFlight.delete(done);
+        this.schedule();
+        this.encoderFreed();
+      });
+    this.inFlight.add(done);
+  }
+
+  /** Two Workers may finish out of order: an older frame never follows a newer one. */
+  private deliverInOrder(meta: FrameMeta, jpeg: Uint8Array): void {
+    if (!this.encoder || (this.latest && meta.seq <= this.latest.seq)) return;
+    this.latest = { seq: meta.seq, jpeg };
+    this.wakeFrameWaiters();
+    this.parts.deliver(this.latest, meta);
+  }
+
+  private wakeFrameWaiters(): void {
+    const waiters = [...this.frameWaiters];
+    this.frameWaiters.clear();
+    for (const wake of waiters) wake();
+  }
+}

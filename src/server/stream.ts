@@ -1,0 +1,282 @@
+// One named stream: its frame pipeline, quality policy, viewers, input queue, source health and
+// telemetry, on its own pub/sub topic. A listener (StreamingServer) serves one or more of them.
+import type { Server } from "bun";
+import { checkFrame, type Frame } from "../frame.ts";
+import type { Logger } from "../log.ts";
+import { type InputEvent, parseMessage } from "../protocol/input-schema.ts";
+import { PROTOCOL_VERSION, type StreamConfig } from "../protocol/viewer-messages.ts";
+import { SourceHealth } from "./health.ts";
+import { InputQueue } from "./input-queue.ts";
+import type { Metric } from "./metrics.ts";
+import type { FrameFeed } from "./mjpeg.ts";
+import type { StreamSettings } from "./options.ts";
+import { type EncodedFrame, type FrameEncoder, FramePipeline } from "./pipeline.ts";
+import { QualityPolicy } from "./quality.ts";
+import { type StreamReport, statsSnapshot, StreamTelemetry, streamMetrics } from "./telemetry.ts";
+import { newViewerData, noteAck, type Viewer, type ViewerData, type ViewerEvents, withinRateLimit } from "./viewer.ts";
+import { sendText, ViewerHub } from "./viewer-hub.ts";
+
+/** The stream that `/` and the plain routes serve. */
+export const DEFAULT_STREAM = "default";
+/** What a stream may be called (it appears in URLs, /s/NAME/, and in metric labels). */
+export const STREAM_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** Close code sent to every viewer when the server stops or the stream is removed (RFC 6455 "going away"). */
+export const CLOSE_GOING_AWAY = 1001;
+/** How long closing waits for viewers to see their close frame before it ends the connections. */
+const CLOSE_GRACE_MS = 500;
+
+/** What a stream reads from the listener that serves it. */
+export interface StreamHost {
+  readonly encoder: string | null;
+  readonly uptimeSeconds: number;
+}
+
+export class Stream implements ViewerEvents {
+  /** The frame source's state: its engine reports errors, device and render times here. */
+  readonly health: SourceHealth;
+  readonly telemetry = new StreamTelemetry();
+  /** The frame size: the size at creation, then that of the newest encoded frame. */
+  width: number;
+  height: number;
+  private readonly input: InputQueue;
+  private readonly quality: QualityPolicy;
+  private readonly pipeline: FramePipeline;
+  private readonly hub: ViewerHub;
+  private nextViewerId = 1;
+  /** MJPEG readers and snapshot requests waiting for a frame: they count as viewers. */
+  private mjpegViewers = 0;
+  private snapshotsWaiting = 0;
+
+  constructor(
+    readonly name: string,
+    readonly settings: StreamSettings,
+    size: { width: number; height: number },
+    device: string,
+    private readonly host: StreamHost,
+    private readonly log: Logger,
+  ) {
+    if (!STREAM_NAME.test(name)) throw new RangeError(`stream name must match ${STREAM_NAME.source} (got ${JSON.stringify(name)})`);
+    this.width = size.width;
+    this.height = size.height;
+    this.health = new SourceHealth(device);
+    this.input = new InputQueue(settings.inputCapacity);
+    this.quality = new QualityPolicy(settings);
+    this.hub = new ViewerHub(`frames:${name}`, settings.control, this.telemetry.stats, log);
+    this.pipeline = new FramePipeline({
+      fps: settings.fps,
+      quality: this.quality,
+      counters: this.telemetry.stats,
+      encodeMs: this.telemetry.encodeMs,
+      log,
+      deliver: (frame, meta) => {
+        this.telemetry.sent(frame.seq, meta.t);
+        if (meta.w !== this.width || meta.h !== this.height) {
+          this.width = meta.w;
+          this.height = meta.h;
+          this.hub.sendConfig(this.config());
+        }
+        this.hub.publish(frame);
+      },
+    });
+  }
+
+  get fps(): number {
+    return this.settings.fps;
+  }
+
+  /**
+   * Offers a frame; never blocks. If the encoder is behind, the frame waits as the newest one, and
+   * the frame it replaces is dropped (counted, and released at once). A bare Uint8Array is RGBA
+   * pixels at the stream's current size. Throws a TypeError/RangeError naming a malformed field.
+   */
+  pushFrame(frame: Frame | Uint8Array): void {
+    const f: Frame = frame instanceof Uint8Array ? { pixels: frame, width: this.width, height: this.height } : frame;
+    checkFrame(f);
+    this.pipeline.push(f);
+  }
+
+  /** Validated input events from viewers with control since the last call, oldest first. */
+  drainInput(): InputEvent[] {
+    return this.input.drain();
+  }
+
+  /** Whether anyone wants frames now: WebSocket or MJPEG viewers, or a snapshot request. */
+  hasClients(): boolean {
+    return this.hub.size + this.mjpegViewers + this.snapshotsWaiting > 0;
+  }
+
+  /** WebSocket and MJPEG viewers connected now. */
+  get viewerCount(): number {
+    return this.hub.size + this.mjpegViewers;
+  }
+
+  /** GET /api/config. */
+  config(): StreamConfig {
+    const s = this.settings;
+    return {
+      width: this.width,
+      height: this.height,
+      fps: s.fps,
+      quality: s.quality,
+      interactiveQuality: s.interactiveQuality,
+      stillQuality: s.stillQuality,
+      encoder: this.host.encoder,
+      device: this.health.device,
+      viewers: this.viewerCount,
+      control: s.control,
+      protocol: PROTOCOL_VERSION,
+      sourceError: this.health.error,
+    };
+  }
+
+  /** GET /api/stats. */
+  statsSnapshot(): ReturnType<typeof statsSnapshot> {
+    return statsSnapshot(this.report());
+  }
+
+  /** This stream's series for GET /metrics. */
+  metrics(): Metric[] {
+    return streamMetrics(this.report());
+  }
+
+  /** Resolves with the first encoded frame newer than `afterSeq`, or null once the stream closes. */
+  nextEncodedFrame(afterSeq: number): Promise<EncodedFrame | null> {
+    return this.pipeline.nextEncodedFrame(afterSeq);
+  }
+
+  /** A fresh frame for a snapshot: the newest if someone watches, else the next one (waiting up to `waitMs`). */
+  async freshFrame(waitMs: number): Promise<EncodedFrame | null> {
+    const latest = this.pipeline.latestEncoded;
+    if (latest && this.viewerCount > 0) return latest;
+    // A waiting snapshot counts as a viewer, so that an engine that renders only for viewers renders.
+    this.snapshotsWaiting++;
+    try {
+      const timeout = Bun.sleep(waitMs).then(() => null);
+      return (await Promise.race([this.nextEncodedFrame(latest?.seq ?? 0), timeout])) ?? this.pipeline.latestEncoded;
+    } finally {
+      this.snapshotsWaiting--;
+    }
+  }
+
+  /** The feed of one MJPEG reader (GET /stream.mjpeg). */
+  mjpegFeed(): FrameFeed {
+    return {
+      nextEncodedFrame: (after) => this.nextEncodedFrame(after),
+      stallTimeoutMs: this.settings.stallTimeoutMs,
+      onOpen: () => {
+        this.mjpegViewers++;
+        this.log.info("mjpeg viewer joined", { stream: this.name, viewers: this.viewerCount });
+      },
+      onClose: (reason) => {
+        this.mjpegViewers--;
+        if (reason === "too slow") this.telemetry.stats.viewersClosedTooSlow++;
+        this.log.info("mjpeg viewer left", { stream: this.name, viewers: this.viewerCount, reason });
+      },
+    };
+  }
+
+  /** The data of a WebSocket viewer about to be upgraded onto this stream. */
+  newViewer(v2: boolean, viewOnly: boolean): ViewerData {
+    return newViewerData(this.nextViewerId++, this, v2, viewOnly);
+  }
+
+  onViewerOpen(ws: Viewer): void {
+    this.hub.add(ws, this.pipeline.latestEncoded, (role) => ({
+      type: "hello",
+      protocol: PROTOCOL_VERSION,
+      width: this.width,
+      height: this.height,
+      fps: this.settings.fps,
+      quality: this.settings.quality,
+      role,
+      id: ws.data.id,
+    }));
+  }
+
+  onViewerClose(ws: Viewer): void {
+    this.hub.remove(ws, () => this.config());
+  }
+
+  onViewerDrain(ws: Viewer): void {
+    this.hub.catchUp(ws, this.pipeline.latestEncoded);
+  }
+
+  /** One text message from a viewer: rate-limited, validated, then input for the engine or a control message. */
+  onViewerMessage(ws: Viewer, message: string | Buffer): void {
+    const stats = this.telemetry.stats;
+    if (!withinRateLimit(ws.data.rate, this.settings.inputRateLimit, performance.now())) {
+      stats.inputRateLimited++;
+      return;
+    }
+    if (typeof message !== "string") return this.reject(ws, "binary messages are not accepted");
+    const parsed = parseMessage(message);
+    if (!parsed.ok) return this.reject(ws, parsed.error);
+    if (parsed.kind === "input") {
+      if (ws.data.role !== "control") {
+        stats.inputDenied++;
+        return;
+      }
+      stats.inputAccepted++;
+      this.quality.noteInput(performance.now());
+      if (this.input.push(parsed.event)) stats.inputDropped++;
+      return;
+    }
+    const control = parsed.message;
+    if (control.type === "ping") {
+      if (ws.data.v2) sendText(ws, { type: "pong", t: control.t, server: Date.now() });
+      return;
+    }
+    if (noteAck(ws.data, control.seq)) this.telemetry.acknowledged(control.seq);
+    this.hub.catchUp(ws, this.pipeline.latestEncoded);
+  }
+
+  /** Starts taking frames and viewers on this listener, encoding on `encoder`. */
+  attach(server: Server<ViewerData>, encoder: FrameEncoder, encoderFreed: () => void): void {
+    this.hub.attach(server);
+    this.pipeline.open(encoder, encoderFreed);
+  }
+
+  /** Goes on after another stream's encode freed an encoder. */
+  resume(): void {
+    this.pipeline.schedule();
+  }
+
+  /** Each second: closes viewers stuck too long, retries catching up, and sends v2 viewers their stats. */
+  sweepViewers(): void {
+    const latest = this.pipeline.latestEncoded;
+    this.hub.closeStalled(performance.now(), this.settings.stallTimeoutMs, latest);
+    this.hub.sendEach((ws) => ({
+      type: "stats",
+      framesSent: ws.data.framesSent,
+      framesSkipped: ws.data.framesSkipped,
+      latencyMs: this.telemetry.latencyMs.summary(),
+      viewers: this.hub.size,
+    }));
+  }
+
+  /** Closes every viewer (1001) and stops taking frames; resolves once encodes in flight are done. */
+  async detach(): Promise<void> {
+    const encodesDone = this.pipeline.close();
+    await this.hub.closeAll(CLOSE_GOING_AWAY, "server stopping", CLOSE_GRACE_MS);
+    await encodesDone;
+    this.telemetry.clear();
+  }
+
+  /** Bad input is counted and, for viewers that read text, answered; the socket stays open. */
+  private reject(ws: Viewer, error: string): void {
+    this.telemetry.stats.inputRejected++;
+    if (ws.data.v2) sendText(ws, { type: "error", error });
+  }
+
+  private report(): StreamReport {
+    return {
+      name: this.name,
+      telemetry: this.telemetry,
+      health: this.health,
+      websocketViewers: this.hub.size,
+      mjpegViewers: this.mjpegViewers,
+      encoder: this.host.encoder,
+      uptimeSeconds: this.host.uptimeSeconds,
+    };
+  }
+}

@@ -1,0 +1,149 @@
+// What a stream counts and measures, and how it is shown: GET /api/stats (JSON) and GET /metrics
+// (Prometheus, one `stream` label per stream). The /api/stats field names are a contract (README).
+import type { HubCounters } from "./viewer-hub.ts";
+import type { SourceHealth } from "./health.ts";
+import { type Metric, Samples } from "./metrics.ts";
+import type { PipelineCounters } from "./pipeline.ts";
+
+/** A stream's counters, all since start. */
+export interface StreamStats extends PipelineCounters, HubCounters {
+  inputAccepted: number;
+  /** Messages rejected as malformed. */
+  inputRejected: number;
+  /** Valid input from viewers without control. */
+  inputDenied: number;
+  /** Valid input pushed out of the full queue before the engine drained it. */
+  inputDropped: number;
+  /** Messages over a viewer's rate limit. */
+  inputRateLimited: number;
+  /** WebSocket upgrades refused (foreign origin or no token). */
+  upgradesRefused: number;
+}
+
+function newStreamStats(): StreamStats {
+  return {
+    framesPushed: 0,
+    framesDropped: 0,
+    framesUnchanged: 0,
+    framesEncoded: 0,
+    framesPublished: 0,
+    framesSkipped: 0,
+    encodeErrors: 0,
+    bytesSent: 0,
+    viewersJoined: 0,
+    viewersClosedTooSlow: 0,
+    inputAccepted: 0,
+    inputRejected: 0,
+    inputDenied: 0,
+    inputDropped: 0,
+    inputRateLimited: 0,
+    upgradesRefused: 0,
+  };
+}
+
+/** How many recent capture times are kept to turn acks into latency. */
+const CAPTURE_TIMES_KEPT = 64;
+
+export class StreamTelemetry {
+  readonly stats = newStreamStats();
+  /** Time a Worker took to encode a frame (ms). */
+  readonly encodeMs = new Samples();
+  /** Capture-to-acknowledged latency (ms) from v2 viewers' acks. */
+  readonly latencyMs = new Samples(256);
+  /** Capture times of recent frames by sequence number. */
+  private readonly captureTimes = new Map<number, number>();
+
+  /** Frame `seq`, captured at `t` (ms since the epoch), went out. */
+  sent(seq: number, t: number): void {
+    this.captureTimes.set(seq, t);
+    if (this.captureTimes.size > CAPTURE_TIMES_KEPT) this.captureTimes.delete(this.captureTimes.keys().next().value!);
+  }
+
+  /** A viewer acknowledged frame `seq` as shown. */
+  acknowledged(seq: number): void {
+    const captured = this.captureTimes.get(seq);
+    if (captured !== undefined) this.latencyMs.add(Date.now() - captured);
+  }
+
+  clear(): void {
+    this.captureTimes.clear();
+  }
+}
+
+/** What the stats and metrics of one stream are made of. */
+export interface StreamReport {
+  name: string;
+  telemetry: StreamTelemetry;
+  health: SourceHealth;
+  websocketViewers: number;
+  mjpegViewers: number;
+  encoder: string | null;
+  uptimeSeconds: number;
+}
+
+/** GET /api/stats: counters, viewers, and recent render, encode and latency quantiles. */
+export function statsSnapshot(r: StreamReport) {
+  return {
+    ...r.telemetry.stats,
+    uptimeSeconds: r.uptimeSeconds,
+    viewers: r.websocketViewers + r.mjpegViewers,
+    websocketViewers: r.websocketViewers,
+    mjpegViewers: r.mjpegViewers,
+    device: r.health.device,
+    encoder: r.encoder,
+    sourceError: r.health.error,
+    encodeMs: r.telemetry.encodeMs.summary(),
+    renderMs: r.health.renderMs.summary(),
+    latencyMs: r.telemetry.latencyMs.summary(),
+  };
+}
+
+/** One stream's series for GET /metrics, labelled `stream="NAME"`. */
+export function streamMetrics(r: StreamReport): Metric[] {
+  const stream = { stream: r.name };
+  const metric = (type: Metric["type"]) => (name: string, help: string, value: number | Samples): Metric => ({
+    name: `vkcast_${name}`,
+    help,
+    type,
+    value,
+    labels: stream,
+  });
+  const [c, g, summary] = [metric("counter"), metric("gauge"), metric("summary")];
+  const st = r.telemetry.stats;
+  return [
+    c("frames_pushed_total", "Frames offered by the frame source.", st.framesPushed),
+    c("frames_rendered_total", "Frames the frame source rendered (engine loop).", r.health.renderMs.count),
+    c("frames_encoded_total", "Frames encoded to JPEG.", st.framesEncoded),
+    c("frames_sent_total", "Frames published to at least one viewer.", st.framesPublished),
+    c("frames_dropped_total", "Frames replaced by a newer one before encoding.", st.framesDropped),
+    c("frames_unchanged_total", "Frames identical to the last still frame: not encoded.", st.framesUnchanged),
+    c("frames_skipped_total", "Frames a viewer that was behind did not get, summed over viewers.", st.framesSkipped),
+    c("encode_errors_total", "Encodes that failed.", st.encodeErrors),
+    c("bytes_sent_total", "JPEG bytes sent to WebSocket viewers.", st.bytesSent),
+    c("viewers_joined_total", "WebSocket viewers that connected.", st.viewersJoined),
+    c("viewers_closed_too_slow_total", "Viewers closed because they stopped reading.", st.viewersClosedTooSlow),
+    c("input_accepted_total", "Input events queued for the engine.", st.inputAccepted),
+    c("input_rejected_total", "Messages rejected as malformed.", st.inputRejected),
+    c("input_denied_total", "Input events from viewers without control.", st.inputDenied),
+    c("input_dropped_total", "Input events pushed out of the full queue.", st.inputDropped),
+    g("viewers", "Viewers connected now (WebSocket and MJPEG).", r.websocketViewers + r.mjpegViewers),
+    g("source_ok", "1 while the frame source renders without error.", r.health.error ? 0 : 1),
+    { ...g("info", "Device and encoder in use.", 1), labels: { ...stream, device: r.health.device, encoder: r.encoder ?? "" } },
+    summary("encode_ms", "JPEG encode time in ms (recent frames).", r.telemetry.encodeMs),
+    summary("render_ms", "Frame source render time in ms (recent frames).", r.health.renderMs),
+    summary("latency_ms", "Capture to acknowledged latency in ms (v2 viewers).", r.telemetry.latencyMs),
+  ];
+}
+
+/** The listener's own series: shared by every stream, so without a `stream` label. */
+export function listenerMetrics(uptimeSeconds: number, encoderRestarts: number): Metric[] {
+  return [
+    {
+      name: "vkcast_encoder_restarts_total",
+      help: "Encoder Workers that died and were replaced.",
+      type: "counter",
+      value: encoderRestarts,
+    },
+    { name: "vkcast_uptime_seconds", help: "Seconds since the server started.", type: "gauge", value: uptimeSeconds },
+  ];
+}

@@ -1,0 +1,97 @@
+// One WebSocket viewer: what the server keeps about it, its input rate limit, and its flow control.
+// A viewer that keeps up is subscribed to its stream's frames topic and gets each frame from one
+// `publish`. One that falls behind (too many frames not acknowledged, or too many bytes still buffered
+// in its socket) is unsubscribed and skips frames until it catches up (see viewer-hub.ts).
+import type { ServerWebSocket } from "bun";
+import type { Role } from "../protocol/viewer-messages.ts";
+
+/** A viewer with more frames than this not yet acknowledged skips frames (v2 viewers that ack). */
+export const MAX_UNACKED = 2;
+/** A viewer whose socket holds more than this many frames' worth of bytes skips frames. */
+export const MAX_BUFFERED_FRAMES = 2;
+/** Frames smaller than this count as this big when judging the socket's buffer (tiny frames, bursts). */
+const MIN_FRAME_BYTES = 16 * 1024;
+/** Close code for a viewer that stopped reading for too long (private-use range 4000-4999). */
+export const CLOSE_TOO_SLOW = 4008;
+
+/** What the listener calls for a viewer's socket events: the stream the viewer watches. */
+export interface ViewerEvents {
+  onViewerOpen(ws: Viewer): void;
+  onViewerMessage(ws: Viewer, message: string | Buffer): void;
+  /** The socket's send buffer emptied: a viewer that was skipping frames may catch up. */
+  onViewerDrain(ws: Viewer): void;
+  onViewerClose(ws: Viewer): void;
+}
+
+export interface ViewerData {
+  id: number;
+  /** The stream this viewer watches. */
+  events: ViewerEvents;
+  /** Speaks the v2 protocol: gets hello/config/pong/stats/error text messages. */
+  v2: boolean;
+  role: Role;
+  /** Came in with the view-only token: never controls, whatever the control policy. */
+  viewOnly: boolean;
+  /** Sequence numbers sent and not yet acknowledged, oldest first (v2 viewers that ack). */
+  unacked: number[];
+  /** Whether this viewer has ever acknowledged a frame: only then do acks pace it. */
+  hasAcked: boolean;
+  /** When it started skipping frames (performance.now), or null while it keeps up. */
+  behindSince: number | null;
+  framesSent: number;
+  framesSkipped: number;
+  rate: RateAllowance;
+}
+
+export type Viewer = ServerWebSocket<ViewerData>;
+
+export function newViewerData(id: number, events: ViewerEvents, v2: boolean, viewOnly: boolean): ViewerData {
+  return {
+    id,
+    events,
+    v2,
+    role: "view",
+    viewOnly,
+    unacked: [],
+    hasAcked: false,
+    behindSince: null,
+    framesSent: 0,
+    framesSkipped: 0,
+    rate: { messages: Number.POSITIVE_INFINITY, at: 0 },
+  };
+}
+
+/** The rate limit of one viewer: messages it may send now, refilled at `rate` per second up to `rate`. */
+export interface RateAllowance {
+  messages: number;
+  /** When it was last refilled (performance.now). */
+  at: number;
+}
+
+/** Spends one message of the allowance; returns false (and spends nothing) when none is left. */
+export function withinRateLimit(allowance: RateAllowance, rate: number, now: number): boolean {
+  allowance.messages = Math.min(rate, allowance.messages + ((now - allowance.at) * rate) / 1000);
+  allowance.at = now;
+  if (allowance.messages < 1) return false;
+  allowance.messages--;
+  return true;
+}
+
+/** Whether a viewer cannot take another frame now: too many unacked frames, or too many bytes buffered. */
+export function isBehind(data: ViewerData, bufferedBytes: number, frameBytes: number): boolean {
+  if (data.hasAcked && data.unacked.length > MAX_UNACKED) return true;
+  return bufferedBytes > MAX_BUFFERED_FRAMES * Math.max(frameBytes, MIN_FRAME_BYTES);
+}
+
+export function noteSent(data: ViewerData, seq: number): void {
+  data.framesSent++;
+  if (data.hasAcked) data.unacked.push(seq);
+}
+
+/** Records an ack; returns whether it acknowledged anything new. */
+export function noteAck(data: ViewerData, seq: number): boolean {
+  data.hasAcked = true;
+  const before = data.unacked.length;
+  data.unacked = data.unacked.filter((s) => s > seq);
+  return data.unacked.length !== before;
+}
