@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { NAL_IDR, NAL_PPS, NAL_SEI, NAL_SLICE, NAL_SPS, nalUnits } from "../src/encode/h264-annexb.ts";
 import { buildSeiNal, insertSei, readSeiPayload, VKCAST_SEI_UUID } from "../src/encode/h264-sei.ts";
 import { BS_INFO, DEFAULT_QP, H264Encoder, LAYER, LAYER_BS, PARAM, SOURCE } from "../src/encode/openh264.ts";
-import { InputState } from "../src/input.ts";
+import { InputState } from "../src/input-state.ts";
 import { makeRing } from "../src/sources/synthetic.ts";
 import { VulkanSource } from "../src/sources/vulkan.ts";
 import { probe, run, scratch, ssim } from "./helpers/ffmpeg.ts";
