@@ -72,7 +72,7 @@ function loadLibrary(): VulkanLibrary {
   }
 }
 
-const sleep1 = () => new Promise<void>((resolve) => setTimeout(resolve, 1));
+const sleepOneMs = () => new Promise<void>((resolve) => setTimeout(resolve, 1));
 
 export class VulkanSource implements FrameSource {
   readonly name = "vulkan";
@@ -134,7 +134,7 @@ export class VulkanSource implements FrameSource {
     const ctx = lib.vkc_create(cString(String(full.device)), scene, full.validation ? 1 : 0, full.nice) as Pointer | null;
     if (!ctx) throw new Error("vkc_create failed: out of host memory");
     let state: number;
-    while ((state = lib.vkc_ready(ctx)) === 0) await sleep1();
+    while ((state = lib.vkc_ready(ctx)) === 0) await sleepOneMs();
     if (state < 0) {
       const reason = String(lib.vkc_error(ctx) ?? "unknown error");
       lib.vkc_free(ctx);
@@ -317,7 +317,7 @@ export class VulkanSource implements FrameSource {
         const done = this.lib.vkc_poll(this.ensureOpen(), index);
         if (done < 0) this.check(done, "rendering a frame");
         if (done > 0) break;
-        await sleep1();
+        await sleepOneMs();
       }
     } finally {
       // On close the library waits for the work itself; on an error the slot is unusable anyway.

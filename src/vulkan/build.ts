@@ -1,7 +1,8 @@
-// Builds src/vulkan/vkcast_vk.c (API: vkcast_vk.h) and its GLSL shaders into <repo>/build/libvkcast_vk.so.
+// Builds the C files of src/vulkan/ (vkcast_vk*.c, API: vkcast_vk.h) and the GLSL shaders into
+// <repo>/build/libvkcast_vk.so.
 //
 // The shaders are compiled by glslc into C initializer lists (`-mfmt=c`) that the C file #includes,
-// so the library carries its SPIR-V. `ensureVulkanLibrary()` rebuilds only when a source (C, header, GLSL or
+// so the library carries its SPIR-V. `ensureVulkanLibrary()` rebuilds only when a source (C, headers, GLSL or
 // this file) is newer than the library; otherwise it costs a few stat calls. Concurrent builds (two
 // test processes, a server and a bench) are safe: each builds in its own temp directory and renames
 // the finished library into place, which is atomic.
@@ -9,15 +10,15 @@
 // Run directly: `bun run src/vulkan/build.ts` (prints the library path).
 
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 
 const SRC_DIR = import.meta.dir;
 const SHADER_DIR = join(SRC_DIR, "shaders");
 const REPO_DIR = resolve(SRC_DIR, "..", "..");
 const BUILD_DIR = join(REPO_DIR, "build");
 const LIBRARY_PATH = join(BUILD_DIR, "libvkcast_vk.so");
+/** The file with the library's entry points: when it is absent there are no sources to build from. */
 const C_SOURCE = join(SRC_DIR, "vkcast_vk.c");
-const C_HEADER = join(SRC_DIR, "vkcast_vk.h");
 
 export const BUILD_PACKAGES = "libvulkan-dev mesa-vulkan-drivers glslc gcc";
 
@@ -34,12 +35,15 @@ function mtime(path: string): number {
   }
 }
 
-/** Every input of the build: the C file and its header, the shaders (and their includes), this script. */
+function filesIn(dir: string, pattern: RegExp): string[] {
+  return readdirSync(dir)
+    .filter((f) => pattern.test(f))
+    .map((f) => join(dir, f));
+}
+
+/** Every input of the build: the C files and headers, the shaders (and their includes), this script. */
 function sources(): string[] {
-  const shaders = readdirSync(SHADER_DIR)
-    .filter((f) => /\.(vert|frag|glsl)$/.test(f))
-    .map((f) => join(SHADER_DIR, f));
-  return [C_SOURCE, C_HEADER, import.meta.path, ...shaders];
+  return [...filesIn(SRC_DIR, /\.[ch]$/), import.meta.path, ...filesIn(SHADER_DIR, /\.(vert|frag|glsl)$/)];
 }
 
 function run(cmd: string[], cwd: string): void {
@@ -75,8 +79,8 @@ function buildVulkanLibrary(): string {
   const tmp = join(BUILD_DIR, `.vk-${process.pid}-${Math.random().toString(36).slice(2)}`);
   mkdirSync(tmp, { recursive: true });
   try {
-    for (const f of readdirSync(SHADER_DIR).filter((f) => /\.(vert|frag)$/.test(f)))
-      run([glslc!, "-O", "--target-env=vulkan1.2", "-mfmt=c", "-I", SHADER_DIR, "-o", join(tmp, `${f}.inc`), join(SHADER_DIR, f)], tmp);
+    for (const shader of filesIn(SHADER_DIR, /\.(vert|frag)$/))
+      run([glslc!, "-O", "--target-env=vulkan1.2", "-mfmt=c", "-I", SHADER_DIR, "-o", join(tmp, `${basename(shader)}.inc`), shader], tmp);
     const out = join(tmp, "libvkcast_vk.so");
     run(
       [
@@ -94,7 +98,7 @@ function buildVulkanLibrary(): string {
         tmp,
         "-o",
         out,
-        C_SOURCE,
+        ...filesIn(SRC_DIR, /\.c$/),
         "-lvulkan",
         "-lpthread",
       ],

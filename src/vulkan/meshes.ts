@@ -1,21 +1,25 @@
 // The orbit scene's meshes, built once on the CPU: a ground plane, a cube, a torus and a sphere in one
 // vertex and index buffer, each a named index range.
 
+export type MeshName = "plane" | "cube" | "torus" | "sphere";
+
 export class MeshBuilder {
-  private v: number[] = [];
-  private i: number[] = [];
-  readonly ranges = new Map<string, { first: number; count: number }>();
+  /** position xyz, normal xyz per vertex */
+  private vertexFloats: number[] = [];
+  private indices: number[] = [];
+  /** Each mesh's range of `indices`. */
+  readonly ranges = new Map<MeshName, { first: number; count: number }>();
 
   private vertex(p: readonly number[], n: readonly number[]): number {
-    this.v.push(p[0]!, p[1]!, p[2]!, n[0]!, n[1]!, n[2]!);
-    return this.v.length / 6 - 1;
+    this.vertexFloats.push(p[0]!, p[1]!, p[2]!, n[0]!, n[1]!, n[2]!);
+    return this.vertexFloats.length / 6 - 1;
   }
 
-  begin(): number {
-    return this.i.length;
+  private begin(): number {
+    return this.indices.length;
   }
-  end(name: string, first: number): void {
-    this.ranges.set(name, { first, count: this.i.length - first });
+  private end(name: MeshName, first: number): void {
+    this.ranges.set(name, { first, count: this.indices.length - first });
   }
 
   plane(half: number): void {
@@ -25,7 +29,7 @@ export class MeshBuilder {
     const b = this.vertex([-half, 0, half], n);
     const c = this.vertex([half, 0, half], n);
     const d = this.vertex([half, 0, -half], n);
-    this.i.push(a, b, c, a, c, d); // counter-clockwise seen from above
+    this.indices.push(a, b, c, a, c, d); // counter-clockwise seen from above
     this.end("plane", first);
   }
 
@@ -47,14 +51,14 @@ export class MeshBuilder {
       const b = corner(1, -1);
       const c = corner(1, 1);
       const d = corner(-1, 1);
-      this.i.push(a, b, c, a, c, d);
+      this.indices.push(a, b, c, a, c, d);
     }
     this.end("cube", first);
   }
 
   torus(major: number, minor: number, segments: number, sides: number): void {
     const first = this.begin();
-    const base = this.v.length / 6;
+    const base = this.vertexFloats.length / 6;
     for (let i = 0; i <= segments; i++) {
       const u = (i / segments) * Math.PI * 2;
       for (let j = 0; j <= sides; j++) {
@@ -69,14 +73,14 @@ export class MeshBuilder {
       for (let j = 0; j < sides; j++) {
         const a = base + i * row + j;
         const b = a + row;
-        this.i.push(a, a + 1, b, b, a + 1, b + 1);
+        this.indices.push(a, a + 1, b, b, a + 1, b + 1);
       }
     this.end("torus", first);
   }
 
   sphere(segments: number, rings: number): void {
     const first = this.begin();
-    const base = this.v.length / 6;
+    const base = this.vertexFloats.length / 6;
     for (let r = 0; r <= rings; r++) {
       const phi = (r / rings) * Math.PI;
       for (let s = 0; s <= segments; s++) {
@@ -90,12 +94,12 @@ export class MeshBuilder {
       for (let s = 0; s < segments; s++) {
         const a = base + r * row + s;
         const b = a + row;
-        this.i.push(a, a + 1, b, b, a + 1, b + 1);
+        this.indices.push(a, a + 1, b, b, a + 1, b + 1);
       }
     this.end("sphere", first);
   }
 
   build(): { vertices: Float32Array; indices: Uint32Array } {
-    return { vertices: new Float32Array(this.v), indices: new Uint32Array(this.i) };
+    return { vertices: new Float32Array(this.vertexFloats), indices: new Uint32Array(this.indices) };
   }
 }

@@ -4,7 +4,7 @@
 import { VKC_DRAW } from "./binding.ts";
 import type { OrbitCamera } from "./camera.ts";
 import { invert, lookAt, type Mat4, multiply, normalize, perspective, transform } from "./mat4.ts";
-import { MeshBuilder } from "./meshes.ts";
+import { MeshBuilder, type MeshName } from "./meshes.ts";
 
 /** What vkc_set_geometry takes. */
 export interface Geometry {
@@ -22,7 +22,7 @@ export interface Geometry {
 const MAX_OBJECTS = 16;
 
 interface SceneObject {
-  mesh: "plane" | "cube" | "torus" | "sphere";
+  mesh: MeshName;
   /** VKC_DRAW_*: the pipeline that draws it. */
   kind: number;
   color: [number, number, number, number]; // albedo rgb, specular exponent (0: none)
