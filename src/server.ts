@@ -14,7 +14,7 @@ import type { SourceHealth } from "./server/health.ts";
 import { listen } from "./server/http.ts";
 import { prometheusText, type Samples } from "./server/metrics.ts";
 import { DEFAULTS, resolveOptions, type ServerSettings, type StreamingServerOptions } from "./server/options.ts";
-import { DEFAULT_STREAM, Stream } from "./server/stream.ts";
+import { DEFAULT_STREAM, ServedStream, type Stream } from "./server/stream.ts";
 import { listenerMetrics, type StreamStats } from "./server/telemetry.ts";
 import type { ViewerData } from "./server/viewer.ts";
 
@@ -25,8 +25,10 @@ export class StreamingServer {
   readonly settings: ServerSettings;
   /** The port to listen on; after start(), the one bound (when 0 asked for any free one). */
   port: number;
-  private readonly streams = new Map<string, Stream>();
-  private readonly defaultStream: Stream;
+  private readonly streams = new Map<string, ServedStream>();
+  private readonly defaultStream: ServedStream;
+  /** Streams added before start() without a size: they take the size start() gives. */
+  private readonly sizedAtStart = new Set<ServedStream>();
   private listener: Server<ViewerData> | null = null;
   private pool: EncoderPool | null = null;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
@@ -106,8 +108,10 @@ export class StreamingServer {
   /** Starts listening with the default stream at width x height; resolves once encoders and socket are ready. */
   async start(width: number, height: number): Promise<void> {
     if (this.listener) throw new Error("StreamingServer is already started");
-    this.defaultStream.width = checkInt("width", width);
-    this.defaultStream.height = checkInt("height", height);
+    checkInt("width", width);
+    checkInt("height", height);
+    for (const stream of [this.defaultStream, ...this.sizedAtStart]) Object.assign(stream, { width, height });
+    this.sizedAtStart.clear();
     const assets = await loadClientAssets();
     const log = this.settings.logger;
     const pool = await EncoderPool.create(this.settings.encoder, this.settings.encoderWorkers, (msg) => log.error(msg));
@@ -146,7 +150,7 @@ export class StreamingServer {
     this.sweepTimer = null;
     // Viewers first, with a moment for their close frames, so they read 1001 rather than an abrupt end.
     // The Workers read frame memory in place: encodes in flight finish before the pool closes.
-    await Promise.all([...this.streams.values()].map((stream) => stream.detach()));
+    await Promise.all([...this.streams.values()].map((stream) => stream.detach("server stopping")));
     await listener.stop(true);
     this.pool?.close();
     this.pool = null;
@@ -185,8 +189,8 @@ export class StreamingServer {
 
   /**
    * Adds a stream served at /s/NAME/ (NAME: a-z, 0-9, '_' and '-', starting with a letter or digit, at most
-   * 63 characters); it has its own viewers, input and pacing. `size` is the size of bare Uint8Array frames
-   * (default: the default stream's); `device` is reported in its /api/config.
+   * 63 characters); it has its own viewers, input and pacing. `width` and `height` are the size of bare
+   * Uint8Array frames (default: the default stream's, as start() sets it); `device` is reported in its /api/config.
    */
   addStream(name: string, options: { width?: number; height?: number; device?: string } = {}): Stream {
     if (this.streams.has(name)) throw new RangeError(`a stream named '${name}' exists already`);
@@ -194,6 +198,7 @@ export class StreamingServer {
     const height = checkInt("height", options.height ?? this.defaultStream.height);
     const stream = this.createStream(name, { width, height }, options.device ?? "");
     if (this.listener) this.attach(stream);
+    else if (options.width === undefined && options.height === undefined) this.sizedAtStart.add(stream);
     return stream;
   }
 
@@ -203,7 +208,8 @@ export class StreamingServer {
     if (!stream) return;
     if (stream === this.defaultStream) throw new RangeError("the default stream cannot be removed");
     this.streams.delete(name);
-    await stream.detach();
+    this.sizedAtStart.delete(stream);
+    await stream.detach("stream removed");
   }
 
   /** The stream of this name (the default one is "default"), if there is one. */
@@ -216,14 +222,14 @@ export class StreamingServer {
     return this.listener ? (performance.now() - this.startedAt) / 1000 : 0;
   }
 
-  private createStream(name: string, size: { width: number; height: number }, device: string): Stream {
-    const stream = new Stream(name, this.settings.stream, size, device, this, this.settings.logger);
+  private createStream(name: string, size: { width: number; height: number }, device: string): ServedStream {
+    const stream = new ServedStream(name, this.settings.stream, size, device, this, this.settings.logger);
     this.streams.set(name, stream);
     return stream;
   }
 
   /** Lets a stream take frames and viewers; an encode that finishes lets every stream's waiting frame go on. */
-  private attach(stream: Stream): void {
+  private attach(stream: ServedStream): void {
     stream.attach(this.listener!, this.pool!, () => {
       for (const other of this.streams.values()) if (other !== stream) other.resume();
     });

@@ -7,7 +7,7 @@ import { MAX_MESSAGE_BYTES } from "../protocol/input-schema.ts";
 import { originAllowed, requestToken, SECURITY_HEADERS, tokenCookie, tokenMatches, unauthorized } from "./access.ts";
 import type { Asset } from "./client-assets.ts";
 import type { AccessSettings } from "./options.ts";
-import { DEFAULT_STREAM, STREAM_NAME, type Stream } from "./stream.ts";
+import { DEFAULT_STREAM, STREAM_NAME, type ServedStream } from "./stream.ts";
 import { healthResponse, streamRoute } from "./stream-routes.ts";
 import type { ViewerData } from "./viewer.ts";
 
@@ -18,7 +18,7 @@ export interface ListenerParts {
   assets: ReadonlyMap<string, Asset>;
   log: Logger;
   /** The stream of this name, if there is one. */
-  stream(name: string): Stream | undefined;
+  stream(name: string): ServedStream | undefined;
   metricsText(): string;
   uptimeSeconds(): number;
 }
@@ -102,7 +102,7 @@ function upgrade(
   req: Request,
   url: URL,
   server: Server<ViewerData>,
-  stream: Stream | undefined,
+  stream: ServedStream | undefined,
   noStream: () => Response,
 ): Response | undefined {
   const refused = stream?.telemetry.stats;

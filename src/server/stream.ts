@@ -31,7 +31,29 @@ export interface StreamHost {
   readonly uptimeSeconds: number;
 }
 
-export class Stream implements ViewerEvents {
+/** A stream as a library user holds it (StreamingServer.addStream, .stream(name)). */
+export interface Stream {
+  readonly name: string;
+  readonly fps: number;
+  /** The frame size: the size at creation, then that of the newest encoded frame. */
+  readonly width: number;
+  readonly height: number;
+  /** Report the frame source's state here: `health.failed("waiting for the engine")`, `rendered(ms)`, ... */
+  readonly health: SourceHealth;
+  /** Offers a frame; never blocks; the newest frame wins when encoding is behind. */
+  pushFrame(frame: Frame | Uint8Array): void;
+  /** Validated input from this stream's viewers with control since the last call, oldest first. */
+  drainInput(): InputEvent[];
+  /** Whether anyone wants this stream's frames now (skip rendering when not). */
+  hasClients(): boolean;
+  readonly viewerCount: number;
+  /** This stream's GET /api/config and GET /api/stats. */
+  config(): StreamConfig;
+  statsSnapshot(): ReturnType<typeof statsSnapshot>;
+}
+
+/** A stream with what its listener needs too: viewer events, routes' feeds, attach/detach. */
+export class ServedStream implements Stream, ViewerEvents {
   /** The frame source's state: its engine reports errors, device and render times here. */
   readonly health: SourceHealth;
   readonly telemetry = new StreamTelemetry();
@@ -61,7 +83,7 @@ export class Stream implements ViewerEvents {
     this.health = new SourceHealth(device);
     this.input = new InputQueue(settings.inputCapacity);
     this.quality = new QualityPolicy(settings);
-    this.hub = new ViewerHub(`frames:${name}`, settings.control, this.telemetry.stats, log);
+    this.hub = new ViewerHub(name, settings.control, this.telemetry.stats, log);
     this.pipeline = new FramePipeline({
       fps: settings.fps,
       quality: this.quality,
@@ -254,10 +276,10 @@ export class Stream implements ViewerEvents {
     }));
   }
 
-  /** Closes every viewer (1001) and stops taking frames; resolves once encodes in flight are done. */
-  async detach(): Promise<void> {
+  /** Closes every viewer (1001, saying `why`) and stops taking frames; resolves once encodes in flight are done. */
+  async detach(why: string): Promise<void> {
     const encodesDone = this.pipeline.close();
-    await this.hub.closeAll(CLOSE_GOING_AWAY, "server stopping", CLOSE_GRACE_MS);
+    await this.hub.closeAll(CLOSE_GOING_AWAY, why, CLOSE_GRACE_MS);
     await encodesDone;
     this.telemetry.clear();
   }

@@ -24,13 +24,17 @@ export class ViewerHub {
   private readonly viewers = new Set<Viewer>();
   private server: Server<ViewerData> | null = null;
 
+  /** The pub/sub topic of this stream's frames. */
+  private readonly topic: string;
+
   constructor(
-    /** The pub/sub topic of this stream's frames. */
-    private readonly topic: string,
+    private readonly stream: string,
     private readonly control: ControlPolicy,
     private readonly counters: HubCounters,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.topic = `frames:${stream}`;
+  }
 
   get size(): number {
     return this.viewers.size;
@@ -48,13 +52,13 @@ export class ViewerHub {
     ws.data.role = this.roleFor(ws);
     if (ws.data.v2) sendText(ws, hello(ws.data.role));
     this.markCaughtUp(ws, latest);
-    this.log.info("viewer joined", { id: ws.data.id, viewers: this.viewers.size, role: ws.data.role });
+    this.log.info("viewer joined", { stream: this.stream, id: ws.data.id, viewers: this.viewers.size, role: ws.data.role });
   }
 
   /** A viewer left; with "first" control the next oldest may take over. */
   remove(ws: Viewer, config: () => StreamConfig): void {
     if (!this.viewers.delete(ws)) return;
-    this.log.info("viewer left", { id: ws.data.id, viewers: this.viewers.size });
+    this.log.info("viewer left", { stream: this.stream, id: ws.data.id, viewers: this.viewers.size });
     if (this.control === "first" && ws.data.role === "control") this.updateRoles(config);
   }
 
@@ -104,7 +108,8 @@ export class ViewerHub {
       }
       this.counters.viewersClosedTooSlow++;
       this.viewers.delete(ws);
-      this.log.warn("closing a viewer that stopped reading", { id: ws.data.id, seconds: Math.round((now - since) / 1000) });
+      const seconds = Math.round((now - since) / 1000);
+      this.log.warn("closing a viewer that stopped reading", { stream: this.stream, id: ws.data.id, seconds });
       ws.close(CLOSE_TOO_SLOW, "too slow: stopped reading frames");
       // Its buffer is full, so the close frame may never get through: then end it outright.
       setTimeout(() => ws.readyState !== WebSocket.CLOSED && ws.terminate(), TERMINATE_AFTER_MS);
