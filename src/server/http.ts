@@ -27,7 +27,7 @@ export interface ListenerParts {
 type Route = { stream: string; path: string; base: string } | { redirect: string } | null;
 
 /** `/s/NAME/rest` is `/rest` of stream NAME; any other path belongs to the default stream. */
-export function routeOf(pathname: string): Route {
+function routeOf(pathname: string): Route {
   const named = /^\/s\/([^/]*)(\/.*)?$/.exec(pathname);
   if (!named) return { stream: DEFAULT_STREAM, path: pathname, base: "/" };
   const name = named[1]!;

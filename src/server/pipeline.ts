@@ -56,10 +56,6 @@ export class FramePipeline {
 
   constructor(private readonly parts: PipelineParts) {}
 
-  get running(): boolean {
-    return this.encoder !== null;
-  }
-
   /** The newest encoded frame, if any. */
   get latestEncoded(): EncodedFrame | null {
     return this.latest;

@@ -62,10 +62,6 @@ export class ViewerHub {
     if (this.control === "first" && ws.data.role === "control") this.updateRoles(config);
   }
 
-  has(ws: Viewer): boolean {
-    return this.viewers.has(ws);
-  }
-
   /** Sends each v2 viewer the stream's config with its role (the frame size changed). */
   sendConfig(config: StreamConfig): void {
     for (const ws of this.viewers) if (ws.data.v2) sendText(ws, { type: "config", ...config, role: ws.data.role });
