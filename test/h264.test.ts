@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { NAL_IDR, NAL_PPS, NAL_SEI, NAL_SLICE, NAL_SPS, nalUnits } from "../src/encode/h264-annexb.ts";
 import { buildSeiNal, insertSei, readSeiPayload, VKCAST_SEI_UUID } from "../src/encode/h264-sei.ts";
-import { BS_INFO, DEFAULT_QP, H264Encoder, LAYER, LAYER_BS, PARAM, SOURCE } from "../src/encode/openh264.ts";
+import { BS_INFO, DEFAULT_QP, H264Encoder, LAYER, LAYER_BS, PARAM, qpForQuality, SOURCE } from "../src/encode/openh264.ts";
 import { InputState } from "../src/input-state.ts";
 import { makeRing } from "../src/sources/synthetic.ts";
 import { VulkanSource } from "../src/sources/vulkan.ts";
@@ -168,4 +168,18 @@ test("the offsets we poke match OpenH264's headers (compiled with gcc against li
   expect(cc.stderr).toBe("");
   const out = await run([dir.file("offsets")]);
   expect(out.stdout.trim().split("\n").map(Number)).toEqual(fields.map(([, v]) => v));
+});
+
+test("JPEG qualities map to quantisers: q85 is the default, finer above, coarser below, always 0-51", () => {
+  expect(qpForQuality(85)).toBe(DEFAULT_QP);
+  expect(qpForQuality(60)).toBe(27);
+  expect(qpForQuality(90)).toBe(20);
+  let last = Infinity;
+  for (let q = 1; q <= 100; q++) {
+    const qp = qpForQuality(q);
+    expect(qp).toBeLessThanOrEqual(last);
+    expect(qp).toBeGreaterThanOrEqual(0);
+    expect(qp).toBeLessThanOrEqual(51);
+    last = qp;
+  }
 });

@@ -117,12 +117,35 @@ function createHandle(): { handle: Pointer; vtable: Vtable; lib: Library } {
 /** The quantiser whose SSIM matches JPEG q85's on the built-in scene (bench/codec.ts). */
 export const DEFAULT_QP = 22;
 
+// JPEG quality -> quantiser with the same SSIM on the built-in scene at 720p (bench/codec.ts): q60 ~ 27,
+// q85 ~ 22, q90 ~ 20; linear between these points, extended at both ends.
+const QUALITY_TO_QP: readonly [number, number][] = [
+  [1, 39],
+  [60, 27],
+  [85, DEFAULT_QP],
+  [90, 20],
+  [100, 16],
+];
+
+/** The quantiser that gives about the SSIM of JPEG quality `quality` (1-100). */
+export function qpForQuality(quality: number): number {
+  const q = Math.min(100, Math.max(1, quality));
+  const upper = QUALITY_TO_QP.findIndex(([at]) => at >= q);
+  const [q1, qp1] = QUALITY_TO_QP[upper]!;
+  if (upper === 0) return qp1;
+  const [q0, qp0] = QUALITY_TO_QP[upper - 1]!;
+  return Math.round(qp0 + ((q - q0) / (q1 - q0)) * (qp1 - qp0));
+}
+
 export interface H264Settings {
   /** Frames per second, only written into the stream (constant QP needs no rate). */
   fps: number;
-  /** Quantiser 0-51 (lower: better, bigger); changeable per frame. */
+  /** Quantiser 0-51 of the frames others refer to (lower: better, bigger); changeable per frame. */
   qp: number;
-  /** 1: every frame a reference. 2: odd frames are non-reference (temporal layer 1) and may be dropped. */
+  /**
+   * 1: every frame a reference. 2: odd frames are non-reference (temporal layer 1) and may be dropped;
+   * they are coded 3 steps coarser (OpenH264's cascade), as nothing inherits their errors.
+   */
   temporalLayers?: 1 | 2;
 }
 
@@ -165,8 +188,10 @@ export class H264Encoder {
     const height = image.height & ~1;
     if (width < MIN_SIZE || height < MIN_SIZE) throw new Error(`H.264 frames must be at least ${MIN_SIZE}x${MIN_SIZE}`);
     if (this.session && (this.session.width !== width || this.session.height !== height)) this.close();
-    this.session ??= new Session(width, height, this.fps, this.qp, this.temporalLayers);
-    this.session.setQp(this.qp);
+    // OpenH264 codes layer 0 at its qp - 3 when there are two layers: ask for qp + 3 so that `qp` is layer 0's.
+    const nativeQp = Math.min(51, this.qp + (this.temporalLayers === 2 ? 3 : 0));
+    this.session ??= new Session(width, height, this.fps, nativeQp, this.temporalLayers);
+    this.session.setQp(nativeQp);
     return this.session.encode({ ...image, width, height }, options.idr ?? false, options.timestampMs);
   }
 
