@@ -132,7 +132,8 @@ export default async function codecBench(args: string[]) {
           // 10 s (5 with --quick) of stream: the frames forth and back, so that the motion never jumps.
           const loop = [...images, ...[...images].reverse()];
           const long = Array.from({ length: FPS * (quick ? 5 : 10) }, (_, k) => loop[k % loop.length]!);
-          const base = sweep(1).find((r) => r.qp === DEFAULT_QP)?.bytesPerSecond ?? q85.bytesPerSecond / 10;
+          // Link shares are of the one-layer stream with nobody behind.
+          const base = simulateSlowViewer(long, FPS, DEFAULT_QP, "idr", Infinity).streamBytesPerSecond;
           for (const share of LINK_SHARES) {
             for (const policy of ["idr", "layers"] as const) {
               slow.push({ scene, size, share, ...simulateSlowViewer(long, FPS, DEFAULT_QP, policy, base * share) });
