@@ -62,10 +62,10 @@ describe("parsers", () => {
 });
 
 /** A reader over a made-up file tree. */
-const tree = (files: Record<string, string>) => (path: string) => files[path] ?? null;
+const tree = (files: Record<string, string | undefined>) => (path: string) => files[path] ?? null;
 
 describe("usableCpus", () => {
-  test.each([
+  const cases: { what: string; files: Record<string, string>; want: ReturnType<typeof usableCpus> }[] = [
     {
       what: "affinity only",
       files: { "/proc/self/status": "Cpus_allowed_list:\t0-15\n", "/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/cpu.max": "max 100000" },
@@ -115,7 +115,8 @@ describe("usableCpus", () => {
       files: { "/proc/self/status": "Cpus_allowed_list:\t0-3\n", "/proc/self/cgroup": "0::/\n", "/sys/fs/cgroup/cpu.max": "20000 100000" },
       want: { cpus: 1, affinity: 4, quota: 0.2 },
     },
-  ])("$what", ({ files, want }) => {
+  ];
+  test.each(cases)("$what", ({ files, want }) => {
     expect(usableCpus(tree(files))).toEqual(want);
   });
 
