@@ -1,0 +1,16 @@
+#!/bin/bash
+# Fills /work/main/.gpu/ (git-ignored there, named in the device tool's `carry`) with what a GPU run
+# needs: bun (xz), the Debian packages the machine lacks, this worktree's code and its Vulkan library.
+set -euo pipefail
+wt=$(cd "$(dirname "$0")/../.." && pwd)
+dest=${1:-/work/main/.gpu}
+mkdir -p "$dest/debs"
+[ -f "$dest/bun.xz" ] || xz -T2 -6 -c "$(readlink -f "$(command -v bun)")" > "$dest/bun.xz"
+if ! ls "$dest"/debs/libvulkan1_*.deb >/dev/null 2>&1; then
+  (cd "$dest/debs" && apt-get download -oAPT::Architecture=amd64 libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 libturbojpeg0)
+fi
+(cd "$wt" && bun -e 'import { ensureVulkanLibrary } from "./src/vulkan/build.ts"; console.log(ensureVulkanLibrary())' >/dev/null)
+cp "$wt/build/libvkcast_vk.so" "$dest/libvkcast_vk.so"
+rm -rf "$dest/wt" && mkdir -p "$dest/wt"
+(cd "$wt" && tar cf - index.ts package.json tsconfig.json src client bench scripts) | tar xf - -C "$dest/wt"
+du -sh "$dest"
