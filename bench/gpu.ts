@@ -155,7 +155,7 @@ async function nvjpeg() {
     let bytes = 0;
     for (let i = -5; i < frames; i++) {
       const s = performance.now();
-      const jpeg = encoder.encodePixels(ring[(i + 5) % ring.length]!, w, h, w * 4, false, q, 0);
+      const jpeg = encoder.encodePixels(ring[(i + 5) % ring.length]!, w, h, w * 4, false, q);
       if (i >= 0) ms.push(performance.now() - s);
       bytes = jpeg.length;
       if (out && i === 0) {

@@ -62,6 +62,8 @@ export class NvjpegEncoder {
   private rgba = { address: 0n, bytes: 0 };
   private yuv = { address: 0n, bytes: 0 };
   private readonly imports = new Map<number, Imported>();
+  /** The JPEG comes back into this buffer, reused (grown) from frame to frame. */
+  private out = new Uint8Array(0);
   private readonly cell = new BigUint64Array(1);
   /** nvjpegImage_t: unsigned char *channel[4]; size_t pitch[4]. */
   private readonly image = new BigUint64Array(8);
@@ -105,8 +107,8 @@ export class NvjpegEncoder {
     return new NvjpegEncoder(device);
   }
 
-  /** Encodes RGBA or BGRA pixels from host memory; the JPEG has `prefix` free bytes after its SOI. */
-  encodePixels(pixels: Uint8Array, width: number, height: number, stride: number, bgra: boolean, quality: number, prefix: number): Uint8Array {
+  /** Encodes RGBA or BGRA pixels from host memory. The JPEG is a view over a buffer the next encode reuses. */
+  encodePixels(pixels: Uint8Array, width: number, height: number, stride: number, bgra: boolean, quality: number): Uint8Array {
     const { cu } = this.lib;
     const bytes = stride * (height - 1) + width * 4;
     const layout = yuv420Layout(width, height);
@@ -119,21 +121,21 @@ export class NvjpegEncoder {
     const gx = Math.ceil(Math.ceil(width / 2) / BLOCK);
     const gy = Math.ceil(Math.ceil(height / 2) / BLOCK);
     checkCu(cu, cu.cuLaunchKernel(this.kernel, gx, gy, 1, BLOCK, BLOCK, 1, 0, this.stream, ptr(this.kernelArgPointers), null), "cuLaunchKernel");
-    return this.encodeYuv(this.yuv.address, layout, width, height, quality, prefix);
+    return this.encodeYuv(this.yuv.address, layout, width, height, quality);
   }
 
   /** Encodes 4:2:0 planes from host memory laid out as `yuv420Layout(width, height)`. */
-  encodePlanes(planes: Uint8Array, width: number, height: number, quality: number, prefix: number): Uint8Array {
+  encodePlanes(planes: Uint8Array, width: number, height: number, quality: number): Uint8Array {
     const layout = yuv420Layout(width, height);
     this.grow(this.yuv, layout.bytes);
     checkCu(this.lib.cu, this.lib.cu.cuMemcpyHtoDAsync_v2(this.yuv.address, planes, layout.bytes, this.stream), "uploading the planes");
-    return this.encodeYuv(this.yuv.address, layout, width, height, quality, prefix);
+    return this.encodeYuv(this.yuv.address, layout, width, height, quality);
   }
 
   /** Encodes 4:2:0 planes at `offset` in exported GPU memory (imported on first use), without a copy. */
-  encodeExported(frame: ExportedFrame, offset: number, width: number, height: number, quality: number, prefix: number): Uint8Array {
+  encodeExported(frame: ExportedFrame, offset: number, width: number, height: number, quality: number): Uint8Array {
     const base = this.importMemory(frame) + BigInt(offset);
-    return this.encodeYuv(base, yuv420Layout(width, height), width, height, quality, prefix);
+    return this.encodeYuv(base, yuv420Layout(width, height), width, height, quality);
   }
 
   close(): void {
@@ -146,7 +148,7 @@ export class NvjpegEncoder {
     // ends takes them with its context reference.
   }
 
-  private encodeYuv(base: bigint, layout: Yuv420Layout, width: number, height: number, quality: number, prefix: number): Uint8Array {
+  private encodeYuv(base: bigint, layout: Yuv420Layout, width: number, height: number, quality: number): Uint8Array {
     const { cu, nvjpeg } = this.lib;
     checkNvjpeg(nvjpeg.nvjpegEncoderParamsSetQuality(this.params, quality, this.stream), "setting the quality");
     this.image.fill(0n);
@@ -160,13 +162,11 @@ export class NvjpegEncoder {
     const length = this.cell;
     checkNvjpeg(nvjpeg.nvjpegEncodeRetrieveBitstream(this.handle, this.state, null, ptr(length), this.stream), "reading the JPEG size");
     checkCu(cu, cu.cuStreamSynchronize(this.stream), "encoding");
-    // The JPEG is written `prefix` bytes in, then its SOI is put back in front: bytes [2, 2 + prefix) are free.
-    const out = new Uint8Array(Number(length[0]) + prefix);
-    checkNvjpeg(nvjpeg.nvjpegEncodeRetrieveBitstream(this.handle, this.state, ptr(out, prefix), ptr(length), this.stream), "reading the JPEG");
+    const size = Number(length[0]);
+    if (this.out.length < size) this.out = new Uint8Array(size * 2);
+    checkNvjpeg(nvjpeg.nvjpegEncodeRetrieveBitstream(this.handle, this.state, ptr(this.out), ptr(length), this.stream), "reading the JPEG");
     checkCu(cu, cu.cuStreamSynchronize(this.stream), "reading the JPEG");
-    out[0] = 0xff;
-    out[1] = 0xd8;
-    return out;
+    return this.out.subarray(0, Number(length[0]));
   }
 
   /** A device buffer of at least `bytes`, grown (never shrunk) as frames get larger. */
