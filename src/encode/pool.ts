@@ -18,6 +18,9 @@ const WORKER_URL = new URL("./worker.ts", import.meta.url).href;
 export class EncoderPool {
   private slots: Slot[] = [];
   private closed = false;
+  /** Workers asked for (resize); Workers still loading their backend. */
+  private wanted = 0;
+  private starting = 0;
   /** The backend the Workers loaded (known once `ready` resolves). */
   encoder: EncoderName | null = null;
   /** Workers that died and were replaced. */
@@ -31,6 +34,7 @@ export class EncoderPool {
   /** Starts `size` Workers and resolves once every one has loaded its backend. */
   static async create(choice: EncoderChoice, size: number, onError: (message: string) => void): Promise<EncoderPool> {
     const pool = new EncoderPool(choice, onError);
+    pool.wanted = size;
     try {
       await Promise.all(Array.from({ length: size }, () => pool.spawn()));
     } catch (err) {
@@ -38,6 +42,24 @@ export class EncoderPool {
       throw err;
     }
     return pool;
+  }
+
+  /** Workers in use: running or starting, at most what was asked for. */
+  get size(): number {
+    return Math.min(this.wanted, this.slots.length + this.starting);
+  }
+
+  /**
+   * Grows or shrinks the pool to `size` Workers. New ones start in the background (a failure to
+   * start is reported through onError); idle ones beyond `size` stop now, busy ones when they finish.
+   */
+  resize(size: number): void {
+    if (this.closed || size === this.wanted) return;
+    this.wanted = size;
+    for (let n = this.slots.length + this.starting; n < size; n++) {
+      this.spawn().catch((err) => this.onError(`could not start an encoder worker: ${err.message}`));
+    }
+    for (const slot of [...this.slots]) if (slot.busy === null) this.retireIfSurplus(slot);
   }
 
   get hasIdleWorker(): boolean {
@@ -63,33 +85,52 @@ export class EncoderPool {
     this.slots = [];
   }
 
+  /** Stops an idle Worker the pool no longer wants. */
+  private retireIfSurplus(slot: Slot): void {
+    if (this.slots.length <= this.wanted || !this.slots.includes(slot)) return;
+    this.slots = this.slots.filter((s) => s !== slot);
+    slot.worker.terminate();
+  }
+
   private spawn(): Promise<void> {
+    this.starting++;
     return new Promise((resolve, reject) => {
       const worker = new Worker(WORKER_URL);
       const slot: Slot = { worker, busy: null };
       let ready = false;
+      let started = false;
+      // Counted once, whether the Worker loads, fails to, or dies first.
+      const startEnded = () => {
+        if (!started) this.starting--;
+        started = true;
+      };
       worker.onmessage = (event: MessageEvent<FromWorker>) => {
         const msg = event.data;
         switch (msg.type) {
           case "ready":
             ready = true;
+            startEnded();
             this.encoder = msg.encoder;
             this.slots.push(slot);
+            this.retireIfSurplus(slot);
             resolve();
             return;
           case "init-failed":
+            startEnded();
             worker.terminate();
             reject(new Error(msg.error));
             return;
           case "encoded": {
             const job = slot.busy;
             slot.busy = null;
+            this.retireIfSurplus(slot);
             job?.resolve({ seq: msg.seq, jpeg: new Uint8Array(msg.jpeg), encodeMs: msg.encodeMs });
             return;
           }
           case "failed": {
             const job = slot.busy;
             slot.busy = null;
+            this.retireIfSurplus(slot);
             job?.reject(new Error(msg.error));
             return;
           }
@@ -97,7 +138,10 @@ export class EncoderPool {
       };
       // A Worker that dies is replaced, and the frame it held is given up, so the stream goes on.
       const died = (reason: string) => {
-        if (!ready) return reject(new Error(`encoder worker failed to start: ${reason}`));
+        if (!ready) {
+          startEnded();
+          return reject(new Error(`encoder worker failed to start: ${reason}`));
+        }
         if (!this.slots.includes(slot)) return;
         this.slots = this.slots.filter((s) => s !== slot);
         slot.busy?.reject(new Error(`encoder worker died: ${reason}`));

@@ -1,6 +1,7 @@
 // The frame pipeline of one stream: the newest pushed frame waits (a newer one replaces it), leaves at
 // the target fps for an idle encoder Worker, and comes back as JPEG; encoded frames are delivered in
-// order (two Workers may finish out of order) and the newest one is kept for late joiners and snapshots.
+// order (Workers may finish out of order: a frame that finishes early waits for the ones before it)
+// and the newest one is kept for late joiners and snapshots.
 import { ptr } from "bun:ffi";
 import type { EncoderPool } from "../encode/pool.ts";
 import type { EncodeJob, FrameMeta } from "../encode/protocol.ts";
@@ -32,6 +33,8 @@ export interface PipelineParts {
   quality: QualityPolicy;
   counters: PipelineCounters;
   encodeMs: Samples;
+  /** Time a frame waited between its push and its hand-off to an encoder (ms). */
+  queueMs: Samples;
   log: Logger;
   /** A frame newer than any before was encoded: fan it out. */
   deliver(frame: EncodedFrame, meta: FrameMeta): void;
@@ -41,8 +44,9 @@ export class FramePipeline {
   private encoder: FrameEncoder | null = null;
   /** Called when one of our encodes finished, so that every stream sharing the encoders can go on. */
   private encoderFreed: () => void = () => {};
-  /** The newest pushed frame not yet handed to an encoder. */
+  /** The newest pushed frame not yet handed to an encoder, and when it was pushed. */
   private pending: Frame | null = null;
+  private pendingSince = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private timer: ReturnType<typeof setTimeout> | null = null;
   /** Earliest time (performance.now) the next frame may leave, so frames leave at `fps`. */
@@ -51,6 +55,9 @@ export class FramePipeline {
   private lastPushAt = 0;
   private pushIntervalMs = 0;
   private seq = 0;
+  /** Encodes that finished before an earlier one did, by seq (null: it failed), and the next seq to deliver. */
+  private readonly finished = new Map<number, { meta: FrameMeta; jpeg: Uint8Array } | null>();
+  private nextToDeliver = 1;
   private latest: EncodedFrame | null = null;
   private readonly frameWaiters = new Set<() => void>();
 
@@ -75,6 +82,8 @@ export class FramePipeline {
     this.pending?.release?.();
     this.pending = null;
     await Promise.allSettled([...this.inFlight]);
+    this.finished.clear();
+    this.nextToDeliver = this.seq + 1;
     this.latest = null;
     this.wakeFrameWaiters();
   }
@@ -93,6 +102,7 @@ export class FramePipeline {
     }
     this.pending = { ...frame, captureTime: frame.captureTime ?? Date.now() };
     const now = performance.now();
+    this.pendingSince = now;
     const gap = now - this.lastPushAt;
     this.pushIntervalMs = this.pushIntervalMs === 0 ? gap : 0.9 * this.pushIntervalMs + 0.1 * gap;
     this.lastPushAt = now;
@@ -143,6 +153,7 @@ export class FramePipeline {
       frame.release?.();
       return;
     }
+    this.parts.queueMs.add(now - this.pendingSince);
     const interval = 1000 / this.parts.fps;
     // Keep the cadence when on time; after an idle spell, start a new one from now.
     this.nextDue = now - this.nextDue > interval ? now + interval : this.nextDue + interval;
@@ -163,9 +174,10 @@ export class FramePipeline {
         (encoded) => {
           this.parts.counters.framesEncoded++;
           this.parts.encodeMs.add(encoded.encodeMs);
-          this.deliverInOrder(job.meta, encoded.jpeg);
+          this.deliverInOrder(job.meta.seq, { meta: job.meta, jpeg: encoded.jpeg });
         },
         (err: Error) => {
+          this.deliverInOrder(job.meta.seq, null);
           this.parts.counters.encodeErrors++;
           this.parts.quality.forgetLastFrame();
           this.parts.log.error("encode failed", { seq: job.meta.seq, error: err.message });
@@ -180,12 +192,18 @@ export class FramePipeline {
     this.inFlight.add(done);
   }
 
-  /** Two Workers may finish out of order: an older frame never follows a newer one. */
-  private deliverInOrder(meta: FrameMeta, jpeg: Uint8Array): void {
-    if (!this.encoder || (this.latest && meta.seq <= this.latest.seq)) return;
-    this.latest = { seq: meta.seq, jpeg };
-    this.wakeFrameWaiters();
-    this.parts.deliver(this.latest, meta);
+  /** Delivers frame `seq` (null: its encode failed) once every frame before it was delivered or failed. */
+  private deliverInOrder(seq: number, done: { meta: FrameMeta; jpeg: Uint8Array } | null): void {
+    if (!this.encoder || seq < this.nextToDeliver) return;
+    this.finished.set(seq, done);
+    while (this.finished.has(this.nextToDeliver)) {
+      const next = this.finished.get(this.nextToDeliver)!;
+      this.finished.delete(this.nextToDeliver++);
+      if (!next) continue;
+      this.latest = { seq: next.meta.seq, jpeg: next.jpeg };
+      this.wakeFrameWaiters();
+      this.parts.deliver(this.latest, next.meta);
+    }
   }
 
   private wakeFrameWaiters(): void {
