@@ -11,6 +11,8 @@ import type { SourceHealth } from "./server/health.ts";
 export interface EngineTarget {
   readonly fps: number;
   readonly health: SourceHealth;
+  /** Encoder Workers in use: the source may have as many frames out at once, plus one being rendered. */
+  readonly encoderWorkers?: number;
   drainInput(): InputEvent[];
   hasClients(): boolean;
   pushFrame(frame: Frame): void;
@@ -72,9 +74,10 @@ export function runEngine(
     if (target.hasClients() && !reopening) {
       try {
         if (input.resize) source.resize(input.resize.width, input.resize.height);
+        if (target.encoderWorkers) source.setFramesInFlight?.(target.encoderWorkers + 1);
         const renderStart = performance.now();
         const frame = await source.nextFrame((renderStart - started) / 1000, input);
-        target.health.rendered(performance.now() - renderStart);
+        target.health.rendered(performance.now() - renderStart, frame.stages);
         if (stopped) frame.release?.();
         else target.pushFrame(frame);
       } catch (err) {

@@ -20,7 +20,21 @@ export interface Frame {
   format?: PixelFormat;
   /** Wall-clock time the frame was captured, in ms since the epoch; defaults to the push time. */
   captureTime?: number;
+  /** Where the source spent this frame's time, when it knows (the Vulkan source does). */
+  stages?: SourceStages;
   release?: () => void;
+}
+
+/** A frame's time in its source, in ms: /api/stats `stages` and /metrics `vkcast_stage_ms`. */
+export interface SourceStages {
+  /** Rendering (the render pass, from GPU timestamps where the device has them). */
+  renderMs: number;
+  /** Getting the pixels to where the encoder reads them (the copy to host memory). */
+  readbackMs: number;
+  /** From the device being done to the frame handed out (polling, building the frame). */
+  handoffMs: number;
+  /** Waiting for a free slot before rendering could start: the ring was full of frames being encoded. */
+  ringWaitMs: number;
 }
 
 /** Something that makes frames: the Vulkan renderer or the synthetic generator. */
@@ -38,6 +52,8 @@ export interface FrameSource {
   resize(width: number, height: number): void;
   /** Release every resource; no frame handed out may be read after its release. */
   close(): void;
+  /** Frames the source may have out at once (held by encoders, plus one being rendered), where it has a limit. */
+  setFramesInFlight?(count: number): void;
 }
 
 /** Throws a TypeError/RangeError naming the field when a pushed frame is malformed. */

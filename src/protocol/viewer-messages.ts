@@ -29,6 +29,8 @@ export interface StreamConfig {
   stillQuality: number;
   /** The JPEG backend in use ("turbo" or "napi"), null before start. */
   encoder: string | null;
+  /** Encoder Workers in use (0 before start). */
+  encoderWorkers: number;
   /** The device that renders the stream's frames, as its engine reports it. */
   device: string;
   /** WebSocket and MJPEG viewers connected now. */

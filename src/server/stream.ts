@@ -28,6 +28,7 @@ const CLOSE_GRACE_MS = 500;
 /** What a stream reads from the listener that serves it. */
 export interface StreamHost {
   readonly encoder: string | null;
+  readonly encoderWorkers: number;
   readonly uptimeSeconds: number;
 }
 
@@ -89,6 +90,7 @@ export class ServedStream implements Stream, ViewerEvents {
       quality: this.quality,
       counters: this.telemetry.stats,
       encodeMs: this.telemetry.encodeMs,
+      queueMs: this.telemetry.queueMs,
       log,
       deliver: (frame, meta) => {
         this.telemetry.sent(frame.seq, meta.t);
@@ -97,13 +99,20 @@ export class ServedStream implements Stream, ViewerEvents {
           this.height = meta.h;
           this.hub.sendConfig(this.config());
         }
+        const started = performance.now();
         this.hub.publish(frame);
+        this.telemetry.publishMs.add(performance.now() - started);
       },
     });
   }
 
   get fps(): number {
     return this.settings.fps;
+  }
+
+  /** Encoder Workers in use (the listener's, shared by its streams): its engine keeps as many frames out. */
+  get encoderWorkers(): number {
+    return this.host.encoderWorkers;
   }
 
   /**
@@ -143,6 +152,7 @@ export class ServedStream implements Stream, ViewerEvents {
       interactiveQuality: s.interactiveQuality,
       stillQuality: s.stillQuality,
       encoder: this.host.encoder,
+      encoderWorkers: this.host.encoderWorkers,
       device: this.health.device,
       viewers: this.viewerCount,
       control: s.control,
@@ -298,6 +308,7 @@ export class ServedStream implements Stream, ViewerEvents {
       websocketViewers: this.hub.size,
       mjpegViewers: this.mjpegViewers,
       encoder: this.host.encoder,
+      encoderWorkers: this.host.encoderWorkers,
       uptimeSeconds: this.host.uptimeSeconds,
     };
   }

@@ -48,6 +48,10 @@ export class StreamTelemetry {
   readonly stats = newStreamStats();
   /** Time a Worker took to encode a frame (ms). */
   readonly encodeMs = new Samples();
+  /** Time a frame waited between its push and an encoder taking it (ms). */
+  readonly queueMs = new Samples();
+  /** Time the main thread took to fan an encoded frame out to the viewers (ms). */
+  readonly publishMs = new Samples();
   /** Capture-to-acknowledged latency (ms) from v2 viewers' acks. */
   readonly latencyMs = new Samples(256);
   /** Capture times of recent frames by sequence number. */
@@ -78,7 +82,23 @@ export interface StreamReport {
   websocketViewers: number;
   mjpegViewers: number;
   encoder: string | null;
+  /** Encoder Workers in use now (shared by the listener's streams). */
+  encoderWorkers: number;
   uptimeSeconds: number;
+}
+
+/** Every stage a frame goes through, in order: the source's (render, readback, hand-off, ring wait), then the stream's. */
+function stages(r: StreamReport): Record<string, Samples> {
+  const s = r.health.stages;
+  return {
+    renderMs: s.renderMs,
+    readbackMs: s.readbackMs,
+    handoffMs: s.handoffMs,
+    ringWaitMs: s.ringWaitMs,
+    queueMs: r.telemetry.queueMs,
+    encodeMs: r.telemetry.encodeMs,
+    publishMs: r.telemetry.publishMs,
+  };
 }
 
 /** GET /api/stats: counters, viewers, and recent render, encode and latency quantiles. */
@@ -91,10 +111,13 @@ export function statsSnapshot(r: StreamReport) {
     mjpegViewers: r.mjpegViewers,
     device: r.health.device,
     encoder: r.encoder,
+    encoderWorkers: r.encoderWorkers,
     sourceError: r.health.error,
     encodeMs: r.telemetry.encodeMs.summary(),
     renderMs: r.health.renderMs.summary(),
     latencyMs: r.telemetry.latencyMs.summary(),
+    /** Each stage's recent ms (the source's stages stay empty for sources that do not report them). */
+    stages: Object.fromEntries(Object.entries(stages(r)).map(([name, samples]) => [name, samples.summary()])),
   };
 }
 
@@ -127,11 +150,16 @@ export function streamMetrics(r: StreamReport): Metric[] {
     c("input_denied_total", "Input events from viewers without control.", st.inputDenied),
     c("input_dropped_total", "Input events pushed out of the full queue.", st.inputDropped),
     g("viewers", "Viewers connected now (WebSocket and MJPEG).", r.websocketViewers + r.mjpegViewers),
+    g("encoder_workers", "Encoder Workers in use.", r.encoderWorkers),
     g("source_ok", "1 while the frame source renders without error.", r.health.error ? 0 : 1),
     { ...g("info", "Device and encoder in use.", 1), labels: { ...stream, device: r.health.device, encoder: r.encoder ?? "" } },
     summary("encode_ms", "JPEG encode time in ms (recent frames).", r.telemetry.encodeMs),
     summary("render_ms", "Frame source render time in ms (recent frames).", r.health.renderMs),
     summary("latency_ms", "Capture to acknowledged latency in ms (v2 viewers).", r.telemetry.latencyMs),
+    ...Object.entries(stages(r)).map(([name, samples]) => ({
+      ...summary("stage_ms", "Time of each stage of a frame in ms: render, readback, handoff, ring_wait, queue, encode, publish.", samples),
+      labels: { ...stream, stage: name.replace(/Ms$/, "").replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) },
+    })),
   ];
 }
 
