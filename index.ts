@@ -57,6 +57,7 @@ const server = new StreamingServer({
   allowOrigins: options.allowOrigin,
   tls: options.tlsCert && options.tlsKey ? { cert: options.tlsCert, key: options.tlsKey } : null,
   encoder: options.encoder,
+  encoderWorkers: options.encoderWorkers,
   device: source.device,
   logger: log,
 });

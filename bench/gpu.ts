@@ -60,14 +60,14 @@ async function stream() {
     let end: { cpu1: number; t1: number; stats1: Record<string, unknown> } | null = null;
     const results = await Promise.all(
       per.map(async (n, i) => {
-        const proc = Bun.spawn([process.execPath, join(import.meta.dir, "viewers.ts"), `ws://127.0.0.1:${port}/ws`, `${n}`, `${warmup}`, `${seconds}`], {
-          stdout: "pipe",
-          stderr: "inherit",
-        });
+        const viewerArgs = [`ws://127.0.0.1:${port}/ws`, `${n}`, `${warmup}`, `${seconds}`];
+        const viewerScript = join(import.meta.dir, "viewers.ts");
+        const proc = Bun.spawn([process.execPath, viewerScript, ...viewerArgs], { stdout: "pipe", stderr: "inherit" });
         let json = "";
         for await (const line of lines(proc.stdout)) {
-          if (line === "start" && i === 0) window = { cpu0: (await procUsage(server.pid)).cpuSeconds, t0: performance.now(), stats0: await api("/api/stats") };
-          else if (line === "stop" && i === 0) end = { cpu1: (await procUsage(server.pid)).cpuSeconds, t1: performance.now(), stats1: await api("/api/stats") };
+          const cpu = async () => (await procUsage(server.pid)).cpuSeconds;
+          if (line === "start" && i === 0) window = { cpu0: await cpu(), t0: performance.now(), stats0: await api("/api/stats") };
+          else if (line === "stop" && i === 0) end = { cpu1: await cpu(), t1: performance.now(), stats1: await api("/api/stats") };
           else if (line.startsWith("{")) json = line;
         }
         if ((await proc.exited) !== 0 || !json) throw new Error(`viewer process ${i} failed\n${stderr}`);
@@ -106,7 +106,7 @@ async function stream() {
 
 async function render() {
   const { VulkanSource } = await import("../src/sources/vulkan.ts");
-  const { InputState } = await import("../src/input.ts");
+  const { InputState } = await import("../src/input-state.ts");
   const frames = Number(option(args, "frames", "120"));
   const source = await VulkanSource.create({ width: size[0], height: size[1] });
   const input = new InputState();

@@ -20,6 +20,7 @@ export interface CliOptions {
   stallTimeout: number;
   source: "vulkan" | "synthetic";
   encoder: EncoderChoice;
+  encoderWorkers: number | "auto";
   device: string | undefined;
   logLevel: LogLevel;
   jsonLogs: boolean;
@@ -57,6 +58,12 @@ const oneOf =
     if (!values.includes(raw as T)) throw new UsageError(`${flag} must be one of ${values.join(", ")} (got '${raw}')`);
     return raw as T;
   };
+const workers = (raw: string, flag: string): number | "auto" => {
+  if (raw.trim() === "auto") return "auto";
+  const [min, max] = LIMITS.encoderWorkers;
+  if (!/^\d+$/.test(raw.trim())) throw new UsageError(`${flag} must be auto or an integer from ${min} to ${max} (got '${raw}')`);
+  return int("encoderWorkers")(raw, flag);
+};
 const text = (raw: string, flag: string) => {
   if (raw.trim() === "") throw new UsageError(`${flag} must not be empty`);
   return raw;
@@ -123,6 +130,11 @@ const SPECS: Record<string, Spec> = {
   },
   source: { value: "vulkan|synthetic", help: "where frames come from (default vulkan)", parse: oneOf(["vulkan", "synthetic"]) },
   encoder: { value: "turbo|napi", help: "JPEG encoder (default: libjpeg-turbo when it loads, else napi)", parse: oneOf(["turbo", "napi"]) },
+  "encoder-workers": {
+    value: "N|auto",
+    help: `encoder Workers; auto: as many as the fps needs, within the CPUs this process may use (default ${SERVER.encoderWorkers})`,
+    parse: workers,
+  },
   device: { value: "INDEX|NAME", help: "Vulkan device by index or name substring (default: the fastest kind)", parse: text },
   "log-level": { value: "LEVEL", help: `one of ${LOG_LEVELS.join(", ")} (default info)`, parse: oneOf(LOG_LEVELS) },
   "json-logs": { help: "write logs as JSON lines", parse: bool },
@@ -150,6 +162,7 @@ const DEFAULTS: CliOptions = {
   stallTimeout: SERVER.stallTimeout,
   source: "vulkan",
   encoder: SERVER.encoder,
+  encoderWorkers: SERVER.encoderWorkers,
   device: undefined,
   logLevel: "info",
   jsonLogs: false,

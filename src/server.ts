@@ -4,6 +4,7 @@
 // The parts live in src/server/ (README "How a frame travels" maps them).
 import type { Server } from "bun";
 import type { EncoderName } from "./encode/backend.ts";
+import { usableCpus, workersFor } from "./encode/cpus.ts";
 import { EncoderPool } from "./encode/pool.ts";
 import type { Frame } from "./frame.ts";
 import { checkInt } from "./limits.ts";
@@ -33,6 +34,9 @@ export class StreamingServer {
   private pool: EncoderPool | null = null;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private startedAt = 0;
+  /** With encoderWorkers "auto": the most Workers this process's CPUs allow, and seconds a smaller pool would have done. */
+  private readonly autoWorkerCap = Math.max(1, Math.min(16, usableCpus().cpus - 1));
+  private quietSeconds = 0;
 
   /** Throws a TypeError/RangeError naming the first bad option. */
   constructor(options: StreamingServerOptions = {}) {
@@ -77,6 +81,11 @@ export class StreamingServer {
     return this.pool?.encoder ?? null;
   }
 
+  /** Encoder Workers in use (0 before start). */
+  get encoderWorkers(): number {
+    return this.pool?.size ?? 0;
+  }
+
   get running(): boolean {
     return this.listener !== null;
   }
@@ -114,7 +123,8 @@ export class StreamingServer {
     this.sizedAtStart.clear();
     const assets = await loadClientAssets();
     const log = this.settings.logger;
-    const pool = await EncoderPool.create(this.settings.encoder, this.settings.encoderWorkers, (msg) => log.error(msg));
+    const workers = this.settings.encoderWorkers === "auto" ? Math.min(2, this.autoWorkerCap) : this.settings.encoderWorkers;
+    const pool = await EncoderPool.create(this.settings.encoder, workers, (msg) => log.error(msg));
     let listener: Server<ViewerData>;
     try {
       listener = listen({
@@ -138,6 +148,7 @@ export class StreamingServer {
     for (const stream of this.streams.values()) this.attach(stream);
     this.sweepTimer = setInterval(() => {
       for (const stream of this.streams.values()) stream.sweepViewers();
+      if (this.settings.encoderWorkers === "auto") this.sizeEncoders();
     }, 1000);
   }
 
@@ -220,6 +231,29 @@ export class StreamingServer {
   /** Seconds since start(), 0 while stopped. */
   get uptimeSeconds(): number {
     return this.listener ? (performance.now() - this.startedAt) / 1000 : 0;
+  }
+
+  /**
+   * "auto": enough Workers to encode every watched stream at its fps at the encode times seen lately, within the
+   * CPUs this process may use. A pool grows at once and shrinks after 10 quiet seconds (encode times are noisy).
+   */
+  private sizeEncoders(): void {
+    const pool = this.pool;
+    if (!pool) return;
+    let workMsPerSecond = 0;
+    for (const stream of this.streams.values()) {
+      const encodeMs = stream.telemetry.encodeMs.quantile(0.5);
+      if (stream.hasClients() && encodeMs !== null) workMsPerSecond += stream.fps * encodeMs;
+    }
+    if (workMsPerSecond === 0) return;
+    const want = workersFor(1, workMsPerSecond, this.autoWorkerCap + 1);
+    this.quietSeconds = want < pool.size ? this.quietSeconds + 1 : 0;
+    if (want > pool.size || this.quietSeconds >= 10) {
+      const change = { from: pool.size, to: want, encodeMsPerSecond: Math.round(workMsPerSecond) };
+      if (want !== pool.size) this.settings.logger.info("encoder workers", change);
+      pool.resize(want);
+      this.quietSeconds = 0;
+    }
   }
 
   private createStream(name: string, size: { width: number; height: number }, device: string): ServedStream {

@@ -129,7 +129,8 @@ describe("usableCpus", () => {
   });
 
   test("this machine under taskset -c 0: one CPU, whatever the host has", () => {
-    const script = `import { usableCpus } from ${JSON.stringify(`${import.meta.dir}/../src/encode/cpus.ts`)}; console.log(usableCpus().cpus)`;
+    const module = JSON.stringify(`${import.meta.dir}/../src/encode/cpus.ts`);
+    const script = `import { usableCpus } from ${module}; console.log(usableCpus().cpus)`;
     const run = Bun.spawnSync(["taskset", "-c", "0", process.execPath, "-e", script]);
     expect(run.stderr.toString()).toBe("");
     expect(run.stdout.toString().trim()).toBe("1");

@@ -102,7 +102,8 @@ export class NvjpegEncoder {
     if (devices.length === 0) throw new NvjpegUnavailableError("CUDA is not available: the driver sees no CUDA device");
     const device = uuid ? devices.find((d) => d.uuid === uuid.toLowerCase()) : devices[0];
     if (!device) {
-      throw new NvjpegUnavailableError(`no CUDA device is the render device (UUID ${uuid}; CUDA has ${devices.map((d) => d.name).join(", ")})`);
+      const names = devices.map((d) => d.name).join(", ");
+      throw new NvjpegUnavailableError(`no CUDA device is the render device (UUID ${uuid}; CUDA has ${names})`);
     }
     return new NvjpegEncoder(device);
   }
@@ -120,7 +121,8 @@ export class NvjpegEncoder {
     args.forEach((v, i) => (this.kernelArgs[i] = BigInt(v)));
     const gx = Math.ceil(Math.ceil(width / 2) / BLOCK);
     const gy = Math.ceil(Math.ceil(height / 2) / BLOCK);
-    checkCu(cu, cu.cuLaunchKernel(this.kernel, gx, gy, 1, BLOCK, BLOCK, 1, 0, this.stream, ptr(this.kernelArgPointers), null), "cuLaunchKernel");
+    const launched = cu.cuLaunchKernel(this.kernel, gx, gy, 1, BLOCK, BLOCK, 1, 0, this.stream, ptr(this.kernelArgPointers), null);
+    checkCu(cu, launched, "cuLaunchKernel");
     return this.encodeYuv(this.yuv.address, layout, width, height, quality);
   }
 
@@ -157,8 +159,8 @@ export class NvjpegEncoder {
     this.image[2] = base + BigInt(layout.vOffset);
     this.image[4] = BigInt(layout.yPitch);
     this.image[5] = this.image[6] = BigInt(layout.cPitch);
-    const status = nvjpeg.nvjpegEncodeYUV(this.handle, this.state, this.params, ptr(this.image), NVJPEG_CSS_420, width, height, this.stream);
-    checkNvjpeg(status, "nvjpegEncodeYUV");
+    const [image, css] = [ptr(this.image), NVJPEG_CSS_420];
+    checkNvjpeg(nvjpeg.nvjpegEncodeYUV(this.handle, this.state, this.params, image, css, width, height, this.stream), "nvjpegEncodeYUV");
     const length = this.cell;
     checkNvjpeg(nvjpeg.nvjpegEncodeRetrieveBitstream(this.handle, this.state, null, ptr(length), this.stream), "reading the JPEG size");
     checkCu(cu, cu.cuStreamSynchronize(this.stream), "encoding");

@@ -39,7 +39,8 @@ export interface StreamingServerOptions {
   stillQuality?: number;
   fps?: number;
   encoder?: EncoderChoice;
-  encoderWorkers?: number;
+  /** Encoder Workers (1-16), or "auto": as many as encoding at the target fps needs, within the CPUs this process may use. */
+  encoderWorkers?: number | "auto";
   /** Input events a stream holds for its engine; beyond that the oldest is dropped. */
   inputCapacity?: number;
   control?: ControlPolicy;
@@ -88,7 +89,7 @@ export interface ServerSettings {
   host: string;
   port: number;
   encoder: EncoderChoice;
-  encoderWorkers: number;
+  encoderWorkers: number | "auto";
   device: string;
   logger: Logger;
   stream: StreamSettings;
@@ -107,7 +108,8 @@ export function resolveOptions(options: StreamingServerOptions): ServerSettings 
     host,
     port: checkInt("port", options.port ?? DEFAULTS.port),
     encoder,
-    encoderWorkers: checkInt("encoderWorkers", options.encoderWorkers ?? DEFAULTS.encoderWorkers),
+    encoderWorkers:
+      options.encoderWorkers === "auto" ? "auto" : checkInt("encoderWorkers", options.encoderWorkers ?? DEFAULTS.encoderWorkers),
     device: options.device ?? "",
     logger: options.logger ?? silentLogger,
     stream: {
