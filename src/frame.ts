@@ -3,19 +3,20 @@ import type { InputState } from "./input-state.ts";
 import { checkInt } from "./limits.ts";
 
 /** Byte order of one pixel in memory. Both encoders take RGBA without a swizzle. */
-export type PixelFormat = "rgba" | "bgra";
+export type PixelFormat = "rgba" | "bgra" | "rgb";
 
-export const PIXEL_FORMATS: readonly PixelFormat[] = ["rgba", "bgra"];
+export const PIXEL_FORMATS: readonly PixelFormat[] = ["rgba", "bgra", "rgb"];
+export const BYTES_PER_PIXEL: Readonly<Record<PixelFormat, number>> = { rgba: 4, bgra: 4, rgb: 3 };
 
 /**
- * One frame of pixels, 4 bytes each. The encoder Worker reads `pixels` in place through its address,
- * so the memory must not change until `release` is called (once: after the encode, or when dropped).
+ * One frame of pixels (4 bytes each, 3 for rgb). The encoder Worker reads `pixels` in place through its
+ * address, so the memory must not change until `release` is called (once: after the encode, or when dropped).
  */
 export interface Frame {
   pixels: Uint8Array;
   width: number;
   height: number;
-  /** Bytes per row; defaults to width * 4. */
+  /** Bytes per row; defaults to width * bytes per pixel. */
   stride?: number;
   format?: PixelFormat;
   /** Wall-clock time the frame was captured, in ms since the epoch; defaults to the push time. */
@@ -61,10 +62,11 @@ export function checkFrame(f: Frame): void {
   if (!(f.pixels instanceof Uint8Array)) throw new TypeError("frame.pixels must be a Uint8Array");
   checkInt("width", f.width, "frame.width");
   checkInt("height", f.height, "frame.height");
-  const stride = f.stride ?? f.width * 4;
-  if (!Number.isInteger(stride) || stride < f.width * 4) throw new RangeError("frame.stride must be an integer >= width * 4");
-  if (f.format !== undefined && !PIXEL_FORMATS.includes(f.format)) throw new RangeError("frame.format must be rgba or bgra");
-  const need = stride * (f.height - 1) + f.width * 4;
+  if (f.format !== undefined && !PIXEL_FORMATS.includes(f.format)) throw new RangeError("frame.format must be rgba, bgra or rgb");
+  const rowBytes = f.width * BYTES_PER_PIXEL[f.format ?? "rgba"];
+  const stride = f.stride ?? rowBytes;
+  if (!Number.isInteger(stride) || stride < rowBytes) throw new RangeError("frame.stride must be an integer >= width * bytes per pixel");
+  const need = stride * (f.height - 1) + rowBytes;
   if (f.pixels.byteLength < need) {
     throw new RangeError(`frame.pixels holds ${f.pixels.byteLength} bytes; ${f.width}x${f.height} needs ${need}`);
   }

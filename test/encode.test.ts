@@ -73,6 +73,18 @@ for (const name of ["turbo", "napi"] as EncoderName[]) {
       const b = await decode(backend.encode({ pixels: padded, width: W, height: H, stride, format: "bgra" }, 90));
       expect(meanDiff(a.rgba, b.rgba)).toBeLessThan(0.5);
     });
+
+    test("RGB (3 bytes a pixel, padded rows) gives the same picture as RGBA", async () => {
+      const backend = await loadJpegBackend(name);
+      const stride = W * 3 + 7;
+      const rgb = new Uint8Array(stride * H);
+      for (let y = 0; y < H; y++) {
+        for (let x = 0; x < W; x++) rgb.set(frame!.subarray((y * W + x) * 4, (y * W + x) * 4 + 3), y * stride + x * 3);
+      }
+      const a = await decode(backend.encode(image, 90));
+      const b = await decode(backend.encode({ pixels: rgb, width: W, height: H, stride, format: "rgb" }, 90));
+      expect(meanDiff(a.rgba, b.rgba)).toBeLessThan(0.5);
+    });
   });
 
   test(`${name} in a Worker: reads the frame in place and adds the COM metadata`, async () => {

@@ -3,8 +3,10 @@ import { dlopen, FFIType, ptr } from "bun:ffi";
 import type { JpegBackend, RawImage } from "./backend.ts";
 
 const LIBRARY_NAMES = ["libturbojpeg.so.0", "libturbojpeg.so"];
+const TJPF_RGB = 0;
 const TJPF_RGBX = 2; // alpha is ignored: RGBX and RGBA encode the same
 const TJPF_BGRX = 3;
+const PIXEL_FORMAT = { rgba: TJPF_RGBX, bgra: TJPF_BGRX, rgb: TJPF_RGB } as const;
 const TJSAMP_420 = 2;
 const TJFLAG_NOREALLOC = 1024;
 
@@ -66,7 +68,7 @@ export function createTurboBackend(): JpegBackend {
         image.width,
         image.stride,
         image.height,
-        image.format === "bgra" ? TJPF_BGRX : TJPF_RGBX,
+        PIXEL_FORMAT[image.format],
         ptr(outPtrCell),
         ptr(outSizeCell),
         TJSAMP_420,

@@ -5,7 +5,7 @@
 import { ptr } from "bun:ffi";
 import type { EncoderPool } from "../encode/pool.ts";
 import type { EncodeJob, FrameMeta } from "../encode/protocol.ts";
-import type { Frame } from "../frame.ts";
+import { BYTES_PER_PIXEL, type Frame } from "../frame.ts";
 import type { Logger } from "../log.ts";
 import type { Samples } from "./metrics.ts";
 import type { QualityPolicy } from "./quality.ts";
@@ -164,7 +164,7 @@ export class FramePipeline {
       byteLength: frame.pixels.byteLength,
       width: frame.width,
       height: frame.height,
-      stride: frame.stride ?? frame.width * 4,
+      stride: frame.stride ?? frame.width * BYTES_PER_PIXEL[frame.format ?? "rgba"],
       format: frame.format ?? "rgba",
       meta: { seq: ++this.seq, t: frame.captureTime!, w: frame.width, h: frame.height, q: quality },
     };
