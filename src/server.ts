@@ -15,7 +15,7 @@ import type { SourceHealth } from "./server/health.ts";
 import { listen } from "./server/http.ts";
 import { prometheusText, type Samples } from "./server/metrics.ts";
 import { DEFAULTS, resolveOptions, type ServerSettings, type StreamingServerOptions } from "./server/options.ts";
-import { DEFAULT_STREAM, ServedStream, type Stream } from "./server/stream.ts";
+import { DEFAULT_STREAM, ServedStream, STREAM_NAME, type Stream } from "./server/stream.ts";
 import { listenerMetrics, type StreamStats } from "./server/telemetry.ts";
 import type { ViewerData } from "./server/viewer.ts";
 
@@ -27,6 +27,8 @@ export class StreamingServer {
   /** The port to listen on; after start(), the one bound (when 0 asked for any free one). */
   port: number;
   private readonly streams = new Map<string, ServedStream>();
+  /** Other names of the default stream (see nameDefaultStream). */
+  private readonly defaultNames = new Set<string>();
   private readonly defaultStream: ServedStream;
   /** Streams added before start() without a size: they take the size start() gives. */
   private readonly sizedAtStart = new Set<ServedStream>();
@@ -133,7 +135,7 @@ export class StreamingServer {
         access: this.settings.access,
         assets,
         log,
-        stream: (name) => this.streams.get(name),
+        stream: (name) => this.served(name),
         metricsText: () => this.metricsText(),
         uptimeSeconds: () => this.uptimeSeconds,
       });
@@ -204,7 +206,7 @@ export class StreamingServer {
    * Uint8Array frames (default: the default stream's, as start() sets it); `device` is reported in its /api/config.
    */
   addStream(name: string, options: { width?: number; height?: number; device?: string } = {}): Stream {
-    if (this.streams.has(name)) throw new RangeError(`a stream named '${name}' exists already`);
+    if (this.served(name)) throw new RangeError(`a stream named '${name}' exists already`);
     const width = checkInt("width", options.width ?? this.defaultStream.width);
     const height = checkInt("height", options.height ?? this.defaultStream.height);
     const stream = this.createStream(name, { width, height }, options.device ?? "");
@@ -223,9 +225,20 @@ export class StreamingServer {
     await stream.detach("stream removed");
   }
 
-  /** The stream of this name (the default one is "default"), if there is one. */
+  /** The stream of this name (the default one is "default", or a name given to it), if there is one. */
   stream(name: string): Stream | undefined {
-    return this.streams.get(name);
+    return this.served(name);
+  }
+
+  /** Serves the default stream also at /s/NAME/ (e.g. under the name its producer gave it). */
+  nameDefaultStream(name: string): void {
+    if (!STREAM_NAME.test(name)) throw new RangeError(`stream name must match ${STREAM_NAME.source} (got ${JSON.stringify(name)})`);
+    if (this.served(name)) throw new RangeError(`a stream named '${name}' exists already`);
+    this.defaultNames.add(name);
+  }
+
+  private served(name: string): ServedStream | undefined {
+    return this.streams.get(this.defaultNames.has(name) ? DEFAULT_STREAM : name);
   }
 
   /** Seconds since start(), 0 while stopped. */

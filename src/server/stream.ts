@@ -47,6 +47,8 @@ export interface Stream {
   drainInput(): InputEvent[];
   /** Whether anyone wants this stream's frames now (skip rendering when not). */
   hasClients(): boolean;
+  /** Tells v2 viewers the config again, e.g. after `health` changed. */
+  announceConfig(): void;
   readonly viewerCount: number;
   /** This stream's GET /api/config and GET /api/stats. */
   config(): StreamConfig;
@@ -129,6 +131,11 @@ export class ServedStream implements Stream, ViewerEvents {
   /** Validated input events from viewers with control since the last call, oldest first. */
   drainInput(): InputEvent[] {
     return this.input.drain();
+  }
+
+  /** Tells v2 viewers the config again, e.g. after the source's health changed. */
+  announceConfig(): void {
+    this.hub.sendConfig(this.config());
   }
 
   /** Whether anyone wants frames now: WebSocket or MJPEG viewers, or a snapshot request. */
