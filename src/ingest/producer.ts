@@ -1,0 +1,228 @@
+// One producer connection: the handshake, its rings, frames handed to its stream with the slot
+// released after the encode, and the stream's viewers (watching, input) sent back.
+import type { Socket } from "bun";
+import type { Logger } from "../log.ts";
+import { BYTES_PER_PIXEL } from "../frame.ts";
+import {
+  type FrameSubmit,
+  type Hello,
+  ProtocolError,
+  type ProducerMessage,
+  type RingShape,
+  type ServerMessage,
+  INGEST_VERSION,
+} from "./messages.ts";
+import { parseProducerMessage } from "./messages.ts";
+import { encodeLine, LineReader } from "./ndjson.ts";
+import { Ring } from "./ring.ts";
+import type { IngestTarget, StreamDirectory } from "./streams.ts";
+
+export const HELLO_TIMEOUT_MS = 10_000;
+/** At most this many rings of one producer alive at once (the newest and those still draining). */
+export const MAX_RINGS = 4;
+/** Unread bytes waiting for the producer past which input events are dropped... */
+const INPUT_BACKLOG_BYTES = 256 * 1024;
+/** ...and past which the producer is taken for dead. */
+const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
+
+const textEncoder = new TextEncoder();
+
+export class Producer {
+  stream: string | null = null;
+  private target: IngestTarget | null = null;
+  private readonly reader = new LineReader();
+  private readonly rings = new Map<number, Ring>();
+  /** The ring frames name now (last mapped), and one made but not yet mapped. */
+  private current: Ring | null = null;
+  private unmapped: Ring | null = null;
+  private nextRingId = 1;
+  private watching = false;
+  private closed = false;
+  private backlog: Uint8Array[] = [];
+  private backlogBytes = 0;
+  inputDropped = 0;
+  private readonly helloTimer: ReturnType<typeof setTimeout>;
+
+  constructor(
+    private readonly socket: Socket<unknown>,
+    private readonly streams: StreamDirectory,
+    private readonly log: Logger,
+    private readonly peer: string,
+  ) {
+    this.helloTimer = setTimeout(() => this.fail(`no hello within ${HELLO_TIMEOUT_MS / 1000} s`), HELLO_TIMEOUT_MS);
+  }
+
+  onData(chunk: Uint8Array): void {
+    if (this.closed) return;
+    try {
+      for (const line of this.reader.push(chunk)) {
+        this.handle(parseProducerMessage(line));
+        if (this.closed) return;
+      }
+    } catch (err) {
+      // Nothing a producer sends may throw past here: the listener serves other producers too.
+      if (!(err instanceof ProtocolError)) this.log.error("producer message failed", { stream: this.stream, error: String(err) });
+      this.fail(err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  private handle(msg: ProducerMessage): void {
+    if (msg.type === "hello") return this.onHello(msg);
+    if (!this.target) throw new ProtocolError(`expected hello first, got ${msg.type}`);
+    if (msg.type === "frame") return this.onFrame(msg);
+    if (msg.type === "ring") return this.send({ type: "ring", ring: this.newRing(this.stream!, msg).info() });
+    this.onMapped(msg.ring);
+  }
+
+  private onHello(hello: Hello): void {
+    if (this.target) throw new ProtocolError("hello sent twice");
+    clearTimeout(this.helloTimer);
+    const target = this.streams.claim(hello.stream);
+    let ring: Ring;
+    try {
+      ring = this.newRing(hello.stream, hello);
+    } catch (err) {
+      this.streams.vacate(hello.stream);
+      throw err;
+    }
+    this.stream = hello.stream;
+    this.target = target;
+    this.watching = target.hasClients();
+    this.log.info("producer connected", { stream: hello.stream, peer: this.peer, ...ring.shape });
+    this.send({ type: "welcome", version: INGEST_VERSION, stream: hello.stream, url: target.url, watching: this.watching, ring: ring.info() });
+  }
+
+  private newRing(stream: string, shape: RingShape): Ring {
+    if (this.unmapped) throw new ProtocolError(`ring asked for while ring ${this.unmapped.id} is not mapped yet`);
+    if (this.rings.size >= MAX_RINGS) throw new ProtocolError(`at most ${MAX_RINGS} rings may be alive; wait for releases`);
+    const ring = Ring.create(this.nextRingId++, stream, { width: shape.width, height: shape.height, format: shape.format, slots: shape.slots });
+    this.rings.set(ring.id, ring);
+    this.unmapped = ring;
+    return ring;
+  }
+
+  private onMapped(id: number): void {
+    const ring = this.unmapped;
+    if (!ring || ring.id !== id) throw new ProtocolError(`mapped.ring ${id} is not a ring waiting to be mapped`);
+    ring.mapped = true;
+    ring.unlink();
+    this.unmapped = null;
+    const old = this.current;
+    this.current = ring;
+    if (old) this.retireIfFree(old);
+  }
+
+  private onFrame(f: FrameSubmit): void {
+    const ring = this.rings.get(f.ring);
+    if (!ring || !ring.mapped) throw new ProtocolError(`frame.ring ${f.ring} is not a mapped ring of this producer`);
+    if (ring !== this.current) throw new ProtocolError(`frame.ring ${f.ring} was replaced by ring ${this.current!.id}`);
+    if (f.slot >= ring.slots) throw new ProtocolError(`frame.slot ${f.slot} is out of range (ring ${ring.id} has ${ring.slots} slots)`);
+    if (ring.isHeld(f.slot)) throw new ProtocolError(`frame.slot ${f.slot} was submitted again before its release`);
+    const rowBytes = f.width * BYTES_PER_PIXEL[f.format];
+    if (f.stride < rowBytes) throw new ProtocolError(`frame.stride ${f.stride} is less than width x bytes per pixel (${rowBytes})`);
+    const bytes = f.stride * f.height;
+    if (bytes > ring.slotBytes) {
+      throw new ProtocolError(`frame ${f.width}x${f.height} with stride ${f.stride} needs ${bytes} bytes; a slot of ring ${ring.id} has ${ring.slotBytes}`);
+    }
+    const pixels = ring.take(f.slot, bytes);
+    try {
+      this.target!.pushFrame({
+        pixels,
+        width: f.width,
+        height: f.height,
+        stride: f.stride,
+        format: f.format,
+        captureTime: f.t ?? Date.now(),
+        release: () => this.onRelease(ring, f.slot),
+      });
+    } catch (err) {
+      ring.give(f.slot);
+      throw new ProtocolError(`frame refused: ${(err as Error).message}`);
+    }
+  }
+
+  /** The encoder is done with a slot (or dropped its frame): it is the producer's again. */
+  private onRelease(ring: Ring, slot: number): void {
+    ring.give(slot);
+    if (!this.closed) this.send({ type: "release", ring: ring.id, slot });
+    if (ring !== this.current || this.closed) this.retireIfFree(ring);
+  }
+
+  private retireIfFree(ring: Ring): void {
+    if (ring.heldCount > 0) return;
+    ring.close();
+    this.rings.delete(ring.id);
+  }
+
+  /** Sends what changed on the stream since the last tick: whether anyone watches, and viewers' input. */
+  tick(): void {
+    const target = this.target;
+    if (!target || this.closed) return;
+    const watching = target.hasClients();
+    if (watching !== this.watching) {
+      this.watching = watching;
+      this.send({ type: "watching", value: watching });
+    }
+    for (const event of target.drainInput()) this.send({ type: "input", event });
+  }
+
+  private send(msg: ServerMessage): void {
+    if (this.closed) return;
+    if (msg.type === "input" && this.backlogBytes > INPUT_BACKLOG_BYTES) {
+      this.inputDropped++;
+      return;
+    }
+    const bytes = textEncoder.encode(encodeLine(msg));
+    if (this.backlog.length === 0) {
+      const written = this.socket.write(bytes);
+      if (written === bytes.length) return;
+      this.queue(bytes.subarray(Math.max(0, written)));
+    } else this.queue(bytes);
+  }
+
+  private queue(bytes: Uint8Array): void {
+    this.backlog.push(bytes);
+    this.backlogBytes += bytes.length;
+    if (this.backlogBytes > MAX_BACKLOG_BYTES) this.fail(`the producer stopped reading its socket (${this.backlogBytes} bytes unread)`);
+  }
+
+  /** The socket can take more: write what waits. */
+  onDrain(): void {
+    while (this.backlog.length > 0 && !this.closed) {
+      const head = this.backlog[0]!;
+      const written = this.socket.write(head);
+      this.backlogBytes -= Math.max(0, written);
+      if (written < head.length) {
+        this.backlog[0] = head.subarray(Math.max(0, written));
+        return;
+      }
+      this.backlog.shift();
+    }
+  }
+
+  /** A protocol violation: tell the producer why, log it, and close. */
+  fail(reason: string): void {
+    if (this.closed) return;
+    this.log.warn("producer refused", { stream: this.stream, peer: this.peer, reason });
+    this.onDrain();
+    if (this.backlog.length === 0) this.socket.write(encodeLine({ type: "error", reason }));
+    this.socket.end();
+    this.onClose();
+  }
+
+  /** The connection is gone: free the rings nobody reads and hand the stream back. */
+  onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.helloTimer);
+    this.backlog = [];
+    for (const ring of this.rings.values()) {
+      ring.unlink();
+      this.retireIfFree(ring);
+    }
+    if (this.stream !== null && this.target) {
+      this.streams.vacate(this.stream);
+      this.log.info("producer disconnected", { stream: this.stream, peer: this.peer });
+    }
+  }
+}
