@@ -2,6 +2,9 @@
 import { type CliOptions, parseCli, usage, UsageError } from "./src/cli.ts";
 import { runEngine } from "./src/engine.ts";
 import type { FrameSource } from "./src/frame.ts";
+import { IngestListener } from "./src/ingest/listener.ts";
+import { defaultSocketPath, SocketPathError } from "./src/ingest/socket-path.ts";
+import { ServerStreams } from "./src/ingest/streams.ts";
 import { isLoopback } from "./src/server/access.ts";
 import { createLogger } from "./src/log.ts";
 import { StreamingServer } from "./src/server.ts";
@@ -27,20 +30,22 @@ if (options.help) {
 }
 
 const log = createLogger(options.logLevel, options.jsonLogs);
+// With --source ipc[:PATH] frames come from producers on a Unix socket ("" here: the default path).
+const ipcPath = options.source === "ipc" ? "" : options.source.startsWith("ipc:") ? options.source.slice(4) : null;
 
 async function openSource(): Promise<FrameSource> {
   if (options.source === "synthetic") return new SyntheticSource(options.width, options.height);
   return await VulkanSource.create({ width: options.width, height: options.height, device: options.device });
 }
-let source: FrameSource;
+let source: FrameSource | null = null;
 try {
-  source = await openSource();
+  if (ipcPath === null) source = await openSource();
 } catch (err) {
   if (!(err instanceof VulkanUnavailableError)) throw err;
   console.error(`vkcast: ${err.message}`);
   process.exit(EXIT_NO_VULKAN);
 }
-log.info("frame source ready", { source: source.name, device: source.device, width: source.width, height: source.height });
+if (source) log.info("frame source ready", { source: source.name, device: source.device, width: source.width, height: source.height });
 
 const server = new StreamingServer({
   host: options.host,
@@ -58,19 +63,35 @@ const server = new StreamingServer({
   tls: options.tlsCert && options.tlsKey ? { cert: options.tlsCert, key: options.tlsKey } : null,
   encoder: options.encoder,
   encoderWorkers: options.encoderWorkers,
-  device: source.device,
+  device: source?.device,
   logger: log,
 });
 try {
-  await server.start(source.width, source.height);
+  await server.start(source?.width ?? options.width, source?.height ?? options.height);
 } catch (err) {
   log.error("could not start", { error: err instanceof Error ? err.message : String(err) });
-  source.close();
+  source?.close();
   process.exit(1);
 }
 // A lost Vulkan device: the engine closes the source and opens a new one; the server keeps serving.
-const engine = runEngine(server, source, log, openSource);
-log.info("vkcast is running", { url: server.origin, device: source.device, encoder: server.encoder, auth: server.token !== null });
+const engine = source ? runEngine(server, source, log, openSource) : null;
+let ingest: IngestListener | null = null;
+if (ipcPath !== null) {
+  try {
+    ingest = await IngestListener.open({
+      path: ipcPath || defaultSocketPath(server.port),
+      streams: new ServerStreams(server),
+      log,
+      onProducerGone: options.exitWithProducer ? () => void shutdown("producer disconnected") : undefined,
+    });
+  } catch (err) {
+    if (!(err instanceof SocketPathError)) throw err;
+    console.error(`vkcast: --source: ${err.message}`);
+    process.exit(EXIT_USAGE);
+  }
+  console.log(`vkcast: producers connect to ${ingest.path}`);
+}
+log.info("vkcast is running", { url: server.origin, device: server.health.device, encoder: server.encoder, auth: server.token !== null });
 if (options.noAuth && !isLoopback(options.host)) log.warn("--no-auth on a non-loopback host: anyone who reaches it can drive it");
 console.log(`vkcast: open ${server.url}`);
 if (server.viewUrl) console.log(`vkcast: view-only link ${server.viewUrl}`);
@@ -85,9 +106,10 @@ const shutdown = async (signal: string) => {
     log.error("stop took too long; exiting anyway", { limitMs: SHUTDOWN_LIMIT_MS });
     process.exit(1);
   }, SHUTDOWN_LIMIT_MS).unref();
-  await engine.stop();
+  await engine?.stop();
+  ingest?.close();
   await server.stop();
-  engine.source.close();
+  engine?.source.close();
   process.exit(0);
 };
 process.on("SIGINT", () => void shutdown("SIGINT"));

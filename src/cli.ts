@@ -18,7 +18,9 @@ export interface CliOptions {
   control: ControlPolicy;
   viewOnly: boolean;
   stallTimeout: number;
-  source: "vulkan" | "synthetic";
+  /** `ipc:PATH` takes frames from producers on the Unix socket PATH; bare `ipc` on the default path. */
+  source: "vulkan" | "synthetic" | "ipc" | `ipc:${string}`;
+  exitWithProducer: boolean;
   encoder: EncoderChoice;
   encoderWorkers: number | "auto";
   device: string | undefined;
@@ -67,6 +69,11 @@ const workers = (raw: string, flag: string): number | "auto" => {
 const text = (raw: string, flag: string) => {
   if (raw.trim() === "") throw new UsageError(`${flag} must not be empty`);
   return raw;
+};
+const source = (raw: string, flag: string) => {
+  if (raw === "ipc:") throw new UsageError(`${flag} ipc:PATH needs a path`);
+  if (["vulkan", "synthetic", "ipc"].includes(raw) || raw.startsWith("ipc:")) return raw;
+  throw new UsageError(`${flag} must be one of vulkan, synthetic, ipc, ipc:PATH (got '${raw}')`);
 };
 const bool = (raw: string, flag: string) => {
   if (["1", "true", "yes", "on", ""].includes(raw.toLowerCase())) return true;
@@ -128,7 +135,8 @@ const SPECS: Record<string, Spec> = {
     help: `close a viewer that stopped reading for S seconds (default ${SERVER.stallTimeout})`,
     parse: int("stallTimeout"),
   },
-  source: { value: "vulkan|synthetic", help: "where frames come from (default vulkan)", parse: oneOf(["vulkan", "synthetic"]) },
+  source: { value: "vulkan|synthetic|ipc[:PATH]", help: "where frames come from; ipc: producers on a Unix socket (default vulkan)", parse: source },
+  "exit-with-producer": { help: "with --source ipc: exit when the first producer disconnects", parse: bool },
   encoder: { value: "turbo|napi", help: "JPEG encoder (default: libjpeg-turbo when it loads, else napi)", parse: oneOf(["turbo", "napi"]) },
   "encoder-workers": {
     value: "N|auto",
@@ -161,6 +169,7 @@ const DEFAULTS: CliOptions = {
   viewOnly: false,
   stallTimeout: SERVER.stallTimeout,
   source: "vulkan",
+  exitWithProducer: false,
   encoder: SERVER.encoder,
   encoderWorkers: SERVER.encoderWorkers,
   device: undefined,
