@@ -304,6 +304,43 @@ describe("against the real server", () => {
     expect(await example.exit()).toBe(0); // clean exit on SIGINT, nothing leaked
   }, 90_000);
 
+  test("the example reacts to a viewer: its square follows the pointer and turns red while a button is down", async () => {
+    const socket = socketPath();
+    const { url } = await startVkcast(socket);
+    const example = startC(bin.example, [socket]);
+    await example.out.until(/^streaming to /); // input sent before a producer is there goes nowhere
+    const viewer = await Viewer.connect(wsUrl(url));
+    await until(() => viewer.frames.length > 0, "a first frame");
+    /** The mean colour of the 12x12 pixels around (x, y) in the newest frame, and how much they vary. */
+    const around = async (x: number, y: number) => {
+      const p = await decode(viewer.frames.at(-1)!.jpeg);
+      const sum = [0, 0, 0];
+      const values: number[][] = [[], [], []];
+      for (let dy = -6; dy < 6; dy++) {
+        for (let dx = -6; dx < 6; dx++) {
+          for (let c = 0; c < 3; c++) values[c]!.push(p.rgb[((y + dy) * p.width + x + dx) * 3 + c]!);
+        }
+      }
+      values.forEach((v, c) => (sum[c] = v.reduce((a, b) => a + b, 0) / v.length));
+      const spread = Math.max(...values.map((v) => Math.max(...v) - Math.min(...v)));
+      return { rgb: sum.map(Math.round), spread };
+    };
+    const is = (want: number[]) => async () => {
+      if (viewer.frames.length === 0) return false;
+      const { rgb, spread } = await around(200, 150);
+      return spread < 40 && rgb.every((v, c) => Math.abs(v - want[c]!) < 30);
+    };
+    const pointer = { button: 1, modifiers: [] as string[] };
+    viewer.send({ type: "pointer_move", x: 200, y: 150, ...pointer, button: 0, buttons: [] });
+    await until(is([255, 255, 255]), "a white square at (200, 150)");
+    viewer.send({ type: "pointer_down", x: 200, y: 150, ...pointer, buttons: [1] });
+    await until(is([255, 0, 0]), "the square to turn red");
+    viewer.send({ type: "pointer_up", x: 200, y: 150, ...pointer, buttons: [] });
+    await until(is([255, 255, 255]), "the square to turn white again");
+    example.proc.kill("SIGINT");
+    expect(await example.exit()).toBe(0);
+  }, 60_000);
+
   test("the example killed: the server stays up, waits, and a second example resumes the stream", async () => {
     const socket = socketPath();
     const { proc: server, url } = await startVkcast(socket);
