@@ -5,7 +5,7 @@
 // `bun run bench report` only rewrites BENCHMARKS.md and the charts from latest.json.
 import { mergeResult, writeReport } from "./report.ts";
 
-export const BENCHMARKS = ["encode", "render", "fanout", "latency", "stream", "idle", "static", "codec"] as const;
+export const BENCHMARKS = ["encode", "render", "fanout", "latency", "stream", "idle", "static", "codec", "ingest"] as const;
 type Name = (typeof BENCHMARKS)[number];
 const LATEST = `${import.meta.dir}/results/latest.json`;
 
