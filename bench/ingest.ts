@@ -154,7 +154,12 @@ export default async function ingestBench(args: string[]) {
 
     // ---- end to end ----
     const { width, height, fps, quality } = p;
-    const originalThere = existsSync(join(baseline, "simvx_streaming_server.py"));
+    const originalMissing = !existsSync(join(baseline, "simvx_streaming_server.py"))
+      ? `${baseline}/simvx_streaming_server.py not found; --baseline=DIR`
+      : Bun.spawnSync([PYTHON, "-c", "import aiohttp, PIL, numpy"]).exitCode !== 0
+        ? "its Python packages are missing: bash scripts/bench.sh installs them"
+        : null;
+    const originalThere = originalMissing === null;
     // bench/original.py finds the original next to the repository; PYTHONPATH finds it anywhere else.
     const original = originalDriver(p, { stamp: true });
     const originalSpec: ServerSpec = { ...original, command: (port) => ["env", `PYTHONPATH=${baseline}`, ...original.command(port)] };
@@ -163,7 +168,7 @@ export default async function ingestBench(args: string[]) {
       ...(originalThere ? [{ producer: "original" as const, viewers, spec: originalSpec }] : []),
       { producer: "c", viewers: cViewers, spec: cExample(bin.example, width, height, fps, quality, dir) },
     ];
-    if (!originalThere) console.log(`  the original is absent (${baseline}/simvx_streaming_server.py not found; --baseline=DIR): end to end without it`);
+    if (!originalThere) console.log(`  the original is absent (${originalMissing}): end to end without it`);
     const runs = new Map<string, Measurement[]>();
     for (let r = 0; r < repeat; r++) {
       for (const c of r % 2 === 0 ? cases : [...cases].reverse()) {
@@ -195,7 +200,7 @@ export default async function ingestBench(args: string[]) {
       loadAfter: loadAverage(),
       options: { sizes: sizes.map(([w, h]) => `${w}x${h}`), pushes, width, height, fps, quality, warmup, originalWarmup, seconds, viewers, cViewers, repeat, quick },
       bars: BARS,
-      original: originalThere ? baseline : "absent",
+      original: originalThere ? baseline : `absent: ${originalMissing}`,
       push,
       stream,
     };
