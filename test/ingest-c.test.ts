@@ -282,6 +282,25 @@ describe("against the real server", () => {
     expect(await first.exit()).toBe(0);
   }, 60_000);
 
+  test("two named streams at once, each at its own URL with its own pixels", async () => {
+    const socket = socketPath();
+    await startVkcast(socket);
+    const left = startC(bin.producer, [socket, "serve", "left"]);
+    const right = startC(bin.producer, [socket, "serve", "right"]);
+    left.send("push 320 240 rgba 11 0");
+    right.send("push 480 272 bgra 12 0");
+    const leftUrl = (await left.out.until(/^url (\S+)$/))[1]!;
+    const rightUrl = (await right.out.until(/^url (\S+)$/))[1]!;
+    expect(rightUrl).toEndWith("/s/right/");
+    expect(leftUrl).not.toBe(rightUrl);
+    await untilPattern(leftUrl, 320, 240, 11);
+    await untilPattern(rightUrl, 480, 272, 12);
+    for (const p of [left, right]) {
+      p.proc.stdin.end();
+      expect(await p.exit()).toBe(0);
+    }
+  }, 60_000);
+
   test("the example streams to 5 viewers: frames arrive, decode and change", async () => {
     const socket = socketPath();
     const { url } = await startVkcast(socket);
