@@ -74,24 +74,22 @@ static void handle_event(scene *s, const vkcast_event *ev) {
 
 /* Moving colour bands, with the pointer's square on top. */
 static void render(const scene *s, unsigned char *pixels, int stride, unsigned frame) {
-    unsigned char wave[256];
+    static unsigned char wave[256], across[3840];
     unsigned shift = frame * (unsigned)s->speed;
     int x, y, i;
     int mx = (int)s->pointer_x - MARKER / 2, my = (int)s->pointer_y - MARKER / 2;
+    /* which byte of a pixel (red, green, blue) each of the three bands goes to: the palette a key changes */
+    int r = s->palette, g = (s->palette + 1) % 3, b = (s->palette + 2) % 3;
     for (i = 0; i < 256; i++) wave[i] = (unsigned char)(127.5 + 127.5 * sin(i * (2 * 3.14159265358979 / 256)));
+    for (x = 0; x < s->width; x++) across[x] = wave[(unsigned)(x + 2 * shift) & 255];
     for (y = 0; y < s->height; y++) {
-        unsigned char *row = pixels + (size_t)y * (size_t)stride;
+        unsigned char *row = pixels + (size_t)y * (size_t)stride, *px[3];
         unsigned char band = wave[(unsigned)(y + shift) & 255];
+        px[r] = row, px[g] = row + 1, px[b] = row + 2;
         for (x = 0; x < s->width; x++) {
-            unsigned char a = wave[(unsigned)(x + 2 * shift) & 255];
-            unsigned char b = wave[(unsigned)((x + y) / 2 + 3 * shift) & 255];
-            unsigned char c[3];
-            c[0] = a;
-            c[1] = b;
-            c[2] = band;
-            row[4 * x + 0] = c[s->palette];
-            row[4 * x + 1] = c[(s->palette + 1) % 3];
-            row[4 * x + 2] = c[(s->palette + 2) % 3];
+            px[0][4 * x] = across[x];
+            px[1][4 * x] = wave[((unsigned)(x + y) / 2 + 3 * shift) & 255];
+            px[2][4 * x] = band;
             row[4 * x + 3] = 255;
         }
     }
