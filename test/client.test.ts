@@ -5,6 +5,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
+import { overlayRows } from "../client/overlay.ts";
+import { Session } from "../client/session.ts";
+import { RATE_MIN_MS, Stats } from "../client/stats.ts";
 import { type InputEvent, parseMessage } from "../src/protocol/input-schema.ts";
 import { StreamingServer } from "../src/server.ts";
 import { Firefox, launchChromium } from "./helpers/browser.ts";
@@ -183,6 +186,56 @@ async function screenshotPixels(
   );
 }
 
+/** The value of one overlay row ("fps" → "30 / 30"), or null while the row is not shown. */
+async function overlayValue(page: Page, label: string): Promise<string | null> {
+  return page.evaluate((l) => {
+    const dt = [...document.querySelectorAll("#stats-list dt")].find((d) => d.textContent === l);
+    return dt?.nextElementSibling?.textContent ?? null;
+  }, label);
+}
+
+/**
+ * A reverse proxy that serves `upstream` under `prefix` only (as a server serving named streams at
+ * /s/NAME/ does): a URL the page builds from the root instead of its own path gets a 404 here.
+ */
+function prefixProxy(upstream: string, prefix: string) {
+  const outside: string[] = [];
+  type Pipe = { path: string; up: WebSocket | null };
+  const proxy = Bun.serve<Pipe>({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(req, srv) {
+      const url = new URL(req.url);
+      if (!url.pathname.startsWith(prefix)) {
+        outside.push(url.pathname);
+        return new Response("not under the prefix\n", { status: 404 });
+      }
+      const path = `/${url.pathname.slice(prefix.length)}${url.search}`;
+      if (req.headers.get("upgrade") !== "websocket") return fetch(new URL(path, upstream));
+      if (srv.upgrade(req, { data: { path, up: null } })) return undefined;
+      return new Response("upgrade failed\n", { status: 400 });
+    },
+    websocket: {
+      open(ws) {
+        const up = new WebSocket(new URL(ws.data.path, upstream.replace(/^http/, "ws")));
+        up.binaryType = "arraybuffer";
+        up.onmessage = (e) => ws.send(e.data as string | ArrayBuffer);
+        up.onclose = (e) => ws.close(e.code === 1005 || e.code === 1006 ? 1000 : e.code);
+        ws.data.up = up;
+      },
+      async message(ws, m) {
+        const up = ws.data.up!;
+        if (up.readyState === WebSocket.CONNECTING) await new Promise((r) => up.addEventListener("open", r, { once: true }));
+        up.send(m);
+      },
+      close(ws) {
+        ws.data.up?.close();
+      },
+    },
+  });
+  return { url: `http://127.0.0.1:${proxy.port}${prefix}`, outside, stop: () => proxy.stop(true) };
+}
+
 function isType<K extends InputEvent["type"]>(type: K) {
   return (e: InputEvent): e is EventOf<K> => e.type === type;
 }
@@ -255,12 +308,31 @@ describe("browser client", () => {
     expect(box.width).toBeCloseTo(W * s, 0);
     expect(box.height).toBeCloseTo(H * s, 0);
     expect(box.x).toBeCloseTo((VW - W * s) / 2, 0);
-    // The overlay is on (?stats=1) and shows measured numbers, metadata ones included.
-    await Bun.sleep(1200); // one stats window, and a ping/pong for the clock offset
-    const overlay = await page.locator("#stats").innerText();
-    expect(overlay).toContain("fps");
-    expect(overlay).toMatch(/KB\/frame\s+\d/);
-    expect(overlay).toMatch(/latency\s+\d+ ms/);
+    // The overlay is on (?stats=1) and shows measured numbers, metadata ones included: the latency
+    // once a ping/pong gave the clock offset, the server's capture→ack once acks reached it.
+    await page.waitForFunction(
+      () => /latency\s+\d+ ms/.test(document.getElementById("stats")!.innerText),
+      null,
+      { timeout: 8000, polling: 100 },
+    );
+    expect(await overlayValue(page, "KB/frame")).toMatch(/^\d+\.\d$/);
+    await page.waitForFunction(
+      () => /capture→ack\s+\d+ ms \(p90 \d+\)/.test(document.getElementById("stats")!.innerText),
+      null,
+      { timeout: 8000, polling: 100 },
+    );
+    // The frame rate: whole frames per second, never more than the 30 the server sends.
+    await page.waitForFunction(() => /fps\s+\d+ \/ 30/.test(document.getElementById("stats")!.innerText), null, {
+      timeout: 8000,
+      polling: 100,
+    });
+    for (let i = 0; i < 8; i++) {
+      const [fps, target] = (await overlayValue(page, "fps"))!.split(" / ").map(Number);
+      expect(target).toBe(30);
+      expect(fps).toBeGreaterThan(0);
+      expect(fps).toBeLessThanOrEqual(30);
+      await Bun.sleep(130);
+    }
     await page.screenshot({ path: `${SHOTS}/live-stats.png` });
   }, 20_000);
 
@@ -614,6 +686,81 @@ describe("browser client", () => {
     }
   }, 20_000);
 
+  test("a still picture on a v2 server reads 'still picture', not live at 0 fps; moving again, it is live", async () => {
+    const still = new StreamingServer({ host: "127.0.0.1", port: 0, fps: 30, quality: 85 });
+    await still.start(W, H);
+    const px = new Uint8Array(W * H * 4).fill(90);
+    let moving = false;
+    let tick = 0;
+    const timer = setInterval(() => {
+      if (moving) px.fill(60 + (tick++ % 120), 0, W * 4 * 20); // the top rows change every frame
+      still.pushFrame({ pixels: px, width: W, height: H, format: "rgba" });
+    }, 33);
+    const ctx = await browser.newContext({ viewport: { width: 640, height: 400 } });
+    try {
+      const p = await ctx.newPage();
+      await p.goto(`${still.url}?stats=1`);
+      // The server sends the picture once and then nothing, while its stats and pongs keep coming.
+      await p.waitForFunction(() => document.getElementById("app")!.dataset.state === "still", null, { timeout: 10_000 });
+      expect(await p.locator("#status-text").textContent()).toBe("still picture");
+      await p.waitForFunction(() => document.getElementById("stats")!.innerText.includes("capture→ack"), null, { timeout: 5000 });
+      expect(await overlayValue(p, "fps")).toBe("still picture");
+      expect(await p.locator("#notice").isHidden()).toBe(true);
+      expect(still.stats.framesUnchanged).toBeGreaterThan(0);
+      await p.screenshot({ path: `${SHOTS}/still.png` });
+      // The picture moves again: live, and the frame rate is measured afresh (not averaged with the pause).
+      moving = true;
+      // Read in the page at the moment it turns live (the overlay is redrawn with the state).
+      const atLive = await p.waitForFunction(
+        () => {
+          if (document.getElementById("app")!.dataset.state !== "live") return null;
+          const dt = [...document.querySelectorAll("#stats-list dt")].find((d) => d.textContent === "fps");
+          return { status: document.getElementById("status-text")!.textContent, fps: dt?.nextElementSibling?.textContent };
+        },
+        null,
+        { timeout: 5000, polling: 20 },
+      );
+      expect(await atLive.jsonValue()).toEqual({ status: "live", fps: "measuring… / 30" });
+      await p.waitForFunction(() => /fps\s+\d+ \/ 30/.test(document.getElementById("stats")!.innerText), null, {
+        timeout: 8000,
+        polling: 100,
+      });
+      const [fps] = (await overlayValue(p, "fps"))!.split(" / ").map(Number);
+      expect(fps).toBeGreaterThan(0);
+      expect(fps).toBeLessThanOrEqual(30);
+    } finally {
+      clearInterval(timer);
+      await ctx.close();
+      await still.stop();
+    }
+  }, 30_000);
+
+  test("served under a path prefix (/s/demo/ behind a proxy), the page builds every URL from its own path", async () => {
+    const proxy = prefixProxy(server.url, "/s/demo/");
+    const ctx = await browser.newContext({ viewport: { width: 640, height: 400 } });
+    try {
+      const p = await ctx.newPage();
+      const sockets: string[] = [];
+      p.on("websocket", (ws) => sockets.push(ws.url()));
+      const from = scene.received.length;
+      await p.goto(`${proxy.url}?stats=1`);
+      await p.waitForFunction(() => document.getElementById("app")!.dataset.state === "live", null, { timeout: 10_000 });
+      await waitForPaints(p, 5);
+      expect(sockets.map((u) => new URL(u).pathname)).toEqual(["/s/demo/ws"]);
+      // Input goes back through the same socket.
+      const t = pageXY(640, 400, 200, 150);
+      await p.mouse.click(t.x, t.y);
+      const down = await scene.waitFor(isType("pointer_down"), from);
+      expect(Math.abs(down.x - 200)).toBeLessThanOrEqual(1);
+      // /api/config (the frame size before the first frame, the auth probe) came through the prefix too.
+      await p.waitForFunction(() => /fps\s+\S+ \/ 30/.test(document.getElementById("stats")!.innerText), null, { timeout: 5000 });
+      expect(proxy.outside).toEqual([]);
+    } finally {
+      await ctx.close();
+      proxy.stop();
+    }
+  }, 20_000);
+
   test(
     "Firefox: frames, a drag, the wheel and a key at frame coordinates",
     async () => {
@@ -726,4 +873,101 @@ describe("browser client", () => {
     await waitForPaints(page, 5);
     expect(await page.locator("#notice").isHidden()).toBe(true);
   }, 25_000);
+});
+
+// --- the client's pure logic, without a browser ---------------------------------------------------
+
+describe("client logic", () => {
+  test("a steady 30 fps stream reads 30 fps, never 31, and nothing before it has been measured", () => {
+    // Frames arrive every 33.3 ms (with up to 3 ms of network jitter) and are painted at the next
+    // 60 Hz vsync, as a browser does; the overlay samples the rate every 7 ms.
+    const stats = new Stats();
+    const vsync = 1000 / 60;
+    let jitter = 12345;
+    const paints: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      jitter = (jitter * 1103515245 + 12345) % 2 ** 31;
+      const arrived = 1000 + (i * 1000) / 30 + (jitter % 3000) / 1000;
+      paints.push(Math.ceil(arrived / vsync) * vsync);
+    }
+    const readings: number[] = [];
+    let next = 0;
+    for (let now = 1000; now < paints.at(-1)!; now += 7) {
+      while (next < paints.length && paints[next]! <= now) stats.framePainted(paints[next]!, paints[next++]!, undefined);
+      const fps = stats.snapshot(now).fps;
+      if (now - paints[0]! < RATE_MIN_MS) expect(fps).toBeNull();
+      else readings.push(Math.round(fps!));
+    }
+    expect(readings.length).toBeGreaterThan(1000);
+    expect(Math.max(...readings)).toBe(30);
+    expect(Math.min(...readings)).toBe(30);
+  });
+
+  test("a stream that stops reads a falling rate, not the last good one", () => {
+    const stats = new Stats();
+    for (let t = 0; t <= 5000; t += 1000 / 30) stats.framePainted(t, t, undefined);
+    expect(Math.round(stats.snapshot(5000).fps!)).toBe(30);
+    expect(stats.snapshot(7000).fps!).toBeLessThan(16);
+    expect(stats.snapshot(9100).fps).toBe(0);
+  });
+
+  test("the session: still when a v2 server talks but sends no frame, stalled when it says nothing", () => {
+    const s = new Session();
+    s.opened(0);
+    expect(s.state).toBe("waiting");
+    s.v2 = true;
+    s.targetFps = 30;
+    s.frameArrived(100);
+    expect(s.state).toBe("live");
+    s.tick(1000);
+    expect(s.state).toBe("live"); // under a second without a frame
+    s.textArrived(1050); // the server's stats
+    s.tick(1200);
+    expect(s.state).toBe("still");
+    s.textArrived(2050);
+    s.tick(3000);
+    expect(s.state).toBe("still");
+    s.frameArrived(3100);
+    expect(s.state).toBe("live");
+    // Nothing at all for longer than STALL_MS: stalled; the server's next message: still again.
+    s.tick(6200);
+    expect(s.state).toBe("stalled");
+    s.textArrived(6300);
+    expect(s.state).toBe("still");
+    // A slow stream (2 fps) is not still between its frames.
+    s.targetFps = 2;
+    s.frameArrived(7000);
+    s.textArrived(8200);
+    s.tick(8300);
+    expect(s.state).toBe("live");
+  });
+
+  test("the session: a server without the v2 protocol is never 'still', only stalled", () => {
+    const s = new Session();
+    s.opened(0);
+    s.frameArrived(100);
+    s.tick(2000);
+    expect(s.state).toBe("live");
+    s.tick(3200);
+    expect(s.state).toBe("stalled");
+  });
+
+  test("the overlay shows the server's capture→ack quantiles, and 'still picture' for the rate of a still one", () => {
+    const s = new Session();
+    s.opened(0);
+    s.v2 = true;
+    s.targetFps = 30;
+    s.frameArrived(10);
+    s.serverStats = { type: "stats", framesSent: 12, framesSkipped: 1, viewers: 2, latencyMs: { p50: 4.4, p90: 9.6, p99: 20, count: 40 } };
+    const value = (label: string) =>
+      overlayRows(s, new Stats().snapshot(100), { width: 640, height: 360 }).find((r): r is [string, string] => Array.isArray(r) && r[0] === label)?.[1];
+    expect(value("capture→ack")).toBe("4 ms (p90 10)");
+    expect(value("frames sent")).toBe("12");
+    expect(value("fps")).toBe("measuring… / 30");
+    s.serverStats.latencyMs = { p50: null, p90: null, p99: null, count: 0 };
+    expect(value("capture→ack")).toBe("n/a");
+    s.textArrived(1500);
+    s.tick(1500);
+    expect(value("fps")).toBe("still picture");
+  });
 });
