@@ -538,11 +538,11 @@ describe("browser client", () => {
       // The toolbar and the status fit the narrow screen.
       const bar = (await p.locator("#toolbar").boundingBox())!;
       expect(bar.x + bar.width).toBeLessThanOrEqual(390);
-      await p.screenshot({ path: `${SHOTS}/phone.png` });
+      await p.screenshot({ path: `${SHOTS}/phone.png`, scale: "css" });
     } finally {
       await phone.close();
     }
-  }, 20_000);
+  }, 30_000);
 
   test("every message the client sent passes the server's schema; acks and pings flow", async () => {
     expect(pageErrors).toEqual([]);
@@ -860,12 +860,14 @@ describe("browser client", () => {
         await ff.close();
       }
     },
-    40_000,
+    60_000,
   );
 
   test("server stopped → the page says so, then reconnects by itself when it is back", async () => {
     await waitForPaints(page, 3);
     const port = server.port;
+    // Forget any earlier close of this page's socket (a reconnect while the machine was loaded).
+    await page.evaluate(() => delete document.getElementById("app")!.dataset.closeCode);
     await server.stop();
     await page.waitForFunction(() => document.getElementById("app")!.dataset.closeCode !== undefined, null, { timeout: 5000 });
     // stop() says "going away" (1001): the page says the server stopped, not that the connection broke.
