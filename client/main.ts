@@ -11,10 +11,11 @@
 // stats overlay wherever the focus is and is never forwarded. Click the stream to give it focus; click
 // outside it (e.g. the toolbar) or Tab away to take focus back.
 
+import type { StreamConfig } from "../src/protocol/viewer-messages.ts";
 import { Connection } from "./connection.ts";
 import { InputForwarder, type OutgoingMessage } from "./input.ts";
 import { overlayRows, StatsOverlay } from "./overlay.ts";
-import { parseViewerMessage, readFrameMeta, type StreamConfig } from "./protocol.ts";
+import { parseViewerMessage, readFrameMeta } from "./protocol.ts";
 import { Session } from "./session.ts";
 import { Stats } from "./stats.ts";
 import { renderStatus } from "./status.ts";

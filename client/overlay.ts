@@ -1,7 +1,7 @@
 // The stats overlay (F2 or the toolbar button): what this page measures, and what a v2 server reports.
 // Its visibility is remembered in localStorage; `?stats=1` or `?stats=0` in the URL overrides it.
 
-import type { SampleSummary } from "./protocol.ts";
+import type { SampleSummary } from "../src/protocol/viewer-messages.ts";
 import type { Session } from "./session.ts";
 import type { StatsSnapshot } from "./stats.ts";
 

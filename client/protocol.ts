@@ -2,6 +2,8 @@
 // JPEGs, optionally with a JSON COM segment right after SOI; text messages from a v2 server are JSON
 // objects with a `type`.
 
+import type { ViewerMessage } from "../src/protocol/viewer-messages.ts";
+
 /** What a frame's COM segment may carry. Every field is optional: old servers send none. */
 export interface FrameMeta {
   /** Sequence number; when present, the client acks the frame once it is painted. */
@@ -60,65 +62,6 @@ function parseMeta(payload: Uint8Array): FrameMeta | null {
   if (meta.seq !== undefined && !(Number.isInteger(meta.seq) && meta.seq >= 0)) delete meta.seq;
   return meta;
 }
-
-// The server→viewer messages, as src/server.ts sends them.
-export type Role = "control" | "view";
-
-export interface HelloMessage {
-  type: "hello";
-  protocol: number;
-  width: number;
-  height: number;
-  fps: number;
-  quality: number;
-  role: Role;
-  id: number;
-}
-
-/** The /api/config fields the client reads (the `config` message carries them all, and a role). */
-export interface StreamConfig {
-  width: number;
-  height: number;
-  fps: number;
-  quality: number;
-}
-
-export interface ConfigMessage extends StreamConfig {
-  type: "config";
-  role: Role;
-}
-
-/** The answer to `ping {t}`: its `t` back, and the server's clock (ms since the epoch). */
-export interface PongMessage {
-  type: "pong";
-  t: number;
-  server: number;
-}
-
-/** Quantiles of recent samples; null while there are none. */
-export interface SampleSummary {
-  p50: number | null;
-  p90: number | null;
-  p99: number | null;
-  count: number;
-}
-
-/** Sent each second: what this viewer got and skipped, and the stream's capture→ack latency. */
-export interface StatsMessage {
-  type: "stats";
-  framesSent: number;
-  framesSkipped: number;
-  latencyMs: SampleSummary;
-  viewers: number;
-}
-
-/** The server rejected something this client sent (a bug worth seeing in the console). */
-export interface ErrorMessage {
-  type: "error";
-  error: string;
-}
-
-export type ViewerMessage = HelloMessage | ConfigMessage | PongMessage | StatsMessage | ErrorMessage;
 
 const MESSAGE_TYPES = new Set<unknown>(["hello", "config", "pong", "stats", "error"] satisfies ViewerMessage["type"][]);
 

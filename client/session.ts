@@ -1,7 +1,7 @@
 // What the page knows about its connection, its server and the stream, in one object: main.ts feeds
 // it socket events and the clock; the status pill, the overlay and the toolbar read it.
 
-import type { Role, StatsMessage } from "./protocol.ts";
+import type { Role, StatsMessage } from "../src/protocol/viewer-messages.ts";
 
 export type StreamState = "connecting" | "waiting" | "live" | "still" | "stalled" | "reconnecting" | "stopped";
 
