@@ -342,7 +342,7 @@ describe("browser client", () => {
       await Bun.sleep(130);
     }
     await page.screenshot({ path: `${SHOTS}/live-stats.png` });
-  }, 20_000);
+  }, 40_000);
 
   test("a drag reaches the server at frame coordinates and moves the marker", async () => {
     const from = scene.received.length;
@@ -542,7 +542,7 @@ describe("browser client", () => {
     } finally {
       await phone.close();
     }
-  }, 30_000);
+  }, 40_000);
 
   test("every message the client sent passes the server's schema; acks and pings flow", async () => {
     expect(pageErrors).toEqual([]);
@@ -609,7 +609,7 @@ describe("browser client", () => {
     } finally {
       await ctx.close();
     }
-  }, 20_000);
+  }, 40_000);
 
   test("a burst of frames faster than they can be painted is skipped to the newest, never queued", async () => {
     const ctx = await browser.newContext({ viewport: { width: 640, height: 400 } });
@@ -674,7 +674,7 @@ describe("browser client", () => {
     } finally {
       await ctx.close();
     }
-  }, 20_000);
+  }, 40_000);
 
   test("a viewer without control is told so, and its input is not taken", async () => {
     const viewOnly = new StreamingServer({ host: "127.0.0.1", port: 0, fps: 30, quality: 85, control: "none" });
@@ -701,7 +701,7 @@ describe("browser client", () => {
       await ctx.close();
       await viewOnly.stop();
     }
-  }, 20_000);
+  }, 40_000);
 
   test("a still picture on a v2 server reads 'still picture', not live at 0 fps; moving again, it is live", async () => {
     const still = new StreamingServer({ host: "127.0.0.1", port: 0, fps: 30, quality: 85 });
@@ -750,7 +750,7 @@ describe("browser client", () => {
       await ctx.close();
       await still.stop();
     }
-  }, 30_000);
+  }, 45_000);
 
   test("served under a path prefix (/s/demo/ behind a proxy), the page builds every URL from its own path", async () => {
     const proxy = prefixProxy(server.url, "/s/demo/");
@@ -776,7 +776,7 @@ describe("browser client", () => {
       await ctx.close();
       proxy.stop();
     }
-  }, 20_000);
+  }, 40_000);
 
   test("server stopped → the page says so, then reconnects by itself when it is back", async () => {
     await waitForPaints(page, 3);
@@ -808,7 +808,7 @@ describe("browser client", () => {
     await page.waitForFunction(() => document.getElementById("app")!.dataset.state === "live", null, { timeout: 10_000 });
     await waitForPaints(page, 5);
     expect(await page.locator("#notice").isHidden()).toBe(true);
-  }, 30_000);
+  }, 40_000);
 
   test(
     "Firefox: frames, a drag, the wheel and a key at frame coordinates",
