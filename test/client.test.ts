@@ -194,48 +194,6 @@ async function overlayValue(page: Page, label: string): Promise<string | null> {
   }, label);
 }
 
-/**
- * A reverse proxy that serves `upstream` under `prefix` only (as a server serving named streams at
- * /s/NAME/ does): a URL the page builds from the root instead of its own path gets a 404 here.
- */
-function prefixProxy(upstream: string, prefix: string) {
-  const outside: string[] = [];
-  type Pipe = { path: string; up: WebSocket | null };
-  const proxy = Bun.serve<Pipe>({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch(req, srv) {
-      const url = new URL(req.url);
-      if (!url.pathname.startsWith(prefix)) {
-        outside.push(url.pathname);
-        return new Response("not under the prefix\n", { status: 404 });
-      }
-      const path = `/${url.pathname.slice(prefix.length)}${url.search}`;
-      if (req.headers.get("upgrade") !== "websocket") return fetch(new URL(path, upstream));
-      if (srv.upgrade(req, { data: { path, up: null } })) return undefined;
-      return new Response("upgrade failed\n", { status: 400 });
-    },
-    websocket: {
-      open(ws) {
-        const up = new WebSocket(new URL(ws.data.path, upstream.replace(/^http/, "ws")));
-        up.binaryType = "arraybuffer";
-        up.onmessage = (e) => ws.send(e.data as string | ArrayBuffer);
-        up.onclose = (e) => ws.close(e.code === 1005 || e.code === 1006 ? 1000 : e.code);
-        ws.data.up = up;
-      },
-      async message(ws, m) {
-        const up = ws.data.up!;
-        if (up.readyState === WebSocket.CONNECTING) await new Promise((r) => up.addEventListener("open", r, { once: true }));
-        up.send(m);
-      },
-      close(ws) {
-        ws.data.up?.close();
-      },
-    },
-  });
-  return { url: `http://127.0.0.1:${proxy.port}${prefix}`, outside, stop: () => proxy.stop(true) };
-}
-
 async function waitUntil(cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
@@ -752,29 +710,49 @@ describe("browser client", () => {
     }
   }, 45_000);
 
-  test("served under a path prefix (/s/demo/ behind a proxy), the page builds every URL from its own path", async () => {
-    const proxy = prefixProxy(server.url, "/s/demo/");
+  test("a named stream at /s/demo/: the page builds every URL from its own path", async () => {
+    // A second stream on the same server, with a picture of its own size and colour.
+    const demo = server.addStream("demo", { width: 320, height: 320 });
+    const px = new Uint8Array(320 * 320 * 4);
+    new Uint32Array(px.buffer).fill(rgba(BACKGROUNDS[1]!));
+    let tick = 0;
+    const timer = setInterval(() => {
+      px[(tick++ % 320) * 4] ^= 0xff; // a changing pixel keeps it live
+      demo.pushFrame({ pixels: px, width: 320, height: 320, format: "rgba" });
+    }, 33);
     const ctx = await browser.newContext({ viewport: { width: 640, height: 400 } });
     try {
       const p = await ctx.newPage();
-      const sockets: string[] = [];
-      p.on("websocket", (ws) => sockets.push(ws.url()));
+      const requests: string[] = [];
+      p.on("request", (r) => requests.push(r.url()));
+      p.on("websocket", (ws) => requests.push(ws.url()));
       const from = scene.received.length;
-      await p.goto(`${proxy.url}?stats=1`);
+      await p.goto(`${server.url}s/demo/?stats=1`);
       await p.waitForFunction(() => document.getElementById("app")!.dataset.state === "live", null, { timeout: 10_000 });
-      await waitForPaints(p, 5);
-      expect(sockets.map((u) => new URL(u).pathname)).toEqual(["/s/demo/ws"]);
-      // Input goes back through the same socket.
-      const t = pageXY(640, 400, 200, 150);
+      await p.waitForFunction(() => (document.getElementById("view") as HTMLCanvasElement).width === 320, null, { timeout: 5000 });
+      await waitForPixel(p, 160, 160, BACKGROUNDS[1]!);
+      // Input reaches the named stream, not the default one.
+      const t = pageXY(640, 400, 100, 200, 320, 320);
       await p.mouse.click(t.x, t.y);
-      const down = await scene.waitFor(isType("pointer_down"), from);
-      expect(Math.abs(down.x - 200)).toBeLessThanOrEqual(1);
-      // /api/config (the frame size before the first frame, the auth probe) came through the prefix too.
+      const got: InputEvent[] = [];
+      await waitUntil(() => {
+        got.push(...demo.drainInput());
+        return got.some((e) => e.type === "pointer_down");
+      });
+      const down = got.find(isType("pointer_down"))!;
+      expect(Math.abs(down.x - 100)).toBeLessThanOrEqual(1);
+      expect(Math.abs(down.y - 200)).toBeLessThanOrEqual(1);
+      expect(scene.received.slice(from).filter((e) => e.type === "pointer_down")).toEqual([]);
+      // The config (the target fps in the overlay) came from /s/demo/api/config too.
       await p.waitForFunction(() => /fps\s+\S+ \/ 30/.test(document.getElementById("stats")!.innerText), null, { timeout: 5000 });
-      expect(proxy.outside).toEqual([]);
+      const paths = requests.filter((u) => /^(http|ws)/.test(u)).map((u) => new URL(u).pathname);
+      expect(paths).toContain("/s/demo/ws");
+      expect(paths).toContain("/s/demo/api/config");
+      expect(paths.filter((path) => !path.startsWith("/s/demo/"))).toEqual([]);
     } finally {
+      clearInterval(timer);
       await ctx.close();
-      proxy.stop();
+      await server.removeStream("demo");
     }
   }, 40_000);
 
