@@ -135,7 +135,11 @@ const SPECS: Record<string, Spec> = {
     help: `close a viewer that stopped reading for S seconds (default ${SERVER.stallTimeout})`,
     parse: int("stallTimeout"),
   },
-  source: { value: "vulkan|synthetic|ipc[:PATH]", help: "where frames come from; ipc: producers on a Unix socket (default vulkan)", parse: source },
+  source: {
+    value: "vulkan|synthetic|ipc[:PATH]",
+    help: "where frames come from; ipc: producers on a Unix socket (default vulkan)",
+    parse: source,
+  },
   "exit-with-producer": { help: "with --source ipc: exit when the first producer disconnects", parse: bool },
   encoder: { value: "turbo|napi", help: "JPEG encoder (default: libjpeg-turbo when it loads, else napi)", parse: oneOf(["turbo", "napi"]) },
   "encoder-workers": {

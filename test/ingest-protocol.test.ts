@@ -88,7 +88,8 @@ describe("ingest protocol", () => {
 });
 
 /** Each bad producer: what it sends after connecting, and the words its error must contain. */
-const hello = (extra: object) => JSON.stringify({ type: "hello", version: 1, stream: "fuzz", width: W, height: H, format: "rgba", ...extra });
+const hello = (extra: object) =>
+  JSON.stringify({ type: "hello", version: 1, stream: "fuzz", width: W, height: H, format: "rgba", ...extra });
 const BAD_HELLOS: [string, string, string][] = [
   ["garbage bytes", "\x00\x01\x1b[2J garbage\n", "not JSON"],
   ["not JSON", "{type: hello}\n", "not JSON"],
@@ -108,7 +109,8 @@ const BAD_HELLOS: [string, string, string][] = [
 ];
 
 /** Bad messages after a good handshake (ring 1 of 3 slots, 64x48 RGBA). */
-const frame = (extra: object) => JSON.stringify({ type: "frame", ring: 1, slot: 0, width: W, height: H, stride: 256, format: "rgba", ...extra });
+const frame = (extra: object) =>
+  JSON.stringify({ type: "frame", ring: 1, slot: 0, width: W, height: H, stride: 256, format: "rgba", ...extra });
 const BAD_AFTER_HANDSHAKE: [string, string, string][] = [
   ["a slot out of range", `${frame({ slot: 3 })}\n`, "frame.slot 3 is out of range"],
   ["a negative slot", `${frame({ slot: -1 })}\n`, "frame.slot"],
@@ -120,7 +122,7 @@ const BAD_AFTER_HANDSHAKE: [string, string, string][] = [
   ["a slot submitted twice", `${frame({ slot: 2 })}\n${frame({ slot: 2 })}\n`, "submitted again before its release"],
   ["hello twice", `${hello({})}\n`, "hello sent twice"],
   ["mapped for a ring never made", '{"type":"mapped","ring":9}\n', "mapped.ring 9"],
-  ["a ring asked twice before mapping", `${JSON.stringify({ type: "ring", width: 8, height: 8, format: "rgba" })}\n`.repeat(2), "not mapped yet"],
+  ["a ring asked twice before mapping", '{"type":"ring","width":8,"height":8,"format":"rgba"}\n'.repeat(2), "not mapped yet"],
 ];
 
 describe("bad producers are refused with the reason; vkcast and its viewers go on", () => {

@@ -66,7 +66,8 @@ describe("a vkcast that outlives its producers", () => {
 
     await until(async () => (await vkcast.health()).status === 503, "/healthz to say 503");
     expect((await vkcast.health()).body).toEqual({ status: "error", error: "waiting for the engine" });
-    await viewer.until(() => viewer.texts.some((t) => t.type === "config" && t.sourceError === "waiting for the engine"), 10_000, "a config saying it waits");
+    const saysWaiting = () => viewer.texts.some((t) => t.type === "config" && t.sourceError === "waiting for the engine");
+    await viewer.until(saysWaiting, 10_000, "a config saying it waits");
     const config = (await (await fetch(`${vkcast.origin}api/config`)).json()) as { sourceError: string };
     expect(config.sourceError).toBe("waiting for the engine");
     expect(viewer.open).toBe(true);

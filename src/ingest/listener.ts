@@ -71,8 +71,9 @@ export class IngestListener {
     const fd = (socket as unknown as { fd?: number }).fd;
     const peer = fd === undefined ? null : peerCredentials(fd);
     const uid = process.getuid!();
-    const refusal =
-      peer === null ? "cannot read the peer's credentials" : peer.uid !== uid && peer.uid !== 0 ? `uid ${peer.uid} may not feed this vkcast (it runs as uid ${uid})` : null;
+    let refusal: string | null = null;
+    if (peer === null) refusal = "cannot read the peer's credentials";
+    else if (peer.uid !== uid && peer.uid !== 0) refusal = `uid ${peer.uid} may not feed this vkcast (it runs as uid ${uid})`;
     if (refusal) {
       this.options.log.warn("producer refused", { reason: refusal, pid: peer?.pid });
       socket.write(encodeLine({ type: "error", reason: refusal }));

@@ -89,13 +89,15 @@ export class Producer {
     this.target = target;
     this.watching = target.hasClients();
     this.log.info("producer connected", { stream: hello.stream, peer: this.peer, ...ring.shape });
-    this.send({ type: "welcome", version: INGEST_VERSION, stream: hello.stream, url: target.url, watching: this.watching, ring: ring.info() });
+    const { url } = target;
+    this.send({ type: "welcome", version: INGEST_VERSION, stream: hello.stream, url, watching: this.watching, ring: ring.info() });
   }
 
   private newRing(stream: string, shape: RingShape): Ring {
     if (this.unmapped) throw new ProtocolError(`ring asked for while ring ${this.unmapped.id} is not mapped yet`);
     if (this.rings.size >= MAX_RINGS) throw new ProtocolError(`at most ${MAX_RINGS} rings may be alive; wait for releases`);
-    const ring = Ring.create(this.nextRingId++, stream, { width: shape.width, height: shape.height, format: shape.format, slots: shape.slots });
+    const { width, height, format, slots } = shape;
+    const ring = Ring.create(this.nextRingId++, stream, { width, height, format, slots });
     this.rings.set(ring.id, ring);
     this.unmapped = ring;
     return ring;
@@ -122,7 +124,8 @@ export class Producer {
     if (f.stride < rowBytes) throw new ProtocolError(`frame.stride ${f.stride} is less than width x bytes per pixel (${rowBytes})`);
     const bytes = f.stride * f.height;
     if (bytes > ring.slotBytes) {
-      throw new ProtocolError(`frame ${f.width}x${f.height} with stride ${f.stride} needs ${bytes} bytes; a slot of ring ${ring.id} has ${ring.slotBytes}`);
+      const size = `${f.width}x${f.height} with stride ${f.stride}`;
+      throw new ProtocolError(`frame ${size} needs ${bytes} bytes; a slot of ring ${ring.id} has ${ring.slotBytes}`);
     }
     const pixels = ring.take(f.slot, bytes);
     try {

@@ -207,7 +207,7 @@ export function meanDiff(a: Uint8Array, b: Uint8Array): number {
 }
 
 /** Polls /frame.jpg until it decodes to `expected` (mean difference under 6); returns the last difference. */
-export async function frameMatches(origin: string, width: number, height: number, expected: Uint8Array, timeoutMs = 15_000): Promise<number> {
+export async function frameMatches(origin: string, width: number, height: number, expected: Uint8Array, timeoutMs = 15_000) {
   let diff = Infinity;
   await until(
     async () => {
