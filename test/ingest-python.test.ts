@@ -1,6 +1,8 @@
 // The Python client (clients/python) against the real vkcast it launches: frames, input, viewers,
 // and the server's life bound to the engine's.
 import { afterEach, describe, expect, test } from "bun:test";
+import { cpSync, existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { Viewer, wsUrl } from "./helpers/viewer.ts";
 import { PythonDriver, ROOT, PYTHON, PYTHON_ENV, Lines, frameMatches, freePort, pattern, portIsFree, until } from "./helpers/ingest.ts";
 
@@ -69,6 +71,24 @@ describe("Python client", () => {
     await driver.kill("SIGKILL");
     await until(() => portIsFree(port), "the port to be free after the engine was killed");
     await viewer.closed;
+  });
+
+  test("pip install ./clients/python: the installed package launches the vkcast VKCAST_BIN names", async () => {
+    const dir = mkdtempSync(`${tmpdir()}/vkcast-pip-`);
+    cpSync(`${ROOT}/clients/python`, `${dir}/src`, { recursive: true }); // pip builds in the source tree
+    const pip = Bun.spawnSync(
+      [PYTHON, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps", "--target", `${dir}/site`, `${dir}/src`],
+      { env: { ...process.env, PIP_NO_INDEX: "1" } },
+    );
+    expect(pip.stderr.toString()).not.toContain("ERROR");
+    expect(pip.exitCode).toBe(0);
+    const env = { ...process.env, PYTHONPATH: `${dir}/site`, VKCAST_BIN: `bun run ${ROOT}/index.ts` };
+    const driver = PythonDriver.spawn([], env);
+    drivers.push(driver);
+    const { url } = (await driver.call({ op: "start", width: W, height: H })) as { url: string };
+    await driver.call({ op: "push", width: W, height: H, shift: 5 });
+    await frameMatches(url, W, H, pattern(W, H, 5));
+    expect(existsSync(`${dir}/site/vkcast/server.py`)).toBe(true);
   });
 
   test("the original's producer loop runs with only its import changed (test/fixtures/seed_loop.py)", async () => {

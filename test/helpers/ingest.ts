@@ -134,10 +134,11 @@ export class PythonDriver {
     this.err = new Lines(proc.stderr);
   }
 
-  static spawn(user: string[] = []): PythonDriver {
+  /** `user`: a command that runs it as someone else (setpriv ...); `env`: instead of PYTHON_ENV. */
+  static spawn(user: string[] = [], env: Record<string, string | undefined> = PYTHON_ENV): PythonDriver {
     const proc = Bun.spawn([...user, PYTHON, `${ROOT}/test/fixtures/ingest_driver.py`], {
       cwd: ROOT,
-      env: PYTHON_ENV,
+      env,
       stdin: "pipe",
       stdout: "pipe",
       stderr: "pipe",
