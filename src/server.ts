@@ -15,12 +15,12 @@ import type { SourceHealth } from "./server/health.ts";
 import { listen } from "./server/http.ts";
 import { prometheusText, type Samples } from "./server/metrics.ts";
 import { DEFAULTS, resolveOptions, type ServerSettings, type StreamingServerOptions } from "./server/options.ts";
-import { DEFAULT_STREAM, ServedStream, STREAM_NAME, type Stream } from "./server/stream.ts";
+import { DEFAULT_STREAM, ServedStream, STREAM_NAME, type Stream, type StreamLinks } from "./server/stream.ts";
 import { listenerMetrics, type StreamStats } from "./server/telemetry.ts";
 import type { ViewerData } from "./server/viewer.ts";
 
 export type { StreamingServerOptions } from "./server/options.ts";
-export type { Stream } from "./server/stream.ts";
+export type { Stream, StreamLinks } from "./server/stream.ts";
 
 export class StreamingServer {
   readonly settings: ServerSettings;
@@ -45,6 +45,8 @@ export class StreamingServer {
     this.settings = resolveOptions(options);
     this.port = this.settings.port;
     this.defaultStream = this.createStream(DEFAULT_STREAM, { width: DEFAULTS.width, height: DEFAULTS.height }, this.settings.device);
+    // A relay serves only the streams added to it: its default one is not served.
+    if (this.settings.relay) this.streams.delete(DEFAULT_STREAM);
   }
 
   get host(): string {
@@ -126,7 +128,8 @@ export class StreamingServer {
     const assets = await loadClientAssets();
     const log = this.settings.logger;
     const workers = this.settings.encoderWorkers === "auto" ? Math.min(2, this.autoWorkerCap) : this.settings.encoderWorkers;
-    const pool = await EncoderPool.create(this.settings.encoder, workers, (msg) => log.error(msg));
+    // A relay only serves frames encoded elsewhere (pushEncoded): it starts no encoder.
+    const pool = this.settings.relay ? null : await EncoderPool.create(this.settings.encoder, workers, (msg) => log.error(msg));
     let listener: Server<ViewerData>;
     try {
       listener = listen({
@@ -138,9 +141,10 @@ export class StreamingServer {
         stream: (name) => this.served(name),
         metricsText: () => this.metricsText(),
         uptimeSeconds: () => this.uptimeSeconds,
+        routes: this.settings.routes,
       });
     } catch (err) {
-      pool.close();
+      pool?.close();
       throw err;
     }
     this.pool = pool;
@@ -204,12 +208,13 @@ export class StreamingServer {
    * Adds a stream served at /s/NAME/ (NAME: a-z, 0-9, '_' and '-', starting with a letter or digit, at most
    * 63 characters); it has its own viewers, input and pacing. `width` and `height` are the size of bare
    * Uint8Array frames (default: the default stream's, as start() sets it); `device` is reported in its /api/config.
+   * `links` drive it from elsewhere (src/cluster/: an edge relaying an origin's session).
    */
-  addStream(name: string, options: { width?: number; height?: number; device?: string } = {}): Stream {
+  addStream(name: string, options: { width?: number; height?: number; device?: string } = {}, links: StreamLinks = {}): Stream {
     if (this.served(name)) throw new RangeError(`a stream named '${name}' exists already`);
     const width = checkInt("width", options.width ?? this.defaultStream.width);
     const height = checkInt("height", options.height ?? this.defaultStream.height);
-    const stream = this.createStream(name, { width, height }, options.device ?? "");
+    const stream = this.createStream(name, { width, height }, options.device ?? "", links);
     if (this.listener) this.attach(stream);
     else if (options.width === undefined && options.height === undefined) this.sizedAtStart.add(stream);
     return stream;
@@ -269,15 +274,15 @@ export class StreamingServer {
     }
   }
 
-  private createStream(name: string, size: { width: number; height: number }, device: string): ServedStream {
-    const stream = new ServedStream(name, this.settings.stream, size, device, this, this.settings.logger);
+  private createStream(name: string, size: { width: number; height: number }, device: string, links: StreamLinks = {}): ServedStream {
+    const stream = new ServedStream(name, this.settings.stream, size, device, this, this.settings.logger, links);
     this.streams.set(name, stream);
     return stream;
   }
 
   /** Lets a stream take frames and viewers; an encode that finishes lets every stream's waiting frame go on. */
   private attach(stream: ServedStream): void {
-    stream.attach(this.listener!, this.pool!, () => {
+    stream.attach(this.listener!, this.pool, () => {
       for (const other of this.streams.values()) if (other !== stream) other.resume();
     });
   }

@@ -47,8 +47,8 @@ export function requestToken(req: Request, url: URL): { token: string | null; fr
   return { token: cookie(req, TOKEN_COOKIE), fromQuery: false };
 }
 
-export function tokenCookie(token: string, secure: boolean): string {
-  return `${TOKEN_COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict${secure ? "; Secure" : ""}`;
+export function tokenCookie(token: string, secure: boolean, path = "/"): string {
+  return `${TOKEN_COOKIE}=${encodeURIComponent(token)}; Path=${path}; HttpOnly; SameSite=Strict${secure ? "; Secure" : ""}`;
 }
 
 /**

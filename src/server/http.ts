@@ -21,6 +21,8 @@ export interface ListenerParts {
   stream(name: string): ServedStream | undefined;
   metricsText(): string;
   uptimeSeconds(): number;
+  /** Extra GET routes of the listener by exact path (an edge's session list at /); the listener's token applies. */
+  routes: Readonly<Record<string, (req: Request) => Response | Promise<Response>>>;
 }
 
 /** Where a request path leads: a path of a stream (under `base`), or a redirect to add the slash. */
@@ -72,6 +74,11 @@ async function respond(parts: ListenerParts, req: Request, server: Server<Viewer
   if (req.method !== "GET" && req.method !== "HEAD") {
     return new Response(`${req.method.slice(0, 20)} is not allowed: only GET\n`, { status: 405, headers: { Allow: "GET, HEAD" } });
   }
+  const extra = parts.routes[url.pathname];
+  if (extra) {
+    const allowed = parts.access.token === null || accessOf(parts.access, undefined, requestToken(req, url).token) !== null;
+    return allowed ? extra(req) : unauthorized();
+  }
   const route = routeOf(url.pathname);
   if (route === null) return notFound();
   if ("redirect" in route) return new Response(null, { status: 301, headers: { Location: route.redirect + url.search } });
@@ -82,11 +89,12 @@ async function respond(parts: ListenerParts, req: Request, server: Server<Viewer
   if (route.path === "/ws") return upgrade(parts.access, req, url, server, stream, noStream);
 
   const given = requestToken(req, url);
-  if (parts.access.token !== null) {
-    if (accessOf(parts.access, given.token) === null) return unauthorized();
+  if (parts.access.token !== null || stream?.authorize) {
+    if (accessOf(parts.access, stream, given.token) === null) return unauthorized();
     // The page's first visit carries the token in its URL: keep it in a cookie, drop it from the URL.
+    // A stream's own token is kept for that stream's paths only.
     if (given.fromQuery && route.path === "/") {
-      const cookie = tokenCookie(given.token!, parts.access.tls !== null);
+      const cookie = tokenCookie(given.token!, parts.access.tls !== null, stream?.authorize ? route.base : "/");
       return new Response(null, { status: 302, headers: { Location: route.base, "Set-Cookie": cookie } });
     }
   }
@@ -110,7 +118,7 @@ function upgrade(
     if (refused) refused.upgradesRefused++;
     return new Response("403: WebSocket from a foreign origin\n", { status: 403 });
   }
-  const role = access.token === null ? "control" : accessOf(access, requestToken(req, url).token);
+  const role = access.token === null && !stream?.authorize ? "control" : accessOf(access, stream, requestToken(req, url).token);
   if (role === null) {
     if (refused) refused.upgradesRefused++;
     return unauthorized();
@@ -121,11 +129,14 @@ function upgrade(
   return new Response("expected a WebSocket upgrade\n", { status: 426 });
 }
 
-/** What a token allows: driving ("control"), watching ("view"), or nothing (null). Both compared in constant time. */
-function accessOf(access: AccessSettings, given: string | null): "control" | "view" | null {
+/**
+ * What a token allows: driving ("control"), watching ("view"), or nothing (null), by the listener's tokens
+ * (compared in constant time) and then the stream's own (its authorize).
+ */
+function accessOf(access: AccessSettings, stream: ServedStream | undefined, given: string | null): "control" | "view" | null {
   const control = access.token !== null && tokenMatches(given, access.token);
   const view = access.viewToken !== null && tokenMatches(given, access.viewToken);
-  return control ? "control" : view ? "view" : null;
+  return control ? "control" : view ? "view" : (stream?.authorize?.(given) ?? null);
 }
 
 /** Adds the security headers to a response of ours. */

@@ -62,6 +62,13 @@ export interface StreamingServerOptions {
   tls?: { cert: string; key: string } | null;
   /** Text messages a viewer may send per second; the excess is dropped and counted. */
   inputRateLimit?: number;
+  /**
+   * Serve only streams added with addStream and fed with frames encoded elsewhere (Stream.pushEncoded, as
+   * an edge does): no encoder Workers are started, and the default stream is not served.
+   */
+  relay?: boolean;
+  /** Extra GET routes by exact path, behind the token (an edge's list of sessions at /). */
+  routes?: Record<string, (req: Request) => Response | Promise<Response>>;
 }
 
 /** How each stream encodes, paces and treats its viewers (the same for every stream of a server). */
@@ -90,6 +97,8 @@ export interface ServerSettings {
   port: number;
   encoder: EncoderChoice;
   encoderWorkers: number | "auto";
+  relay: boolean;
+  routes: Readonly<Record<string, (req: Request) => Response | Promise<Response>>>;
   device: string;
   logger: Logger;
   stream: StreamSettings;
@@ -110,6 +119,8 @@ export function resolveOptions(options: StreamingServerOptions): ServerSettings 
     encoder,
     encoderWorkers:
       options.encoderWorkers === "auto" ? "auto" : checkInt("encoderWorkers", options.encoderWorkers ?? DEFAULTS.encoderWorkers),
+    relay: options.relay ?? false,
+    routes: options.routes ?? {},
     device: options.device ?? "",
     logger: options.logger ?? silentLogger,
     stream: {

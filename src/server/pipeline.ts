@@ -41,6 +41,9 @@ export interface PipelineParts {
 }
 
 export class FramePipeline {
+  /** Between open() and close(): taking frames. */
+  private isOpen = false;
+  /** Null in a relay that only delivers frames encoded elsewhere (deliverEncoded). */
   private encoder: FrameEncoder | null = null;
   /** Called when one of our encodes finished, so that every stream sharing the encoders can go on. */
   private encoderFreed: () => void = () => {};
@@ -69,13 +72,15 @@ export class FramePipeline {
   }
 
   /** Starts taking frames; `encoderFreed` runs after each of this pipeline's encodes. */
-  open(encoder: FrameEncoder, encoderFreed: () => void): void {
+  open(encoder: FrameEncoder | null, encoderFreed: () => void): void {
+    this.isOpen = true;
     this.encoder = encoder;
     this.encoderFreed = encoderFreed;
   }
 
   /** Stops taking frames and resolves once encodes in flight are done (they read frame memory in place). */
   async close(): Promise<void> {
+    this.isOpen = false;
     this.encoder = null;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -111,11 +116,11 @@ export class FramePipeline {
 
   /** Resolves with the first encoded frame newer than `afterSeq`, or null once the pipeline closes. */
   nextEncodedFrame(afterSeq: number): Promise<EncodedFrame | null> {
-    if (!this.encoder) return Promise.resolve(null);
+    if (!this.isOpen) return Promise.resolve(null);
     if (this.latest && this.latest.seq > afterSeq) return Promise.resolve(this.latest);
     return new Promise((resolve) => {
       const wake = () => {
-        if (!this.encoder) return resolve(null);
+        if (!this.isOpen) return resolve(null);
         if (this.latest && this.latest.seq > afterSeq) return resolve(this.latest);
         this.frameWaiters.add(wake);
       };
@@ -190,6 +195,14 @@ export class FramePipeline {
         this.encoderFreed();
       });
     this.inFlight.add(done);
+  }
+
+  /** A frame encoded elsewhere (an edge relays its origin's): delivered if newer than the last one. */
+  deliverEncoded(meta: FrameMeta, jpeg: Uint8Array): void {
+    if (!this.isOpen || (this.latest && meta.seq <= this.latest.seq)) return;
+    this.latest = { seq: meta.seq, jpeg };
+    this.wakeFrameWaiters();
+    this.parts.deliver(this.latest, meta);
   }
 
   /** Delivers frame `seq` (null: its encode failed) once every frame before it was delivered or failed. */

@@ -5,6 +5,8 @@ import { checkFrame, type Frame } from "../frame.ts";
 import type { Logger } from "../log.ts";
 import { type InputEvent, parseMessage } from "../protocol/input-schema.ts";
 import { PROTOCOL_VERSION, type StreamConfig } from "../protocol/viewer-messages.ts";
+import type { FrameMeta } from "../encode/protocol.ts";
+import { PolicyControl, type SessionControl, type ViewerKey } from "./control.ts";
 import { SourceHealth } from "./health.ts";
 import { InputQueue } from "./input-queue.ts";
 import type { Metric } from "./metrics.ts";
@@ -14,7 +16,7 @@ import { type EncodedFrame, type FrameEncoder, FramePipeline } from "./pipeline.
 import { QualityPolicy } from "./quality.ts";
 import { type StreamReport, statsSnapshot, StreamTelemetry, streamMetrics } from "./telemetry.ts";
 import { newViewerData, noteAck, type Viewer, type ViewerData, type ViewerEvents, withinRateLimit } from "./viewer.ts";
-import { sendText, ViewerHub } from "./viewer-hub.ts";
+import { sendText, ViewerHub, viewerKey } from "./viewer-hub.ts";
 
 /** The stream that `/` and the plain routes serve. */
 export const DEFAULT_STREAM = "default";
@@ -30,6 +32,19 @@ export interface StreamHost {
   readonly encoder: string | null;
   readonly encoderWorkers: number;
   readonly uptimeSeconds: number;
+}
+
+/** How a stream is driven from elsewhere (src/cluster/: an edge's stream relays its origin's session). */
+export interface StreamLinks {
+  /** Who decides viewers' roles (default: the server's control policy, decided here). */
+  control?: SessionControl;
+  /** Where accepted input goes instead of this stream's queue (an edge forwards it to its origin). */
+  forwardInput?: (key: ViewerKey, event: InputEvent) => void;
+  /**
+   * Who may use this stream besides holders of the listener's token: "control", "view" or null for the
+   * token a request carries (an edge checks each session's own tokens).
+   */
+  authorize?: (token: string | null) => "control" | "view" | null;
 }
 
 /** A stream as a library user holds it (StreamingServer.addStream, .stream(name)). */
@@ -50,6 +65,20 @@ export interface Stream {
   /** Tells v2 viewers the config again, e.g. after `health` changed. */
   announceConfig(): void;
   readonly viewerCount: number;
+  /** Viewers of this stream served elsewhere (an origin's edges): they count in hasClients and viewers. */
+  remoteViewers: number;
+  /** Calls `listener` whenever the viewers wanting frames here may have changed (join, leave, snapshot). */
+  onDemandChange(listener: () => void): void;
+  /** Who decides viewers' roles; input from elsewhere (submitInput) is judged by it too. */
+  readonly control: SessionControl;
+  /** Validated input from the viewer `key` of this session: taken if its role is control, else denied (counted). */
+  submitInput(key: ViewerKey, event: InputEvent): boolean;
+  /** Delivers a frame encoded elsewhere (a relay): as if encoded here, if newer than the last. */
+  pushEncoded(jpeg: Uint8Array, meta: FrameMeta): void;
+  /** Resolves with the first encoded frame newer than `afterSeq`, or null once the stream closes. */
+  nextEncodedFrame(afterSeq: number): Promise<EncodedFrame | null>;
+  /** The newest encoded frame, if any. */
+  readonly latestEncoded: EncodedFrame | null;
   /** This stream's GET /api/config and GET /api/stats. */
   config(): StreamConfig;
   statsSnapshot(): ReturnType<typeof statsSnapshot>;
@@ -63,6 +92,11 @@ export class ServedStream implements Stream, ViewerEvents {
   /** The frame size: the size at creation, then that of the newest encoded frame. */
   width: number;
   height: number;
+  readonly control: SessionControl;
+  remoteViewers = 0;
+  readonly authorize: StreamLinks["authorize"];
+  private readonly forwardInput: StreamLinks["forwardInput"];
+  private readonly demandListeners = new Set<() => void>();
   private readonly input: InputQueue;
   private readonly quality: QualityPolicy;
   private readonly pipeline: FramePipeline;
@@ -79,6 +113,7 @@ export class ServedStream implements Stream, ViewerEvents {
     device: string,
     private readonly host: StreamHost,
     private readonly log: Logger,
+    links: StreamLinks = {},
   ) {
     if (!STREAM_NAME.test(name)) throw new RangeError(`stream name must match ${STREAM_NAME.source} (got ${JSON.stringify(name)})`);
     this.width = size.width;
@@ -86,7 +121,10 @@ export class ServedStream implements Stream, ViewerEvents {
     this.health = new SourceHealth(device);
     this.input = new InputQueue(settings.inputCapacity);
     this.quality = new QualityPolicy(settings);
-    this.hub = new ViewerHub(name, settings.control, this.telemetry.stats, log);
+    this.control = links.control ?? new PolicyControl(settings.control);
+    this.forwardInput = links.forwardInput;
+    this.authorize = links.authorize;
+    this.hub = new ViewerHub(name, this.control, this.telemetry.stats, log, () => this.config());
     this.pipeline = new FramePipeline({
       fps: settings.fps,
       quality: this.quality,
@@ -138,14 +176,39 @@ export class ServedStream implements Stream, ViewerEvents {
     this.hub.sendConfig(this.config());
   }
 
-  /** Whether anyone wants frames now: WebSocket or MJPEG viewers, or a snapshot request. */
+  /** Whether anyone wants frames now: WebSocket or MJPEG viewers (here or elsewhere), or a snapshot request. */
   hasClients(): boolean {
-    return this.hub.size + this.mjpegViewers + this.snapshotsWaiting > 0;
+    return this.viewerCount + this.snapshotsWaiting > 0;
   }
 
-  /** WebSocket and MJPEG viewers connected now. */
+  /** WebSocket and MJPEG viewers connected now, here and elsewhere. */
   get viewerCount(): number {
-    return this.hub.size + this.mjpegViewers;
+    return this.hub.size + this.mjpegViewers + this.remoteViewers;
+  }
+
+  onDemandChange(listener: () => void): void {
+    this.demandListeners.add(listener);
+  }
+
+  submitInput(key: ViewerKey, event: InputEvent): boolean {
+    const stats = this.telemetry.stats;
+    if (this.control.roleOf(key) !== "control") {
+      stats.inputDenied++;
+      return false;
+    }
+    stats.inputAccepted++;
+    this.quality.noteInput(performance.now());
+    if (this.forwardInput) this.forwardInput(key, event);
+    else if (this.input.push(event)) stats.inputDropped++;
+    return true;
+  }
+
+  pushEncoded(jpeg: Uint8Array, meta: FrameMeta): void {
+    this.pipeline.deliverEncoded(meta, jpeg);
+  }
+
+  get latestEncoded(): EncodedFrame | null {
+    return this.pipeline.latestEncoded;
   }
 
   /** GET /api/config. */
@@ -189,11 +252,13 @@ export class ServedStream implements Stream, ViewerEvents {
     if (latest && this.viewerCount > 0) return latest;
     // A waiting snapshot counts as a viewer, so that an engine that renders only for viewers renders.
     this.snapshotsWaiting++;
+    this.demandChanged();
     try {
       const timeout = Bun.sleep(waitMs).then(() => null);
       return (await Promise.race([this.nextEncodedFrame(latest?.seq ?? 0), timeout])) ?? this.pipeline.latestEncoded;
     } finally {
       this.snapshotsWaiting--;
+      this.demandChanged();
     }
   }
 
@@ -204,10 +269,12 @@ export class ServedStream implements Stream, ViewerEvents {
       stallTimeoutMs: this.settings.stallTimeoutMs,
       onOpen: () => {
         this.mjpegViewers++;
+        this.demandChanged();
         this.log.info("mjpeg viewer joined", { stream: this.name, viewers: this.viewerCount });
       },
       onClose: (reason) => {
         this.mjpegViewers--;
+        this.demandChanged();
         if (reason === "too slow") this.telemetry.stats.viewersClosedTooSlow++;
         this.log.info("mjpeg viewer left", { stream: this.name, viewers: this.viewerCount, reason });
       },
@@ -230,10 +297,12 @@ export class ServedStream implements Stream, ViewerEvents {
       role,
       id: ws.data.id,
     }));
+    this.demandChanged();
   }
 
   onViewerClose(ws: Viewer): void {
-    this.hub.remove(ws, () => this.config());
+    this.hub.remove(ws);
+    this.demandChanged();
   }
 
   onViewerDrain(ws: Viewer): void {
@@ -251,13 +320,7 @@ export class ServedStream implements Stream, ViewerEvents {
     const parsed = parseMessage(message);
     if (!parsed.ok) return this.reject(ws, parsed.error);
     if (parsed.kind === "input") {
-      if (ws.data.role !== "control") {
-        stats.inputDenied++;
-        return;
-      }
-      stats.inputAccepted++;
-      this.quality.noteInput(performance.now());
-      if (this.input.push(parsed.event)) stats.inputDropped++;
+      this.submitInput(viewerKey(ws), parsed.event);
       return;
     }
     const control = parsed.message;
@@ -270,7 +333,7 @@ export class ServedStream implements Stream, ViewerEvents {
   }
 
   /** Starts taking frames and viewers on this listener, encoding on `encoder`. */
-  attach(server: Server<ViewerData>, encoder: FrameEncoder, encoderFreed: () => void): void {
+  attach(server: Server<ViewerData>, encoder: FrameEncoder | null, encoderFreed: () => void): void {
     this.hub.attach(server);
     this.pipeline.open(encoder, encoderFreed);
   }
@@ -299,6 +362,10 @@ export class ServedStream implements Stream, ViewerEvents {
     await this.hub.closeAll(CLOSE_GOING_AWAY, why, CLOSE_GRACE_MS);
     await encodesDone;
     this.telemetry.clear();
+  }
+
+  private demandChanged(): void {
+    for (const listener of this.demandListeners) listener();
   }
 
   /** Bad input is counted and, for viewers that read text, answered; the socket stays open. */

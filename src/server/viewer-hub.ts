@@ -4,7 +4,7 @@
 import type { Server } from "bun";
 import type { Logger } from "../log.ts";
 import type { Role, StreamConfig, ViewerMessage } from "../protocol/viewer-messages.ts";
-import type { ControlPolicy } from "./options.ts";
+import type { SessionControl, ViewerKey } from "./control.ts";
 import type { EncodedFrame } from "./pipeline.ts";
 import { CLOSE_TOO_SLOW, isBehind, noteSent, type Viewer, type ViewerData } from "./viewer.ts";
 
@@ -20,8 +20,8 @@ export interface HubCounters {
 }
 
 export class ViewerHub {
-  /** Connected viewers, oldest first (the order "first" control follows). */
-  private readonly viewers = new Set<Viewer>();
+  /** Connected viewers by their key in the session's control. */
+  private readonly viewers = new Map<ViewerKey, Viewer>();
   private server: Server<ViewerData> | null = null;
 
   /** The pub/sub topic of this stream's frames. */
@@ -29,11 +29,19 @@ export class ViewerHub {
 
   constructor(
     private readonly stream: string,
-    private readonly control: ControlPolicy,
+    private readonly control: SessionControl,
     private readonly counters: HubCounters,
     private readonly log: Logger,
+    config: () => StreamConfig,
   ) {
     this.topic = `frames:${stream}`;
+    // The session's control may hand a role to one of our viewers at any time (another left, an origin decided).
+    control.onChange((key, role) => {
+      const ws = this.viewers.get(key);
+      if (!ws || ws.data.role === role) return;
+      ws.data.role = role;
+      if (ws.data.v2) sendText(ws, { type: "config", ...config(), role });
+    });
   }
 
   get size(): number {
@@ -45,33 +53,34 @@ export class ViewerHub {
     this.server = server;
   }
 
-  /** A new viewer: give it its role, and the newest frame at once (it may join during a still scene). */
+  /** A new viewer: the session's control gives it its role; it gets the newest frame at once (it may join during a still scene). */
   add(ws: Viewer, latest: EncodedFrame | null, hello: (role: Role) => ViewerMessage): void {
-    this.viewers.add(ws);
+    const key = viewerKey(ws);
+    this.viewers.set(key, ws);
     this.counters.viewersJoined++;
-    ws.data.role = this.roleFor(ws);
+    this.control.join(key, !ws.data.viewOnly);
+    ws.data.role = this.control.roleOf(key);
     if (ws.data.v2) sendText(ws, hello(ws.data.role));
     this.markCaughtUp(ws, latest);
     this.log.info("viewer joined", { stream: this.stream, id: ws.data.id, viewers: this.viewers.size, role: ws.data.role });
   }
 
-  /** A viewer left; with "first" control the next oldest may take over. */
-  remove(ws: Viewer, config: () => StreamConfig): void {
-    if (!this.viewers.delete(ws)) return;
+  /** A viewer left: the session's control may give its role to another. */
+  remove(ws: Viewer): void {
+    if (!this.forget(ws)) return;
     this.log.info("viewer left", { stream: this.stream, id: ws.data.id, viewers: this.viewers.size });
-    if (this.control === "first" && ws.data.role === "control") this.updateRoles(config);
   }
 
   /** Sends each v2 viewer the stream's config with its role (the frame size changed). */
   sendConfig(config: StreamConfig): void {
-    for (const ws of this.viewers) if (ws.data.v2) sendText(ws, { type: "config", ...config, role: ws.data.role });
+    for (const ws of this.viewers.values()) if (ws.data.v2) sendText(ws, { type: "config", ...config, role: ws.data.role });
   }
 
   /** One publish for every viewer that keeps up; the rest skip this frame. */
   publish(frame: EncodedFrame): void {
     const now = performance.now();
     let receivers = 0;
-    for (const ws of this.viewers) {
+    for (const ws of this.viewers.values()) {
       if (ws.data.behindSince === null && isBehind(ws.data, ws.getBufferedAmount(), frame.jpeg.byteLength)) this.markBehind(ws, now);
       if (ws.data.behindSince !== null) {
         ws.data.framesSkipped++;
@@ -89,13 +98,13 @@ export class ViewerHub {
 
   /** A viewer that was skipping frames gets the newest one as soon as it can take it. */
   catchUp(ws: Viewer, latest: EncodedFrame | null): void {
-    if (ws.data.behindSince === null || !this.viewers.has(ws)) return;
+    if (ws.data.behindSince === null || this.viewers.get(viewerKey(ws)) !== ws) return;
     if (!isBehind(ws.data, ws.getBufferedAmount(), latest?.jpeg.byteLength ?? 0)) this.markCaughtUp(ws, latest);
   }
 
   /** Closes viewers that skipped frames for longer than `stallTimeoutMs`; the rest retry catching up. */
   closeStalled(now: number, stallTimeoutMs: number, latest: EncodedFrame | null): void {
-    for (const ws of this.viewers) {
+    for (const ws of this.viewers.values()) {
       const since = ws.data.behindSince;
       if (since === null) continue;
       if (now - since <= stallTimeoutMs) {
@@ -103,7 +112,7 @@ export class ViewerHub {
         continue;
       }
       this.counters.viewersClosedTooSlow++;
-      this.viewers.delete(ws);
+      this.forget(ws);
       const seconds = Math.round((now - since) / 1000);
       this.log.warn("closing a viewer that stopped reading", { stream: this.stream, id: ws.data.id, seconds });
       ws.close(CLOSE_TOO_SLOW, "too slow: stopped reading frames");
@@ -114,33 +123,25 @@ export class ViewerHub {
 
   /** Sends a text message to every v2 viewer, built for each. */
   sendEach(message: (ws: Viewer) => ViewerMessage): void {
-    for (const ws of this.viewers) if (ws.data.v2) sendText(ws, message(ws));
+    for (const ws of this.viewers.values()) if (ws.data.v2) sendText(ws, message(ws));
   }
 
   /** Closes every viewer and waits (up to `graceMs`) until they are gone, so they read `code`. */
   async closeAll(code: number, reason: string, graceMs: number): Promise<void> {
-    for (const ws of this.viewers) ws.close(code, reason);
+    for (const ws of this.viewers.values()) ws.close(code, reason);
     const end = performance.now() + graceMs;
     while (this.viewers.size > 0 && performance.now() < end) await Bun.sleep(10);
-    this.viewers.clear();
+    for (const ws of [...this.viewers.values()]) this.forget(ws);
     this.server = null;
   }
 
-  private roleFor(ws: Viewer): Role {
-    if (ws.data.viewOnly) return "view";
-    if (this.control === "all") return "control";
-    if (this.control === "none") return "view";
-    return this.viewers.values().next().value === ws ? "control" : "view";
-  }
-
-  /** With "first" control, the oldest viewer still connected controls; tell those whose role changed. */
-  private updateRoles(config: () => StreamConfig): void {
-    for (const ws of this.viewers) {
-      const role = this.roleFor(ws);
-      if (role === ws.data.role) continue;
-      ws.data.role = role;
-      if (ws.data.v2) sendText(ws, { type: "config", ...config(), role });
-    }
+  /** Drops a viewer (once) and tells the session's control it left. */
+  private forget(ws: Viewer): boolean {
+    const key = viewerKey(ws);
+    if (this.viewers.get(key) !== ws) return false;
+    this.viewers.delete(key);
+    this.control.leave(key);
+    return true;
   }
 
   private markBehind(ws: Viewer, now: number): void {
@@ -156,6 +157,11 @@ export class ViewerHub {
     }
     ws.subscribe(this.topic);
   }
+}
+
+/** A local viewer's key in its session's control: its id on this listener. */
+export function viewerKey(ws: Viewer): ViewerKey {
+  return String(ws.data.id);
 }
 
 export function sendText(ws: Viewer, message: ViewerMessage): void {
