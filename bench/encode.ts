@@ -12,7 +12,7 @@ import { copyWithComment } from "../src/encode/jpeg-comment.ts";
 import { loadJpegBackend } from "../src/encode/load.ts";
 import { makeRing } from "../src/sources/synthetic.ts";
 import { common, loadAverage, option, ratio, stamp, summary, table } from "./lib.ts";
-import { ORIGINAL_DRIVER, PYTHON } from "./servers.ts";
+import { NO_ORIGINAL, ORIGINAL_DRIVER, originalDir, PYTHON } from "./servers.ts";
 
 const SIZES = [
   [1280, 720],
@@ -23,14 +23,16 @@ const FRAMES = 8;
 /** Metadata of the size the server writes into each frame. */
 const comment = new TextEncoder().encode(JSON.stringify({ seq: 123456, t: Date.now(), w: 1920, h: 1080, q: QUALITY }));
 
-/** The original's encoder on the same frames; null when python3 or its packages are missing. */
-async function pillow(ring: Uint8Array[], width: number, height: number, iterations: number) {
+/** The original's encoder on the same frames; null when the original, python3 or its packages are missing. */
+async function pillow(originalAt: string | null, ring: Uint8Array[], width: number, height: number, iterations: number) {
+  if (!originalAt) return null;
   const file = join(tmpdir(), `vkcast-bench-encode-${process.pid}-${width}x${height}.rgba`);
   await Bun.write(file, new Blob(ring as Uint8Array<ArrayBuffer>[]));
   try {
     const proc = Bun.spawn([PYTHON, ORIGINAL_DRIVER, "--encode", file, `${width}`, `${height}`, `${ring.length}`, `${QUALITY}`, `${iterations}`], {
       stdout: "pipe",
       stderr: "pipe",
+      env: { ...process.env, VKCAST_ORIGINAL: originalAt },
     });
     const [out, err, code] = [await new Response(proc.stdout).text(), await new Response(proc.stderr).text(), await proc.exited];
     if (code !== 0) {
@@ -45,8 +47,10 @@ async function pillow(ring: Uint8Array[], width: number, height: number, iterati
 
 export default async function encodeBench(args: string[]) {
   const { quick } = common(args);
-  const meta = stamp();
+  const meta = await stamp();
   const iterations = Number(option(args, "iterations", quick ? "10" : "40"));
+  const originalAt = originalDir(args);
+  if (!originalAt) console.log(`  ${NO_ORIGINAL}`);
   const rows: (string | number)[][] = [];
   const results: Record<string, unknown>[] = [];
   for (const [width, height] of SIZES) {
@@ -65,7 +69,7 @@ export default async function encodeBench(args: string[]) {
         bytes[b.name] = jpeg.length;
       }
     }
-    const original = await pillow(ring, width, height, iterations);
+    const original = await pillow(originalAt, ring, width, height, iterations);
     const turbo = summary(ms.turbo);
     const napi = summary(ms.napi);
     const pil = original ? summary(original.ms) : null;
@@ -85,7 +89,7 @@ export default async function encodeBench(args: string[]) {
   }
   console.log(`JPEG encode, q${QUALITY}, ${FRAMES} synthetic frames, ${iterations} runs each, median ms (original = Pillow, its _encode_jpeg)`);
   console.log(table(["size", "turbo ms", "napi ms", "original ms", "turbo/original", "napi/original", "turbo KB", "napi KB", "original KB"], rows));
-  return { schema: 2, ...meta, loadAfter: loadAverage(), iterations, frames: FRAMES, sizes: results };
+  return { schema: 2, ...meta, loadAfter: loadAverage(), iterations, frames: FRAMES, originalMeasured: originalAt !== null, sizes: results };
 }
 
 if (import.meta.main) await encodeBench(process.argv.slice(2));

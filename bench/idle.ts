@@ -1,50 +1,87 @@
-// Server CPU % and RSS with nobody watching: started, given a few seconds to settle, then sampled
-// from /proc over a window with no viewer connected.
-// vkcast: `bun run index.ts` with its default Vulkan source (its engine renders only for viewers).
-// The original: ../shared/baseline/run_seed.py, whose engine loop pushes frames whether or not anyone
-// watches, and whose server encodes every frame it is given (as an engine using it would do unless it
-// checked has_clients() itself).
+// Server CPU %, RSS and frames encoded per second with nobody watching: each server is started, given a
+// few seconds to settle, then sampled from /proc (and its encode count) over a window with no viewer.
+// What an idle server costs depends on its producer as much as on the server, so both servers are
+// driven the same two ways, by the same kind of loop over a synthetic ring at the target fps:
+//   checks:  the producer pushes only while anyone watches (vkcast: bench/library-server.ts, as index.ts's
+//            engine does; the original: bench/original.py --when-watched, calling has_clients()),
+//   always:  the producer pushes every tick regardless (vkcast: bench/library-server.ts --always; the
+//            original: bench/original.py, run_seed.py's loop, which never calls has_clients()).
+// Beside them, vkcast's main job as a user runs it: `bun run index.ts` (Vulkan scene; its engine checks).
+// The original's encodes are counted by wrapping its _encode_jpeg on the instance (--count-file).
 //
-// Options: --size=1280x720, --fps=30, --quality=85, --warmup=S (settle time), --seconds=S, --repeat=N, --quick.
+// Options: --size=1280x720, --fps=30, --quality=85, --warmup=S (settle time), --seconds=S, --repeat=N,
+// --quick, --original=DIR.
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { common, loadAverage, ratio, stamp, table } from "./lib.ts";
-import { measure, originalSeed, sideBySide, type Side, vkcastCli, streamOptions } from "./servers.ts";
+import { type Aggregate, measure, NO_ORIGINAL, originalDir, originalDriver, type ServerSpec, sideBySide, type Side, streamOptions, vkcastCli, vkcastLibrary } from "./servers.ts";
+
+export const IDLE_CASES = [
+  { key: "checks", label: "producer pushes only while anyone watches" },
+  { key: "always", label: "producer pushes every tick regardless" },
+  { key: "main", label: "vkcast's main job (bun run index.ts, Vulkan scene)" },
+] as const;
+
+export interface IdleRow {
+  key: (typeof IDLE_CASES)[number]["key"];
+  label: string;
+  vkcast: Aggregate;
+  original: Aggregate;
+  cpuRatio: number;
+  rssRatio: number;
+}
 
 export default async function idleBench(args: string[]) {
   const { quick, repeat } = common(args);
-  const meta = stamp();
+  const meta = await stamp();
   const { warmup, seconds, ...p } = streamOptions(args, quick, 5);
   const { width, height, fps, quality } = p;
-  const spec = { vkcast: vkcastCli("vulkan", p), original: originalSeed(p) };
-  const agg = await sideBySide(
-    [{ key: "idle" }],
-    repeat,
-    (_c, side: Side) => measure(spec[side], { viewers: 0, stalled: 0, warmup, seconds }),
-    (_c, side, m, r) => console.log(`  round ${r + 1} ${side.padEnd(8)} CPU ${m.cpuPercent.toFixed(1)}%, RSS ${m.rssMB.toFixed(0)} MB`),
-  );
-  const { vkcast, original } = agg.get("idle")!;
-  const row = {
-    vkcast,
-    original,
-    cpuRatio: ratio(vkcast.cpuPercent.median, original.cpuPercent.median),
-    rssRatio: ratio(vkcast.rssMB.median, original.rssMB.median),
+  const originalAt = originalDir(args);
+  if (!originalAt) console.log(`  ${NO_ORIGINAL}`);
+  const counter = join(tmpdir(), `vkcast-bench-idle-${process.pid}.count`);
+  const specs: Record<IdleRow["key"], Record<Side, ServerSpec | null>> = {
+    checks: {
+      vkcast: vkcastLibrary(p, {}),
+      original: originalAt ? originalDriver(p, originalAt, { whenWatched: true, encodeCounter: counter }) : null,
+    },
+    always: {
+      vkcast: vkcastLibrary(p, { always: true }),
+      original: originalAt ? originalDriver(p, originalAt, { encodeCounter: counter }) : null,
+    },
+    main: { vkcast: vkcastCli("vulkan", p), original: null },
   };
-  console.log(`\nno viewer, ${width}x${height}: server CPU (% of one core) and RSS over ${seconds} s; median of ${repeat} run(s)`);
-  console.log(
-    table(
-      ["", "vkcast", "original", "vkcast/original"],
-      [
-        ["CPU %", vkcast.cpuPercent.median, original.cpuPercent.median, row.cpuRatio],
-        ["RSS MB", vkcast.rssMB.median, original.rssMB.median, row.rssRatio],
-        ["frames encoded/s", vkcast.encodedPerSecond?.median ?? NaN, "n/a", ""],
-      ],
-    ),
-  );
-  return {
-    schema: 2,
-    ...meta,
-    loadAfter: loadAverage(),
-    options: { width, height, fps, quality, warmup, seconds, repeat, quick },
-    servers: { vkcast: spec.vkcast.what, original: spec.original.what },
-    ...row,
-  };
+  try {
+    const agg = await sideBySide(
+      [...IDLE_CASES],
+      repeat,
+      (c, side: Side) => {
+        const spec = specs[c.key][side];
+        return spec ? measure(spec, { viewers: 0, stalled: 0, warmup, seconds }) : Promise.resolve(null);
+      },
+      (c, side, m, r) =>
+        console.log(`  round ${r + 1} ${side.padEnd(8)} ${c.key.padEnd(6)} CPU ${m.cpuPercent.toFixed(1)}%, RSS ${m.rssMB.toFixed(0)} MB, encoded ${m.encodedPerSecond?.toFixed(1) ?? "?"}/s`),
+    );
+    const rows: IdleRow[] = IDLE_CASES.map((c) => {
+      const { vkcast, original } = agg.get(c.key)!;
+      return { key: c.key, label: c.label, vkcast, original, cpuRatio: ratio(vkcast.cpuPercent.median, original.cpuPercent.median), rssRatio: ratio(vkcast.rssMB.median, original.rssMB.median) };
+    });
+    console.log(`\nno viewer, ${width}x${height}, producer at ${fps} fps: server CPU (% of one core), RSS, frames encoded/s over ${seconds} s; median of ${repeat} run(s)`);
+    console.log(
+      table(
+        ["producer", "vkcast CPU %", "original CPU %", "vkcast encoded/s", "original encoded/s", "vkcast RSS MB", "original RSS MB"],
+        rows.map((r) => [r.label, r.vkcast.cpuPercent.median, r.original.cpuPercent.median, r.vkcast.encodedPerSecond?.median ?? NaN, r.original.encodedPerSecond?.median ?? NaN, r.vkcast.rssMB.median, r.original.rssMB.median]),
+      ),
+    );
+    return {
+      schema: 3,
+      ...meta,
+      loadAfter: loadAverage(),
+      options: { width, height, fps, quality, warmup, seconds, repeat, quick },
+      servers: Object.fromEntries(IDLE_CASES.map((c) => [c.key, { vkcast: specs[c.key].vkcast?.what ?? null, original: specs[c.key].original?.what ?? null }])),
+      originalMeasured: originalAt !== null,
+      rows,
+    };
+  } finally {
+    await Bun.file(counter).delete().catch(() => {});
+  }
 }

@@ -1,5 +1,5 @@
 // Shared pieces of the benchmarks: statistics, tables, processes and their CPU/RSS.
-import { cpus, loadavg, totalmem } from "node:os";
+import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
 
 export const median = (xs: number[]) => quantile(xs, 0.5);
 
@@ -22,9 +22,22 @@ export function table(headers: string[], rows: (string | number)[][]): string {
 
 export const fmt = (x: number) => (Number.isNaN(x) ? "n/a" : Number.isInteger(x) ? String(x) : Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(x >= 10 ? 1 : 2));
 
+/** A number the system reports through getconf (e.g. CLK_TCK, PAGESIZE). */
+function getconf(name: string): number {
+  const run = Bun.spawnSync(["getconf", name], { stdout: "pipe", stderr: "pipe" });
+  const value = Number(run.stdout.toString().trim());
+  if (run.exitCode !== 0 || !(value > 0)) throw new Error(`getconf ${name} failed: ${run.stderr.toString().trim() || "no value"}`);
+  return value;
+}
+
+/** Clock ticks per second of /proc's CPU times, and the page size of its RSS, from this machine. */
+const CLK_TCK = getconf("CLK_TCK");
+const PAGE_SIZE = getconf("PAGESIZE");
+
+/** The machine as it reports itself: cores (all, and those this process may use), CPU model, clock ticks. */
 export function machine() {
   const c = cpus();
-  return { cores: c.length, cpu: c[0]?.model ?? "unknown" };
+  return { cores: c.length, usableCores: availableParallelism(), cpu: c[0]?.model ?? "unknown", clkTck: CLK_TCK };
 }
 
 /** CPU seconds (user + system) and RSS bytes of a process, from /proc. */
@@ -33,7 +46,7 @@ export async function procUsage(pid: number): Promise<{ cpuSeconds: number; rss:
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
   const rssPages = Number(fields[21]);
-  return { cpuSeconds: ticks / 100, rss: rssPages * 4096 };
+  return { cpuSeconds: ticks / CLK_TCK, rss: rssPages * PAGE_SIZE };
 }
 
 export async function freePort(): Promise<number> {
@@ -102,7 +115,21 @@ export function loadAverage(): number {
   return Math.round(loadavg()[0]! * 100) / 100;
 }
 
-/** What a result records about where and when it was measured. */
-export function stamp() {
-  return { date: new Date().toISOString(), machine: { ...machine(), memoryGB: Math.round(totalmem() / 2 ** 30) }, loadBefore: loadAverage() };
+/** The Vulkan devices the renderer library lists (name and kind: cpu, discrete, integrated, ...). */
+async function vulkanDevices(): Promise<{ name: string; type: string }[] | { error: string }> {
+  try {
+    const { VulkanSource } = await import("../src/sources/vulkan.ts");
+    return VulkanSource.listDevices().map((d) => ({ name: d.name, type: d.type }));
+  } catch (err) {
+    return { error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/** What a result records about where and when it was measured, read from the machine. */
+export async function stamp() {
+  return {
+    date: new Date().toISOString(),
+    machine: { ...machine(), memoryGB: Math.round(totalmem() / 2 ** 30), vulkanDevices: await vulkanDevices() },
+    loadBefore: loadAverage(),
+  };
 }

@@ -1,7 +1,9 @@
-"""The original StreamingServer (../shared/baseline, unchanged) driven like run_seed.py, with two bench-only options.
+"""The original StreamingServer (unchanged, from the folder in $VKCAST_ORIGINAL) driven like its run_seed.py,
+with bench-only options. The original is not part of this repository: bench/servers.ts finds it and sets the variable.
 
-usage: /usr/bin/python3 bench/original.py PORT WIDTH HEIGHT PUSH_FPS QUALITY SERVER_FPS [--frame-file PATH] [--stamp]
-       /usr/bin/python3 bench/original.py --encode FILE WIDTH HEIGHT COUNT QUALITY ITERATIONS
+usage: VKCAST_ORIGINAL=DIR /usr/bin/python3 bench/original.py PORT WIDTH HEIGHT PUSH_FPS QUALITY SERVER_FPS
+           [--frame-file PATH] [--stamp] [--when-watched] [--count-file PATH]
+       VKCAST_ORIGINAL=DIR /usr/bin/python3 bench/original.py --encode FILE WIDTH HEIGHT COUNT QUALITY ITERATIONS
 
 Without options this is run_seed.py's loop: the same ring of 30 precomputed frames pushed at PUSH_FPS.
   --frame-file PATH  push this one RGBA frame (WIDTH*HEIGHT*4 raw bytes) over and over: a static scene,
@@ -11,6 +13,9 @@ Without options this is run_seed.py's loop: the same ring of 30 precomputed fram
                      capture->receive latency the same way for both servers. The server's code is not
                      changed: its _encode_jpeg is wrapped on this instance, and each pushed frame is a
                      zero-copy numpy view that carries its push time. Cost: one ~200 KB bytes join per frame.
+  --when-watched     push only while has_clients() is true, as vkcast's engine loop does (run_seed.py pushes
+                     regardless, and the server encodes what it is given whether or not anyone watches).
+  --count-file PATH  keep the number of frames the server encoded in PATH (rewritten after each encode).
 --encode times the original's JPEG encode (_encode_jpeg: Pillow, drop alpha, quality Q) on COUNT raw RGBA
 frames read from FILE and prints JSON {"ms": [...], "bytes": N}.
 """
@@ -22,7 +27,9 @@ import logging
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "baseline"))
+if not os.environ.get("VKCAST_ORIGINAL"):
+    sys.exit("bench/original.py: set VKCAST_ORIGINAL to the original's folder (simvx_streaming_server.py)")
+sys.path.insert(0, os.environ["VKCAST_ORIGINAL"])
 from simvx_streaming_server import StreamingServer  # noqa: E402
 
 
@@ -59,7 +66,9 @@ def serve(argv):
     quality = int(args[4]) if len(args) > 4 else 85
     server_fps = int(args[5]) if len(args) > 5 else 30
     stamp = "--stamp" in argv
+    when_watched = "--when-watched" in argv
     frame_file = argv[argv.index("--frame-file") + 1] if "--frame-file" in argv else None
+    count_file = argv[argv.index("--count-file") + 1] if "--count-file" in argv else None
     logging.basicConfig(level=logging.WARNING)
     srv = StreamingServer(host="127.0.0.1", port=port, quality=quality, fps=server_fps)
     if stamp:
@@ -71,6 +80,18 @@ def serve(argv):
             return with_com(jpeg, {"t": t}) if t is not None else jpeg
 
         srv._encode_jpeg = stamped_encode
+    if count_file:
+        counted_encode = srv._encode_jpeg
+        fd = os.open(count_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        encodes = [0]
+
+        def counting_encode(pixels):
+            jpeg = counted_encode(pixels)
+            encodes[0] += 1
+            os.pwrite(fd, str(encodes[0]).encode().ljust(20), 0)
+            return jpeg
+
+        srv._encode_jpeg = counting_encode
     srv.start(w, h)
     if frame_file:
         ring = [np.fromfile(frame_file, dtype=np.uint8).reshape(h, w, 4)]
@@ -95,7 +116,8 @@ def serve(argv):
         if stamp:
             pixels = pixels.view(Stamped)
             pixels.t = time.time() * 1000
-        srv.push_frame(pixels)
+        if not when_watched or srv.has_clients():
+            srv.push_frame(pixels)
         while srv._input_queue.qsize():
             srv._input_queue.get_nowait()
         n += 1

@@ -22,7 +22,7 @@ function option(args: string[], name: string, fallback: string): string {
 
 export default async function renderBench(args: string[]) {
   const { quick } = common(args);
-  const meta = stamp();
+  const meta = await stamp();
   const frames = Number(option(args, "frames", quick ? "20" : "60"));
   const warmup = Number(option(args, "warmup", quick ? "5" : "15"));
   const scene = option(args, "scene", "orbit") as VulkanScene;
@@ -30,10 +30,12 @@ export default async function renderBench(args: string[]) {
   const rows: (string | number)[][] = [];
   const results: Record<string, unknown>[] = [];
   let device = "";
+  let deviceType = "";
   let gpuTimestamps = false;
   for (const [width, height] of SIZES) {
     const source = await VulkanSource.create({ width, height, scene });
     device = source.device;
+    deviceType = VulkanSource.listDevices().find((d) => d.name === source.device)?.type ?? "unknown";
     const ms = { render: [] as number[], readback: [] as number[], handoff: [] as number[], total: [] as number[] };
     let t = 0;
     for (let i = 0; i < warmup; i++) (await source.nextFrame((t += 1 / 60), input)).release!();
@@ -68,7 +70,7 @@ export default async function renderBench(args: string[]) {
       `ms median (min-max)${gpuTimestamps ? "; render and readback from GPU timestamps" : "; CPU clock"}`,
   );
   console.log(table(["size", "render ms", "readback ms", "hand-off ms", "total ms", "frames/s"], rows));
-  return { schema: 2, ...meta, loadAfter: loadAverage(), device, scene, frames, warmup, gpuTimestamps, sizes: results };
+  return { schema: 2, ...meta, loadAfter: loadAverage(), device, deviceType, scene, frames, warmup, gpuTimestamps, sizes: results };
 }
 
 if (import.meta.main) await renderBench(process.argv.slice(2));

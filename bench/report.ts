@@ -11,21 +11,28 @@ const COLORS = { vkcast: "#2563eb", vkcastLight: "#93b4f5", original: "#f28e2b",
 
 type Spread = { median: number | null; min: number | null; max: number | null; n: number; runs?: (number | null)[] };
 type Agg = { [K in keyof Aggregate]?: Spread };
+type VulkanDevices = { name: string; type: string }[] | { error: string };
 type Meta = {
   schema?: number;
   date?: string;
-  machine?: { cores: number; cpu: string; memoryGB?: number };
+  machine?: { cores: number; usableCores?: number; cpu: string; memoryGB?: number; clkTck?: number; vulkanDevices?: VulkanDevices };
+  /** False when the original was not found and only vkcast was measured (absent in older results: measured). */
+  originalMeasured?: boolean;
+  /** How long the benchmark took (written by bench/run.ts). */
+  durationSeconds?: number;
   loadBefore?: number;
   loadAfter?: number;
   options?: Record<string, unknown>;
-  servers?: { vkcast: string; original: string };
+  servers?: { vkcast: string | null; original: string | null };
   keptFromEarlierRun?: { sizes: string[]; date?: string };
 };
 type FanoutRow = { viewers: number; stalled: number; vkcast: Agg; original: Agg; fpsRatio: number | null; cpuRatio: number | null; rssRatio: number | null };
 type Fanout = Meta & { bySize: Record<string, { width: number; height: number; rows: FanoutRow[] }> };
 type Latency = Meta & { rows: { viewers: number; vkcast: Agg; original: Agg; p50Ratio: number | null; p99Ratio: number | null }[] };
-type Stream = Meta & { barFps720p: number; bySize: Record<string, { width: number; height: number; vkcast: Agg; original: Agg; fpsRatio: number | null; cpuRatio: number | null }> };
-type Idle = Meta & { vkcast: Agg; original: Agg; cpuRatio: number | null; rssRatio: number | null };
+type StreamRow = { width: number; height: number; viewers: number; vkcast: Agg & { device?: string }; original: Agg; fpsRatio: number | null; cpuRatio: number | null };
+type Stream = Meta & { barFps720p: number; rows: StreamRow[] };
+type IdleRow = { key: "checks" | "always" | "main"; label: string; vkcast: Agg; original: Agg; cpuRatio: number | null; rssRatio: number | null };
+type Idle = Meta & { rows: IdleRow[]; servers?: Record<string, { vkcast: string | null; original: string | null }> };
 type Static = Meta & { frame: string; vkcast: Agg; original: Agg; bytesRatio: number | null; fpsRatio: number | null; cpuRatio: number | null };
 type Sum = { median: number; min: number; max: number; n: number };
 type Encode = Meta & {
@@ -34,7 +41,7 @@ type Encode = Meta & {
   sizes: { width: number; height: number; quality: number; turbo: Sum; napi: Sum; pillow: Sum | null; turboOverPillow: number | null; napiOverPillow: number | null; napiOverTurbo: number; bytes: { turbo: number; napi: number; pillow: number | null } }[];
 };
 type RenderSize = { width: number; height: number; render: Sum; readback: Sum; handoff: Sum; total: Sum; fps: number };
-type Render = Meta & { device: string; scene: string; frames: number; warmup?: number; gpuTimestamps: boolean; sizes: RenderSize[] };
+type Render = Meta & { device: string; deviceType?: string; scene: string; frames: number; warmup?: number; gpuTimestamps: boolean; sizes: RenderSize[] };
 
 const ok = (x: number | null | undefined): x is number => typeof x === "number" && Number.isFinite(x);
 
@@ -77,8 +84,25 @@ function measuredLine(m: Meta): string {
   return `<sub>${parts.join(" · ")}</sub>`;
 }
 
-const valid = <T extends Meta>(x: unknown): T | null => ((x as Meta | undefined)?.schema === 2 ? (x as T) : null);
-const notRun = (name: string) => `_Not measured yet: \`bun run bench ${name}\`._\n`;
+/** A section reads only results of its own shape; an older shape reads as not measured yet. */
+const valid = <T extends Meta>(x: unknown, schema = 2): T | null => ((x as Meta | undefined)?.schema === schema ? (x as T) : null);
+const notRun = (name: string) => `_Not measured yet (or measured by an older version of the benchmark): \`bun run bench ${name}\`._\n`;
+
+/** fps per viewer is frames counted in the window / its length: one frame more or less is ±1/window fps. */
+export function fpsPrecision(m: Meta): string {
+  const seconds = Number(m.options?.seconds);
+  return ok(seconds) && seconds > 0 ? `±${num(1 / seconds, 2)} fps (one frame more or less in the ${seconds} s window)` : "";
+}
+/** fps to one decimal: a window of a few seconds cannot tell more. */
+const fpsCell = (s: Spread | undefined) => cell(s, 1);
+const fps1 = (x: number | null | undefined) => num(x, 1);
+
+/** Said wherever the original's side is empty because it was not found. */
+function originalNote(m: Meta): string {
+  return m.originalMeasured === false
+    ? "> Only vkcast was measured here: the original was not found (name its folder with `--original=DIR` or `VKCAST_ORIGINAL=DIR`).\n\n"
+    : "";
+}
 
 function fanoutChart(f: Fanout, key: string, file: string): string {
   const s = f.bySize[key]!;
@@ -121,8 +145,11 @@ function fanoutSection(f: Fanout | null): string {
   const out = ["## Fan-out: frames per second per viewer as viewers grow", ""];
   if (!f) return out.join("\n") + notRun("fanout");
   out.push(
-    `Both servers get the same kind of input: a precomputed ring of 30 frames (vkcast: \`${f.servers?.vkcast}\`; the original: \`${f.servers?.original}\`), ` +
-      `so only the server is measured. A figure is the median fps over the reading viewers; the worst viewer is the slowest reading viewer. ` +
+    originalNote(f) +
+      `Both servers get the same kind of input: a precomputed ring of 30 frames (vkcast: \`${f.servers?.vkcast}\`, the synthetic source; ` +
+      `the original: ${f.servers?.original ? `its own \`${f.servers.original}\`, unchanged` : "not measured"}), so only the server is measured, not a renderer ` +
+      "(the Vulkan scene with 20 and 100 viewers is under [End to end](#end-to-end-with-the-vulkan-renderer)). " +
+      `A figure is the median fps over the reading viewers, ${fpsPrecision(f)}; the worst viewer is the slowest reading viewer. ` +
       `CPU is the server process's, as % of one core (this machine has ${f.machine?.cores ?? "?"}); RSS at the end of the window. ` +
       "With stalled viewers the original stops: its broadcast awaits each socket in turn, so once a stalled socket's kernel buffers are full " +
       "(a few seconds in; the stalled cases warm up longer so that the window starts after that) none of the 20 readers gets another frame, and its CPU drops to about 0. " +
@@ -138,11 +165,11 @@ function fanoutSection(f: Fanout | null): string {
         ["viewers", "vkcast fps", "original fps", "vkcast / original", "worst viewer vkcast", "worst viewer original", "CPU % vkcast", "CPU % original", "RSS MB vkcast", "RSS MB original"],
         s.rows.map((r) => [
           caseName(r),
-          cell(r.vkcast.fps),
-          cell(r.original.fps),
+          fpsCell(r.vkcast.fps),
+          fpsCell(r.original.fps),
           ratioCell(r.vkcast.fps, r.original.fps),
-          cell(r.vkcast.worstViewerFps),
-          cell(r.original.worstViewerFps),
+          fpsCell(r.vkcast.worstViewerFps),
+          fpsCell(r.original.worstViewerFps),
           cell(r.vkcast.cpuPercent, 0),
           cell(r.original.cpuPercent, 0),
           cell(r.vkcast.rssMB, 0),
@@ -181,9 +208,11 @@ function latencySection(l: Latency | null): string {
     }),
   );
   out.push(
-    "From the moment a frame is captured to the moment the viewer process has the whole message, on the same clock. " +
+    originalNote(l) +
+      `From the moment a frame is captured to the moment the viewer process has the whole message, on the same clock; vkcast: \`${l.servers?.vkcast}\` ` +
+      "(the synthetic source: capture = the source handing the frame over, so no render is in the interval). " +
       "Both servers carry the capture time in a JPEG COM segment: vkcast always does; the original is run by " +
-      `\`${l.servers?.original}\` (run_seed.py's loop; its server code unchanged, the segment added around its encoder on the instance, capture = \`push_frame()\`). ` +
+      `\`${l.servers?.original ?? "bench/original.py --stamp"}\` (run_seed.py's loop; its server code unchanged, the segment added around its encoder on the instance, capture = \`push_frame()\`). ` +
       "The original's 4-frame queue (FIFO) is part of its latency.",
     "",
     `![latency p50 and p99](${svg})`,
@@ -209,20 +238,26 @@ function latencySection(l: Latency | null): string {
   return out.join("\n");
 }
 
+/** The device vkcast reported while streaming; results from before it was recorded name none. */
+const streamDevice = (s: Stream) => s.rows.find((r) => r.vkcast.device)?.vkcast.device ?? "the default Vulkan device";
+
 function streamSection(s: Stream | null): string {
   const out = ["## End to end with the Vulkan renderer", ""];
   if (!s) return out.join("\n") + notRun("stream");
   const o = s.options ?? {};
-  const rows = Object.values(s.bySize).sort((a, b) => a.height - b.height);
+  const rows = [...s.rows].sort((a, b) => a.height - b.height || a.viewers - b.viewers);
+  const device = streamDevice(s);
+  const group = (r: StreamRow) => `${sizeName(r.width, r.height)}\n${r.viewers} viewer${r.viewers === 1 ? "" : "s"}`;
   const svg = writeSvg(
     "stream.svg",
     barChart({
-      title: "End to end: frames per second to one viewer, vkcast rendering with Vulkan",
-      subtitle: `vkcast: render (lavapipe, CPU) + readback + encode + send; original: precomputed frames, encode + send. q${o.quality}, target ${o.fps} fps`,
-      groups: rows.map((r) => `${sizeName(r.width, r.height)} (${r.width}x${r.height})`),
-      xLabel: "frame size",
+      title: `End to end: frames per second each viewer receives, vkcast rendering with Vulkan on ${device}`,
+      subtitle: `vkcast: render + readback + encode + send; original (1 viewer): precomputed frames, encode + send. q${o.quality}, target ${o.fps} fps`,
+      groups: rows.map(group),
+      xLabel: "frame size and viewers connected at once",
       yLabel: "frames per second per viewer (higher is better)",
       digits: 1,
+      width: 900,
       series: [
         { name: "vkcast, Vulkan source (bun run index.ts)", color: COLORS.vkcast, values: rows.map((r) => r.vkcast.fps ?? null) },
         { name: "original, precomputed frames (run_seed.py)", color: COLORS.original, values: rows.map((r) => r.original.fps ?? null) },
@@ -234,31 +269,36 @@ function streamSection(s: Stream | null): string {
       footnote: footnote(s),
     }),
   );
-  const r720 = s.bySize["1280x720"];
+  const bar = rows.find((r) => r.height === 720 && r.viewers === 1);
   out.push(
-    `\`${s.servers?.vkcast}\`, i.e. its default Vulkan source (the orbit scene on lavapipe, which rasterizes on the same 2 CPU cores that encode and send), ` +
-      `${o.viewers} viewer. The bar: at least ${s.barFps720p} fps per viewer at 720p` +
-      (r720 && ok(r720.vkcast.fps?.median) ? ` — **${r720.vkcast.fps!.median! >= s.barFps720p ? "met" : "not met"}** (${num(r720.vkcast.fps!.median)} fps).` : ".") +
-      ` Beside it the original as run_seed.py feeds it: its frames cost nothing to make, so this comparison favours the original. ` +
-      "Render and encode ms are the server's own medians from `/api/stats`. " +
-      "Latency here is from the rendered frame handed to the server to the viewer having it (the engine loop already runs at the target fps, so the server does not pace its frames again).",
+    originalNote(s) +
+      `\`${s.servers?.vkcast}\`, i.e. its default Vulkan source (the orbit scene, rendered on ${device}), with ${[...new Set(rows.map((r) => r.viewers))].join(", ")} viewer(s). ` +
+      `The bar: at least ${s.barFps720p} fps per viewer at 720p with one viewer` +
+      (bar && ok(bar.vkcast.fps?.median) ? ` — **${bar.vkcast.fps!.median! >= s.barFps720p ? "met" : "not met"}** (${fps1(bar.vkcast.fps!.median)} fps).` : ".") +
+      ` Beside the 1-viewer cases, the original as its run_seed.py feeds it: its frames cost nothing to make, so this comparison favours the original ` +
+      "(the original with more viewers is under Fan-out). " +
+      `fps per viewer is the median over the viewers, ${fpsPrecision(s)}. ` +
+      "Render ms is the engine's own median from `/api/stats`: the whole `nextFrame` of the Vulkan source (render, readback and hand-off, on the CPU clock) while streaming. " +
+      "Latency is from the rendered frame handed to the server to the viewer having it, so **the render is not in it**: from the start of a render to the viewer is render ms + latency. " +
+      "The engine loop already runs at the target fps, so the server does not pace its frames again.",
     "",
     `![end to end fps](${svg})`,
     "",
     table(
-      ["size", "vkcast fps", "original fps", "vkcast / original", "latency p50 ms vkcast", "render ms", "encode ms", "CPU % vkcast", "CPU % original", "RSS MB vkcast", "RSS MB original"],
+      ["size", "viewers", "vkcast fps", "worst viewer", "original fps", "vkcast / original", "render ms", "latency p50 ms (after render)", "encode ms", "CPU % vkcast", "CPU % original", "RSS MB vkcast"],
       rows.map((r) => [
-        `${sizeName(r.width, r.height)}`,
-        cell(r.vkcast.fps),
-        cell(r.original.fps),
-        times(r.fpsRatio),
-        cell(r.vkcast.latencyP50, 0),
+        sizeName(r.width, r.height),
+        String(r.viewers),
+        fpsCell(r.vkcast.fps),
+        fpsCell(r.vkcast.worstViewerFps),
+        fpsCell(r.original.fps),
+        ratioCell(r.vkcast.fps, r.original.fps),
         cell(r.vkcast.renderMsP50),
+        cell(r.vkcast.latencyP50, 0),
         cell(r.vkcast.encodeMsP50),
         cell(r.vkcast.cpuPercent, 0),
         cell(r.original.cpuPercent, 0),
         cell(r.vkcast.rssMB, 0),
-        cell(r.original.rssMB, 0),
       ]),
     ),
     "",
@@ -291,7 +331,8 @@ function encodeSection(e: Encode | null): string {
   );
   const c = (s: Sum | null) => (s ? cell({ ...s }) : "n/a");
   out.push(
-    "One encode at a time in one thread (vkcast runs two encoder Workers, so its throughput is about twice this). " +
+    originalNote(e) +
+      "One encode at a time in one thread (vkcast runs two encoder Workers, so its throughput is about twice this). " +
       "vkcast's backends run in Bun, interleaved; the original's is its own `_encode_jpeg` (drop alpha, Pillow) in python3 on the same frames. " +
       "KB is the size of the last JPEG.",
     "",
@@ -323,7 +364,7 @@ function renderSection(r: Render | null): string {
   if (!r) return out.join("\n") + notRun("render");
   const c = (s: Sum) => cell({ ...s });
   out.push(
-    `The Vulkan source alone, scene "${r.scene}" on ${r.device}: ${r.frames} frames one after another after ${r.warmup ?? "?"} warm-up, released at once (no encoder). ` +
+    `The Vulkan source alone, scene "${r.scene}" on ${r.device}${r.deviceType ? ` (a device of type ${r.deviceType})` : ""}: ${r.frames} frames one after another after ${r.warmup ?? "?"} warm-up, released at once (no encoder). ` +
       `Render and readback ${r.gpuTimestamps ? "from GPU timestamps" : "on the CPU clock"}; hand-off is the rest until the frame is in JavaScript. ` +
       "The original has no renderer (its engine hands it pixels), so there is no ratio here.",
     "",
@@ -343,16 +384,26 @@ function idleSection(i: Idle | null): string {
   if (!i) return out.join("\n") + notRun("idle");
   const o = i.options ?? {};
   out.push(
-    `Server CPU (% of one core) and RSS over ${o.seconds} s with no viewer, ${o.width}x${o.height}. vkcast: \`${i.servers?.vkcast}\` (its engine renders and encodes only while someone watches). ` +
-      `The original: \`${i.servers?.original}\`, whose loop pushes frames regardless, and the server encodes each one whether or not anyone is connected.`,
+    originalNote(i) +
+      `Server CPU (% of one core), RSS and frames encoded per second over ${o.seconds} s with no viewer, ${o.width}x${o.height}, producer at ${o.fps} fps. ` +
+      "What an idle server costs depends on whether its producer asks if anyone watches, so both servers are driven both ways by the same kind of loop over a synthetic ring: " +
+      "pushing only while anyone watches (vkcast: `bench/library-server.ts`, as its engine does; the original: `bench/original.py --when-watched`, which calls `has_clients()`) " +
+      "and pushing every tick regardless (vkcast: `bench/library-server.ts --always`; the original: `bench/original.py`, run_seed.py's loop, which never calls `has_clients()`). " +
+      "The last row is vkcast's main job as a user runs it (`bun run index.ts`, Vulkan scene; its engine asks). n/a: not measured. " +
+      "Frames encoded/s: vkcast's `/api/stats`; the original's counted by wrapping its `_encode_jpeg` on the instance.",
     "",
     table(
-      ["", "vkcast", "original", "vkcast / original"],
-      [
-        ["CPU %", cell(i.vkcast.cpuPercent), cell(i.original.cpuPercent), times(i.cpuRatio)],
-        ["RSS MB", cell(i.vkcast.rssMB, 0), cell(i.original.rssMB, 0), times(i.rssRatio)],
-        ["frames encoded/s", cell(i.vkcast.encodedPerSecond), "(every pushed frame)", ""],
-      ],
+      ["producer", "CPU % vkcast", "CPU % original", "vkcast / original", "encoded/s vkcast", "encoded/s original", "RSS MB vkcast", "RSS MB original"],
+      i.rows.map((r) => [
+        r.label,
+        cell(r.vkcast.cpuPercent),
+        cell(r.original.cpuPercent),
+        times(r.cpuRatio),
+        cell(r.vkcast.encodedPerSecond),
+        cell(r.original.encodedPerSecond),
+        cell(r.vkcast.rssMB, 0),
+        cell(r.original.rssMB, 0),
+      ]),
     ),
     "",
     measuredLine(i),
@@ -366,8 +417,9 @@ function staticSection(s: Static | null): string {
   if (!s) return out.join("\n") + notRun("static");
   const o = s.options ?? {};
   out.push(
-    `No CLI run is static (the Vulkan scene animates), so one frame, ${s.frame}, is pushed to both servers every tick at ${o.fps} fps: ` +
-      `vkcast through its library API (\`${s.servers?.vkcast?.split(" (")[0]}\`), the original through \`${s.servers?.original}\`. ` +
+    originalNote(s) +
+      `No CLI run is static (the Vulkan scene animates), so one frame, ${s.frame}, is pushed to both servers every tick at ${o.fps} fps: ` +
+      `vkcast through its library API (\`${s.servers?.vkcast?.split(" (")[0]}\`), the original through ${s.servers?.original ? `\`${s.servers.original}\`` : "nothing (not measured)"}. ` +
       `${o.viewers} viewer, ${o.width}x${o.height} q${o.quality}. vkcast sends the picture once (and once more at the still quality), then nothing until it changes.`,
     "",
     table(
@@ -387,26 +439,30 @@ function staticSection(s: Static | null): string {
   return out.join("\n");
 }
 
-/** The few numbers a reader wants first, each with where it comes from. */
+/** The few numbers a reader wants first, each saying what was measured. */
 export function headline(results: Record<string, unknown>): string[] {
   const lines: string[] = [];
   const f = valid<Fanout>(results.fanout);
   const row = (size: string, v: number, st: number) => f?.bySize[size]?.rows.find((r) => r.viewers === v && r.stalled === st);
+  const orig = (m: Meta | null) => m?.originalMeasured !== false;
   for (const [size, name] of [["1280x720", "720p"], ["1920x1080", "1080p"]] as const) {
     const r100 = row(size, 100, 0);
     const r1 = row(size, 1, 0);
     if (r1 && r100) {
       lines.push(
-        `**Fan-out, ${name}:** ${num(r1.vkcast.fps?.median)} fps per viewer with 1 viewer and ${num(r100.vkcast.fps?.median)} with 100 ` +
-          `(original: ${num(r1.original.fps?.median)} and ${num(r100.original.fps?.median)}; ${times(r100.fpsRatio)} at 100 viewers).`,
+        `**Fan-out, ${name}, synthetic source** (\`--source synthetic\`: precomputed frames, so only the server is measured): ` +
+          `${fps1(r1.vkcast.fps?.median)} fps per viewer with 1 viewer and ${fps1(r100.vkcast.fps?.median)} with 100` +
+          (orig(f) ? ` (original: ${fps1(r1.original.fps?.median)} and ${fps1(r100.original.fps?.median)}; ${times(r100.fpsRatio)} at 100 viewers)` : "") +
+          `; ${fpsPrecision(f!)}.`,
       );
     }
   }
   const st = row("1280x720", 20, 5);
   if (st) {
     lines.push(
-      `**Stalled viewers, 720p:** 20 viewers beside 5 that stopped reading get ${num(st.vkcast.fps?.median)} fps each (worst ${num(st.vkcast.worstViewerFps?.median)}); ` +
-        `the original's get ${num(st.original.fps?.median)}${st.original.fps?.median === 0 ? " (frozen: it waits on the stalled sockets)" : ""}.`,
+      `**Stalled viewers, 720p, synthetic source:** 20 viewers beside 5 that stopped reading get ${fps1(st.vkcast.fps?.median)} fps each (worst ${fps1(st.vkcast.worstViewerFps?.median)})` +
+        (orig(f) ? `; the original's get ${fps1(st.original.fps?.median)}${st.original.fps?.median === 0 ? " (frozen: it waits on the stalled sockets)" : ""}` : "") +
+        ".",
     );
   }
   const l = valid<Latency>(results.latency);
@@ -414,63 +470,110 @@ export function headline(results: Record<string, unknown>): string[] {
   const l100 = l?.rows.find((r) => r.viewers === 100);
   if (l1) {
     lines.push(
-      `**Latency (capture → receive), 720p:** p50 ${num(l1.vkcast.latencyP50?.median, 0)} ms / p99 ${num(l1.vkcast.latencyP99?.median, 0)} ms with 1 viewer` +
+      `**Latency, 720p, synthetic source** (capture → receive, no render in it): p50 ${num(l1.vkcast.latencyP50?.median, 0)} ms / p99 ${num(l1.vkcast.latencyP99?.median, 0)} ms with 1 viewer` +
         (l100 ? `, ${num(l100.vkcast.latencyP50?.median, 0)} / ${num(l100.vkcast.latencyP99?.median, 0)} ms with 100` : "") +
-        ` (original: ${num(l1.original.latencyP50?.median, 0)} / ${num(l1.original.latencyP99?.median, 0)} ms` +
-        (l100 ? `, ${num(l100.original.latencyP50?.median, 0)} / ${num(l100.original.latencyP99?.median, 0)} ms` : "") +
-        ").",
+        (orig(l)
+          ? ` (original: ${num(l1.original.latencyP50?.median, 0)} / ${num(l1.original.latencyP99?.median, 0)} ms` +
+            (l100 ? `, ${num(l100.original.latencyP50?.median, 0)} / ${num(l100.original.latencyP99?.median, 0)} ms` : "") +
+            ")"
+          : "") +
+        ".",
     );
   }
-  const s = valid<Stream>(results.stream);
-  const s720 = s?.bySize["1280x720"];
-  const s1080 = s?.bySize["1920x1080"];
-  if (s && s720) {
+  const s = valid<Stream>(results.stream, 3);
+  const sr = (h: number, v: number) => s?.rows.find((r) => r.height === h && r.viewers === v);
+  for (const [h, name] of [[720, "720p"], [1080, "1080p"]] as const) {
+    const one = sr(h, 1);
+    if (!s || !one) continue;
+    const more = s.rows.filter((r) => r.height === h && r.viewers > 1).sort((a, b) => a.viewers - b.viewers);
     lines.push(
-      `**End to end with Vulkan rendering** (\`bun run index.ts\`, 1 viewer): ${num(s720.vkcast.fps?.median)} fps at 720p` +
-        (s1080 ? `, ${num(s1080.vkcast.fps?.median)} at 1080p` : "") +
-        ` (bar: ≥ ${s.barFps720p} at 720p, ${ok(s720.vkcast.fps?.median) && s720.vkcast.fps!.median! >= s.barFps720p ? "met" : "**not met**"}).`,
+      `**End to end with Vulkan rendering, ${name}** (\`bun run index.ts\` on ${streamDevice(s)}): ${fps1(one.vkcast.fps?.median)} fps with 1 viewer` +
+        more.map((r) => `, ${fps1(r.vkcast.fps?.median)} with ${r.viewers}`).join("") +
+        `; render ${num(one.vkcast.renderMsP50?.median)} ms, then ${num(one.vkcast.latencyP50?.median, 0)} ms (p50) from the rendered frame to the viewer` +
+        (h === 720 ? ` (bar: ≥ ${s.barFps720p} fps, ${ok(one.vkcast.fps?.median) && one.vkcast.fps!.median! >= s.barFps720p ? "met" : "**not met**"})` : "") +
+        ".",
     );
   }
   const e = valid<Encode>(results.encode);
   const e720 = e?.sizes.find((x) => x.height === 720);
   if (e720) {
     lines.push(
-      `**JPEG encode, 720p q${e720.quality}:** libjpeg-turbo ${num(e720.turbo.median)} ms, @napi-rs/image ${num(e720.napi.median)} ms, the original's Pillow ${num(e720.pillow?.median)} ms.`,
+      `**JPEG encode, 720p q${e720.quality}:** libjpeg-turbo ${num(e720.turbo.median)} ms, @napi-rs/image ${num(e720.napi.median)} ms` +
+        (e720.pillow ? `, the original's Pillow ${num(e720.pillow.median)} ms` : "") +
+        ".",
     );
   }
-  const i = valid<Idle>(results.idle);
-  if (i) lines.push(`**Idle (no viewer):** vkcast ${num(i.vkcast.cpuPercent?.median)}% CPU, the original ${num(i.original.cpuPercent?.median)}%.`);
+  const i = valid<Idle>(results.idle, 3);
+  const ir = (key: IdleRow["key"]) => i?.rows.find((r) => r.key === key);
+  if (i && ir("checks") && ir("always")) {
+    const [checks, always] = [ir("checks")!, ir("always")!];
+    lines.push(
+      `**Idle (no viewer), 720p producer at ${i.options?.fps} fps:** with a producer that asks whether anyone watches, vkcast ${num(checks.vkcast.cpuPercent?.median)}% CPU` +
+        (orig(i) ? `, the original ${num(checks.original.cpuPercent?.median)}%` : "") +
+        `; with one that pushes regardless, vkcast ${num(always.vkcast.cpuPercent?.median)}%` +
+        (orig(i) ? `, the original ${num(always.original.cpuPercent?.median)}%` : "") +
+        (ir("main") ? `; \`bun run index.ts\` ${num(ir("main")!.vkcast.cpuPercent?.median)}%` : "") +
+        ".",
+    );
+  }
   const t = valid<Static>(results.static);
   if (t) {
     lines.push(
-      `**Static scene:** vkcast sends ${num((t.vkcast.bytesPerSecond?.median ?? NaN) / 1024)} KB/s to a viewer, the original ${num((t.original.bytesPerSecond?.median ?? NaN) / 1024)} KB/s.`,
+      `**Static scene:** vkcast sends ${num((t.vkcast.bytesPerSecond?.median ?? NaN) / 1024)} KB/s to a viewer` +
+        (orig(t) ? `, the original ${num((t.original.bytesPerSecond?.median ?? NaN) / 1024)} KB/s` : "") +
+        ".",
     );
   }
   return lines;
 }
 
+/** Cores, CPU, memory and the Vulkan devices, as the machine reported them in the results. */
 function machineLine(results: Record<string, unknown>): string {
-  const metas = Object.values(results).map((r) => valid<Meta>(r)).filter((m): m is Meta => m !== null);
+  const metas = Object.values(results).filter((r): r is Meta => typeof (r as Meta | undefined)?.schema === "number");
   const m = metas.find((x) => x.machine)?.machine;
   const dates = metas.map((x) => x.date).filter((d): d is string => !!d).sort();
-  const device = valid<Render>(results.render)?.device;
   const loads = metas.flatMap((x) => [x.loadBefore, x.loadAfter]).filter(ok);
+  const devices = metas.map((x) => x.machine?.vulkanDevices).find((d) => d !== undefined);
+  let vulkan = "";
+  if (Array.isArray(devices)) {
+    const gpus = devices.filter((d) => ["discrete", "integrated", "virtual"].includes(d.type));
+    vulkan =
+      `; Vulkan devices: ${devices.map((d) => `${d.name} (${d.type})`).join(", ") || "none"}` +
+      (devices.length && gpus.length === 0 ? " — no GPU: Vulkan rasterizes on the same CPU cores" : "");
+  } else if (devices) {
+    vulkan = `; no Vulkan device (${devices.error})`;
+  } else {
+    // Results from before the devices were recorded: only the device the renderer used is known.
+    const render = valid<Render>(results.render);
+    if (render) vulkan = `; Vulkan on ${render.device}${render.deviceType ? ` (${render.deviceType})` : ""}`;
+  }
   return (
-    `**Machine:** ${m ? `${m.cores} cores, ${m.cpu}${m.memoryGB ? `, ${m.memoryGB} GB RAM` : ""}` : "unknown"}` +
-    (device ? `; Vulkan on ${device} (no GPU: lavapipe rasterizes on the CPU)` : "") +
+    `**Machine:** ${m ? `${m.cores} cores${m.usableCores !== undefined && m.usableCores !== m.cores ? ` (${m.usableCores} usable by the benchmarks)` : ""}, ${m.cpu}${m.memoryGB ? `, ${m.memoryGB} GB RAM` : ""}` : "unknown"}` +
+    vulkan +
     `. **Measured:** ${dates.length ? `${dates[0]!.slice(0, 10)}${dates.at(-1)!.slice(0, 10) !== dates[0]!.slice(0, 10) ? ` to ${dates.at(-1)!.slice(0, 10)}` : ""}` : "never"}` +
     (loads.length ? ` (1-minute load average ${Math.min(...loads)}–${Math.max(...loads)} at the starts and ends of the benchmarks)` : "") +
     "."
   );
 }
 
+/** How long the benchmarks took when last run, from their own records. */
+function durationNote(results: Record<string, unknown>): string {
+  const durations = Object.values(results).map((r) => (r as Meta | undefined)?.durationSeconds);
+  if (durations.length === 0 || !durations.every(ok)) return "";
+  return ` (the last runs took ${Math.round((durations as number[]).reduce((a, b) => a + b, 0) / 60)} minutes in all)`;
+}
+
 export function markdown(results: Record<string, unknown>): string {
   const quick = Object.values(results).some((r) => (r as Meta | undefined)?.options?.quick);
+  const machine = Object.values(results).map((r) => (r as Meta | undefined)?.machine).find((m) => m);
+  const cores = machine ? `${machine.cores}` : "?";
   return [
     "# vkcast benchmarks",
     "",
-    "vkcast beside the original it grows from (the SimVX `StreamingServer`: Python, aiohttp + Pillow, `../shared/baseline/`), " +
+    "vkcast beside the original it grows from (the SimVX `StreamingServer`: Python, aiohttp + Pillow), " +
       "measured on the same machine in the same run, with the same frame size, JPEG quality and target fps. " +
+      "The original is not part of this repository: the benchmarks measure it when they find its folder " +
+      "(`--original=DIR`, `VKCAST_ORIGINAL=DIR`, or `../shared/baseline` beside the checkout) and say so where they did not. " +
       "Viewers run in a separate process from the server. Every figure is the median over repeated runs, with min–max in brackets; " +
       "ratios are vkcast / original on the medians. _This file is generated by `bun run bench`: edit `bench/report.ts`, not this file._",
     "",
@@ -485,28 +588,33 @@ export function markdown(results: Record<string, unknown>): string {
     "",
     "```sh",
     "bash scripts/bench.sh            # installs python3-aiohttp python3-pil python3-numpy for the original, then runs everything",
-    "bun run bench                    # every benchmark, 3 runs per figure (about 12 minutes on 2 cores)",
+    "bun run bench                    # every benchmark, 3 runs per figure",
+    "bun run bench --original=DIR     # the original's folder (simvx_streaming_server.py, run_seed.py), if not ../shared/baseline",
     "bun run bench fanout latency     # only these; the others keep their previous results",
     "bun run bench --repeat=5         # more runs per figure; --quick for a 1-run smoke test",
     "bun run bench report             # rewrite this file and the charts from bench/results/latest.json",
     "```",
     "",
-    "Raw results: `bench/results/latest.json` (each run's value, not only the medians). Benchmarks report; they never fail a build, and `bun test` asserts no timings.",
+    `Raw results: \`bench/results/latest.json\` (each run's value, not only the medians)${durationNote(results)}. ` +
+      "Benchmarks report; they never fail a build. `bun test` asserts no figure of this file: the only times it checks are ones the product promises " +
+      "by its settings (frames leave at `--fps` and never faster; a viewer is closed after `--stall-timeout`; the input rate limit per second; " +
+      "a frame pushed on time is not held back by a second pacing clock; frames dropped when behind are not queued), each measured against what the test itself pushed, with a margin.",
     "",
     fanoutSection(valid(results.fanout)),
     latencySection(valid(results.latency)),
-    streamSection(valid(results.stream)),
+    streamSection(valid(results.stream, 3)),
     encodeSection(valid(results.encode)),
     renderSection(valid(results.render)),
-    idleSection(valid(results.idle)),
+    idleSection(valid(results.idle, 3)),
     staticSection(valid(results.static)),
     "## How it is measured",
     "",
     "- Each server runs in its own process, started fresh for every measurement; viewers run in another process (`bench/viewers.ts`: Bun WebSocket clients; stalled viewers do the WebSocket handshake over raw TCP and never read).",
     "- vkcast and the original are measured one after the other for each case, alternating which goes first, round after round; a figure is the median over the rounds, min–max over the rounds in brackets.",
-    "- fps per viewer = frames a viewer received in the window / window length. CPU = the server's user+system time over the window (from `/proc/PID/stat`), as % of one core. RSS = resident memory at the end of the window.",
-    "- The viewers share the machine's 2 cores with the server (and with lavapipe's rasterizer in the Vulkan runs): at 100 viewers the viewer process itself takes a good share of the CPU, so these are lower bounds for a server whose viewers are elsewhere.",
-    "- The original is `../shared/baseline/` unchanged; `bench/original.py` is run_seed.py's loop plus two bench-only options (capture time in a COM segment for latency; one repeated frame for the static scene) and the original's encoder for the encode benchmark.",
+    "- fps per viewer = frames a viewer received in the window / window length, so one frame more or less is ±1/window fps: figures are given to one decimal. " +
+      `CPU = the server's user+system time over the window (from \`/proc/PID/stat\`, in clock ticks of ${machine?.clkTck ?? "getconf CLK_TCK"} a second as \`getconf CLK_TCK\` reports), as % of one core. RSS = resident memory at the end of the window.`,
+    `- The viewers share the machine's ${cores} cores with the server (and with the Vulkan rasterizer in the Vulkan runs when it runs on the CPU): at 100 viewers the viewer process itself takes a good share of the CPU, so these are lower bounds for a server whose viewers are elsewhere.`,
+    "- The original runs unchanged from its folder; `bench/original.py` is run_seed.py's loop plus bench-only options (capture time in a COM segment for latency; one repeated frame for the static scene; pushing only while `has_clients()` and counting encodes for the idle comparison) and the original's encoder for the encode benchmark.",
     "- Numbers on a shared or busy machine are noisy: the load average is recorded with each section.",
     "",
   ]

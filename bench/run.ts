@@ -4,6 +4,7 @@
 // others keep their previous results (fanout also keeps the sizes it did not measure this time).
 // `bun run bench report` only rewrites BENCHMARKS.md and the charts from latest.json.
 import { mergeResult, writeReport } from "./report.ts";
+import { NO_ORIGINAL, originalDir, OriginalNotFound } from "./servers.ts";
 
 export const BENCHMARKS = ["encode", "render", "fanout", "latency", "stream", "idle", "static", "codec", "ingest"] as const;
 type Name = (typeof BENCHMARKS)[number];
@@ -19,6 +20,8 @@ if (argv.includes("--help") || argv.includes("-h")) {
       `  NAME     one of ${BENCHMARKS.join(", ")} (all when none is given), or 'report' to only rewrite BENCHMARKS.md`,
       "  --repeat=N  runs per figure (median, min, max over them); default 3",
       "  --quick     1 run and short windows: a smoke run of the pipeline, not numbers to quote",
+      "  --original=DIR  the original's folder (simvx_streaming_server.py, run_seed.py), measured beside vkcast;",
+      "              default $VKCAST_ORIGINAL, else ../shared/baseline beside the checkout; without it only vkcast is measured",
       "  options of one benchmark (e.g. fanout --sizes=1280x720 --viewers=1,20) are described at the top of bench/NAME.ts",
     ].join("\n"),
   );
@@ -30,6 +33,16 @@ for (const name of reportOnly ? [] : asked) {
     console.error(`bench: unknown benchmark '${name}' (one of ${BENCHMARKS.join(", ")}, or report)`);
     process.exit(2);
   }
+}
+
+// The original is optional: say once, up front, whether it will be measured.
+try {
+  const at = reportOnly ? null : originalDir(extra);
+  if (!reportOnly) console.log(at ? `the original: ${at}` : `note: ${NO_ORIGINAL}`);
+} catch (err) {
+  if (!(err instanceof OriginalNotFound)) throw err;
+  console.error(`bench: ${err.message}`);
+  process.exit(2);
 }
 
 type Latest = { date: string; results: Record<string, unknown> };
@@ -48,7 +61,7 @@ for (const name of reportOnly ? [] : asked.length ? (asked as Name[]) : BENCHMAR
   const t0 = performance.now();
   const mod = (await import(`./${name}.ts`)) as { default: (args: string[]) => Promise<unknown> };
   const result = await mod.default(extra);
-  latest.results[name] = mergeResult(latest.results[name], result);
+  latest.results[name] = mergeResult(latest.results[name], { ...(result as object), durationSeconds: Math.round((performance.now() - t0) / 1000) });
   latest.date = new Date().toISOString();
   // Written after each benchmark, so an interrupted run keeps what it measured.
   await Bun.write(LATEST, JSON.stringify(latest, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2) + "\n");

@@ -1,15 +1,43 @@
 // The servers the benchmarks start (each in a process of its own) and one measuring window against
 // one of them: viewers in a separate process, the server's CPU and RSS from /proc over exactly the
 // window the viewers count in, and (for vkcast) the /api/stats counters over that window.
-import { join } from "node:path";
+// The original (the SimVX StreamingServer, Python) is not part of this repository: it is measured only
+// when its folder is found (originalDir), and every benchmark then says that only vkcast was measured.
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { freePort, median, option, procUsage, quantile, spread, type Spread, waitForHttp } from "./lib.ts";
 
 export const ROOT = join(import.meta.dir, "..");
-/** The original, as ../shared/baseline ships it. */
-export const RUN_SEED = join(ROOT, "..", "shared", "baseline", "run_seed.py");
-/** run_seed.py's loop plus --stamp / --frame-file (bench/original.py explains them). */
+/** run_seed.py's loop plus bench-only options (bench/original.py explains them). */
 export const ORIGINAL_DRIVER = join(import.meta.dir, "original.py");
 export const PYTHON = "/usr/bin/python3";
+/** Where the original is looked for when no folder is given: beside the checkout. */
+const ORIGINAL_BESIDE = join(ROOT, "..", "shared", "baseline");
+const ORIGINAL_MARKER = "simvx_streaming_server.py";
+
+/** A bad --original / VKCAST_ORIGINAL: the benchmarks exit 2 naming it. */
+export class OriginalNotFound extends Error {}
+
+/**
+ * The original's folder (simvx_streaming_server.py and run_seed.py): `--original=DIR`, else
+ * $VKCAST_ORIGINAL, else ../shared/baseline beside the checkout if it is there; null when none is.
+ * A folder that was named but holds no original is an error, not a silent fallback.
+ */
+export function originalDir(args: readonly string[], env: Record<string, string | undefined> = process.env): string | null {
+  const flag = option(args, "original", "");
+  const given = flag || env.VKCAST_ORIGINAL || "";
+  if (given) {
+    if (!existsSync(join(given, ORIGINAL_MARKER))) {
+      throw new OriginalNotFound(`${flag ? "--original" : "VKCAST_ORIGINAL"}: ${given} holds no ${ORIGINAL_MARKER}`);
+    }
+    return resolve(given);
+  }
+  return existsSync(join(ORIGINAL_BESIDE, ORIGINAL_MARKER)) ? ORIGINAL_BESIDE : null;
+}
+
+export const NO_ORIGINAL =
+  "the original (SimVX StreamingServer) was not found, so only vkcast is measured: name its folder with " +
+  "--original=DIR or VKCAST_ORIGINAL=DIR (default: ../shared/baseline beside the checkout)";
 
 export type Side = "vkcast" | "original";
 
@@ -18,8 +46,12 @@ export interface ServerSpec {
   /** What runs, for the tables' notes. */
   what: string;
   command(port: number): string[];
-  /** vkcast servers answer /api/stats. */
+  /** vkcast servers answer /api/stats (and /api/config, whose device is recorded). */
   stats: boolean;
+  /** Environment for the process (the original's folder for bench/original.py). */
+  env?: Record<string, string>;
+  /** A file the server writes its count of encoded frames into (the original through bench/original.py). */
+  encodeCounter?: string;
 }
 
 export interface StreamParams {
@@ -57,33 +89,49 @@ export function vkcastCli(source: "vulkan" | "synthetic", p: StreamParams): Serv
   };
 }
 
-/** The library API (StreamingServer) fed one RGBA frame over and over: bench/static-server.ts. */
-export function vkcastStatic(p: StreamParams, frameFile: string): ServerSpec {
+/** The library API (StreamingServer) fed by a producer loop: bench/library-server.ts (synthetic
+ *  frames, or one frame from `frameFile`), pushing only while anyone watches unless `always`. */
+export function vkcastLibrary(p: StreamParams, opts: { frameFile?: string; always?: boolean }): ServerSpec {
+  const extra = [...(opts.frameFile ? [`--frame-file=${opts.frameFile}`] : []), ...(opts.always ? ["--always"] : [])];
+  const frames = opts.frameFile ? "the same frame" : "a synthetic ring";
   return {
     side: "vkcast",
-    what: "bench/static-server.ts (StreamingServer, the same frame pushed every tick)",
+    what: `bench/library-server.ts${opts.always ? " --always" : ""} (StreamingServer; ${frames} pushed every tick${opts.always ? ", watched or not" : " while anyone watches"})`,
     stats: true,
-    command: (port) => ["bun", join(import.meta.dir, "static-server.ts"), `${port}`, `${p.width}`, `${p.height}`, `${p.fps}`, `${p.quality}`, frameFile],
+    command: (port) => ["bun", join(import.meta.dir, "library-server.ts"), `${port}`, `${p.width}`, `${p.height}`, `${p.fps}`, `${p.quality}`, ...extra],
   };
 }
 
-/** The original exactly as ../shared/baseline/run_seed.py runs it (push fps = server fps). */
-export function originalSeed(p: StreamParams): ServerSpec {
+/** The original exactly as its run_seed.py runs it (push fps = server fps). */
+export function originalSeed(p: StreamParams, dir: string): ServerSpec {
   return {
     side: "original",
-    what: "../shared/baseline/run_seed.py",
+    what: "run_seed.py",
     stats: false,
-    command: (port) => [PYTHON, RUN_SEED, `${port}`, `${p.width}`, `${p.height}`, `${p.fps}`, `${p.quality}`, `${p.fps}`],
+    command: (port) => [PYTHON, join(dir, "run_seed.py"), `${port}`, `${p.width}`, `${p.height}`, `${p.fps}`, `${p.quality}`, `${p.fps}`],
   };
 }
 
-/** The original through bench/original.py: capture times in COM (--stamp) and/or one repeated frame. */
-export function originalDriver(p: StreamParams, opts: { stamp?: boolean; frameFile?: string }): ServerSpec {
-  const extra = [...(opts.stamp ? ["--stamp"] : []), ...(opts.frameFile ? ["--frame-file", opts.frameFile] : [])];
+/** The original through bench/original.py: capture times in COM (stamp), one repeated frame
+ *  (frameFile), pushing only while anyone watches (whenWatched), counting encodes (encodeCounter). */
+export function originalDriver(
+  p: StreamParams,
+  dir: string,
+  opts: { stamp?: boolean; frameFile?: string; whenWatched?: boolean; encodeCounter?: string },
+): ServerSpec {
+  const extra = [
+    ...(opts.stamp ? ["--stamp"] : []),
+    ...(opts.frameFile ? ["--frame-file", opts.frameFile] : []),
+    ...(opts.whenWatched ? ["--when-watched"] : []),
+    ...(opts.encodeCounter ? ["--count-file", opts.encodeCounter] : []),
+  ];
+  const shown = [...(opts.stamp ? ["--stamp"] : []), ...(opts.frameFile ? ["--frame-file FILE"] : []), ...(opts.whenWatched ? ["--when-watched"] : [])];
   return {
     side: "original",
-    what: `bench/original.py ${extra.join(" ").replace(/ \/.*$/, " FILE")}`.trim(),
+    what: `bench/original.py ${shown.join(" ")}`.trim(),
     stats: false,
+    env: { VKCAST_ORIGINAL: dir },
+    encodeCounter: opts.encodeCounter,
     command: (port) => [PYTHON, ORIGINAL_DRIVER, `${port}`, `${p.width}`, `${p.height}`, `${p.fps}`, `${p.quality}`, `${p.fps}`, ...extra],
   };
 }
@@ -124,6 +172,11 @@ export interface Measurement {
   /** The window as the server's CPU was sampled over it. */
   windowSeconds: number;
   stats: StatsDelta | null;
+  /** Frames the server encoded per second over the window: /api/stats for vkcast, the encode
+   *  counter for the original when it keeps one; null when not counted. */
+  encodedPerSecond: number | null;
+  /** The rendering device vkcast reported in /api/config (null for the original). */
+  device: string | null;
 }
 
 type StatsJson = Record<string, unknown> & { encodeMs?: { p50: number | null }; renderMs?: { p50: number | null } };
@@ -167,34 +220,52 @@ async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string
   if (buffered) yield buffered;
 }
 
+/** The server's counters at one instant: what a window is the difference of. */
+interface Sample {
+  at: number;
+  usage: Awaited<ReturnType<typeof procUsage>>;
+  stats: StatsJson | null;
+  encodes: number | null;
+}
+
+async function readCounter(file: string | undefined): Promise<number | null> {
+  if (!file) return null;
+  const text = await Bun.file(file).text().catch(() => "");
+  return Number(text.trim() || 0);
+}
+
 /** Starts the server, runs one window against it, stops it. */
 export async function measure(spec: ServerSpec, w: Window): Promise<Measurement> {
   const port = await freePort();
-  const server = Bun.spawn(spec.command(port), { cwd: ROOT, stdout: "ignore", stderr: "pipe" });
+  if (spec.encodeCounter) await Bun.write(spec.encodeCounter, "0");
+  const server = Bun.spawn(spec.command(port), { cwd: ROOT, stdout: "ignore", stderr: "pipe", env: { ...process.env, ...spec.env } });
   // Its stderr is kept (the last few KB) for the error message if it fails, not printed: the original
   // logs a traceback when the viewers leave mid-broadcast, which is its known fault, not news.
   let stderr = "";
   const drained = (async () => {
     for await (const line of lines(server.stderr)) stderr = (stderr + line + "\n").slice(-4000);
   })();
+  const sample = async (): Promise<Sample> => ({
+    usage: await procUsage(server.pid),
+    stats: spec.stats ? await readStats(port) : null,
+    encodes: await readCounter(spec.encodeCounter),
+    at: performance.now(),
+  });
   try {
     try {
       await waitForHttp(`http://127.0.0.1:${port}/api/config`, 60_000);
     } catch (err) {
       throw new Error(`${spec.what} did not start: ${(err as Error).message}\n${stderr}`);
     }
-    let before: Awaited<ReturnType<typeof procUsage>>;
-    let after: Awaited<ReturnType<typeof procUsage>>;
-    let statsBefore: StatsJson | null = null;
-    let statsAfter: StatsJson | null = null;
-    let t0 = 0;
-    let t1 = 0;
+    const device = spec.stats ? String(((await (await fetch(`http://127.0.0.1:${port}/api/config`)).json()) as { device?: string }).device ?? "") : null;
+    let before: Sample | null = null;
+    let after: Sample | null = null;
     let result: { fps: number[]; bytesPerSecond: number[]; latencies: number[] } = { fps: [], bytesPerSecond: [], latencies: [] };
     if (w.viewers === 0 && w.stalled === 0) {
       await Bun.sleep(w.warmup * 1000);
-      [before, statsBefore, t0] = [await procUsage(server.pid), spec.stats ? await readStats(port) : null, performance.now()];
+      before = await sample();
       await Bun.sleep(w.seconds * 1000);
-      [after, statsAfter, t1] = [await procUsage(server.pid), spec.stats ? await readStats(port) : null, performance.now()];
+      after = await sample();
     } else {
       const viewerProc = Bun.spawn(
         ["bun", join(import.meta.dir, "viewers.ts"), `ws://127.0.0.1:${port}/ws`, `${w.viewers}`, `${w.warmup}`, `${w.seconds}`, `${w.stalled}`],
@@ -202,22 +273,18 @@ export async function measure(spec: ServerSpec, w: Window): Promise<Measurement>
       );
       let json = "";
       for await (const line of lines(viewerProc.stdout)) {
-        if (line === "start") {
-          before = await procUsage(server.pid);
-          t0 = performance.now();
-          if (spec.stats) statsBefore = await readStats(port);
-        } else if (line === "stop") {
-          after = await procUsage(server.pid);
-          t1 = performance.now();
-          if (spec.stats) statsAfter = await readStats(port);
-        } else if (line.startsWith("{")) json = line;
+        if (line === "start") before = await sample();
+        else if (line === "stop") after = await sample();
+        else if (line.startsWith("{")) json = line;
       }
-      if ((await viewerProc.exited) !== 0 || !json) {
+      if ((await viewerProc.exited) !== 0 || !json || !before || !after) {
         throw new Error(`viewer process failed against ${spec.what} (${w.viewers} viewers + ${w.stalled} stalled); server stderr:\n${stderr}`);
       }
       result = JSON.parse(json);
     }
-    const cpuPercent = ((after!.cpuSeconds - before!.cpuSeconds) / ((t1 - t0) / 1000)) * 100;
+    const seconds = (after!.at - before!.at) / 1000;
+    const stats = delta(before!.stats, after!.stats, seconds);
+    const encodes = before!.encodes !== null && after!.encodes !== null ? (after!.encodes - before!.encodes) / seconds : null;
     return {
       side: spec.side,
       fps: result.fps,
@@ -225,10 +292,12 @@ export async function measure(spec: ServerSpec, w: Window): Promise<Measurement>
       latencyP50: quantile(result.latencies, 0.5),
       latencyP99: quantile(result.latencies, 0.99),
       latencyCount: result.latencies.length,
-      cpuPercent,
-      rssMB: after!.rss / 2 ** 20,
-      windowSeconds: (t1 - t0) / 1000,
-      stats: delta(statsBefore, statsAfter, (t1 - t0) / 1000),
+      cpuPercent: ((after!.usage.cpuSeconds - before!.usage.cpuSeconds) / seconds) * 100,
+      rssMB: after!.usage.rss / 2 ** 20,
+      windowSeconds: seconds,
+      stats,
+      encodedPerSecond: stats?.encodedPerSecond ?? encodes,
+      device,
     };
   } finally {
     server.kill("SIGTERM");
@@ -251,13 +320,19 @@ export interface Aggregate {
   latencyP99: Spread;
   cpuPercent: Spread;
   rssMB: Spread;
-  /** vkcast only: /api/stats over the window. */
+  /** The measuring window's length as sampled, per run (fps is frames counted / this). */
+  windowSeconds: Spread;
+  /** Frames encoded per second: vkcast's /api/stats, the original's encode counter where it has one. */
   encodedPerSecond?: Spread;
+  /** vkcast only: /api/stats over the window. */
   unchangedPerSecond?: Spread;
   encodeMsP50?: Spread;
   renderMsP50?: Spread;
+  /** vkcast only: the device named in /api/config. */
+  device?: string;
 }
 
+/** Median, min and max of each figure over the runs; with no runs (a side not measured) every figure is n/a. */
 export function aggregate(runs: Measurement[]): Aggregate {
   const s = (f: (m: Measurement) => number) => spread(runs.map(f));
   const a: Aggregate = {
@@ -268,34 +343,37 @@ export function aggregate(runs: Measurement[]): Aggregate {
     latencyP99: s((m) => m.latencyP99),
     cpuPercent: s((m) => m.cpuPercent),
     rssMB: s((m) => m.rssMB),
+    windowSeconds: s((m) => m.windowSeconds),
   };
-  if (runs.every((m) => m.stats)) {
-    a.encodedPerSecond = s((m) => m.stats!.encodedPerSecond);
+  if (runs.length && runs.every((m) => m.encodedPerSecond !== null)) a.encodedPerSecond = s((m) => m.encodedPerSecond!);
+  if (runs.length && runs.every((m) => m.stats)) {
     a.unchangedPerSecond = s((m) => m.stats!.unchangedPerSecond);
     a.encodeMsP50 = s((m) => m.stats!.encodeMsP50 ?? NaN);
     a.renderMsP50 = s((m) => m.stats!.renderMsP50 ?? NaN);
   }
+  const device = runs.find((m) => m.device)?.device;
+  if (device) a.device = device;
   return a;
 }
 
 /** Runs `repeat` rounds; each round measures every case on both sides, one after the other, so both
- *  sides see the same machine load. Returns the aggregates by case key and side. */
+ *  sides see the same machine load. `run` returns null for a side not measured in a case (the
+ *  original when it is not there). Returns the aggregates by case key and side. */
 export async function sideBySide<C extends { key: string }>(
   cases: C[],
   repeat: number,
-  run: (c: C, side: Side) => Promise<Measurement>,
+  run: (c: C, side: Side) => Promise<Measurement | null>,
   log: (c: C, side: Side, m: Measurement, round: number) => void,
 ): Promise<Map<string, Record<Side, Aggregate>>> {
-  const raw = new Map<string, Record<Side, Measurement[]>>();
+  const raw = new Map<string, Record<Side, Measurement[]>>(cases.map((c) => [c.key, { vkcast: [], original: [] }]));
   for (let r = 0; r < repeat; r++) {
     for (const c of cases) {
       // Alternate which side goes first, so neither always runs on the warmer/cooler machine.
       const order: Side[] = r % 2 === 0 ? ["vkcast", "original"] : ["original", "vkcast"];
       for (const side of order) {
         const m = await run(c, side);
-        const entry = raw.get(c.key) ?? { vkcast: [], original: [] };
-        entry[side].push(m);
-        raw.set(c.key, entry);
+        if (!m) continue;
+        raw.get(c.key)![side].push(m);
         log(c, side, m, r);
       }
     }

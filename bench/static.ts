@@ -2,18 +2,20 @@
 // The Vulkan scene of `bun run index.ts` animates, so no CLI run is static. Instead one frame of it is
 // rendered here (the orbit scene at t=0; the synthetic pattern when Vulkan is unavailable), written to a
 // temporary raw RGBA file, and both servers are fed that same frame every tick at the target fps:
-// vkcast through its library API (bench/static-server.ts: StreamingServer.pushFrame), the original
-// through bench/original.py --frame-file (run_seed.py's loop over a ring of that one frame).
+// vkcast through its library API (bench/library-server.ts --frame-file: StreamingServer.pushFrame), the
+// original (when its folder is found) through bench/original.py --frame-file (run_seed.py's loop over a
+// ring of that one frame).
 // One viewer reads; bytes/s and frames/s are counted by the viewer process.
 //
-// Options: --size=1280x720, --viewers=1, --fps=30, --quality=85, --warmup=S, --seconds=S, --repeat=N, --quick.
+// Options: --size=1280x720, --viewers=1, --fps=30, --quality=85, --warmup=S, --seconds=S, --repeat=N, --quick,
+// --original=DIR.
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InputState } from "../src/input-state.ts";
 import { makeRing } from "../src/sources/synthetic.ts";
 import { VulkanSource } from "../src/sources/vulkan.ts";
 import { common, loadAverage, option, ratio, stamp, table } from "./lib.ts";
-import { measure, originalDriver, sideBySide, type Side, vkcastStatic, streamOptions } from "./servers.ts";
+import { measure, NO_ORIGINAL, originalDir, originalDriver, sideBySide, type Side, streamOptions, vkcastLibrary } from "./servers.ts";
 
 /** One frame of the Vulkan scene as tightly packed RGBA, or the synthetic pattern without Vulkan. */
 async function staticFrame(width: number, height: number): Promise<{ pixels: Uint8Array; from: string }> {
@@ -38,19 +40,21 @@ async function staticFrame(width: number, height: number): Promise<{ pixels: Uin
 
 export default async function staticBench(args: string[]) {
   const { quick, repeat } = common(args);
-  const meta = stamp();
+  const meta = await stamp();
   const { warmup, seconds, ...p } = streamOptions(args, quick, 4);
   const { width, height, fps, quality } = p;
   const viewers = Number(option(args, "viewers", "1"));
   const { pixels, from } = await staticFrame(width, height);
   const file = join(tmpdir(), `vkcast-bench-static-${process.pid}-${width}x${height}.rgba`);
   await Bun.write(file, pixels as Uint8Array<ArrayBuffer>);
-  const spec = { vkcast: vkcastStatic(p, file), original: originalDriver(p, { frameFile: file }) };
+  const originalAt = originalDir(args);
+  if (!originalAt) console.log(`  ${NO_ORIGINAL}`);
+  const spec = { vkcast: vkcastLibrary(p, { frameFile: file }), original: originalAt ? originalDriver(p, originalAt, { frameFile: file }) : null };
   try {
     const agg = await sideBySide(
       [{ key: "static" }],
       repeat,
-      (_c, side: Side) => measure(spec[side], { viewers, stalled: 0, warmup, seconds }),
+      (_c, side: Side) => (spec[side] ? measure(spec[side], { viewers, stalled: 0, warmup, seconds }) : Promise.resolve(null)),
       (_c, side, m, r) =>
         console.log(`  round ${r + 1} ${side.padEnd(8)} ${(m.bytesPerSecond[0]! / 1024).toFixed(1)} KB/s, ${m.fps[0]!.toFixed(1)} frames/s, CPU ${m.cpuPercent.toFixed(1)}%`),
     );
@@ -79,7 +83,8 @@ export default async function staticBench(args: string[]) {
       loadAfter: loadAverage(),
       options: { width, height, fps, quality, viewers, warmup, seconds, repeat, quick },
       frame: from,
-      servers: { vkcast: spec.vkcast.what, original: spec.original.what },
+      servers: { vkcast: spec.vkcast.what, original: spec.original?.what ?? null },
+      originalMeasured: originalAt !== null,
       ...row,
     };
   } finally {
