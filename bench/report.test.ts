@@ -1,9 +1,13 @@
 // The benchmark report's pure parts: statistics, charts, merging, markdown. No timings are asserted:
 // benchmarks report, they do not fail a build.
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { barChart, niceScale, wrap } from "./chart.ts";
 import { ratio, spread } from "./lib.ts";
-import { cell, markdown, mergeResult, num, ratioCell, times } from "./report.ts";
+import { cell, fpsPrecision, markdown, mergeResult, num, ratioCell, times } from "./report.ts";
+import { originalDir, OriginalNotFound } from "./servers.ts";
 
 describe("statistics", () => {
   test("spread is the median, min and max over runs, ignoring missing runs", () => {
@@ -65,12 +69,14 @@ describe("charts", () => {
 
 describe("results", () => {
   test("a run of one size keeps the other size of the previous run", () => {
-    const prev = { schema: 2, date: "d1", bySize: { "1280x720": { a: 1 }, "1920x1080": { b: 1 } } };
-    const next = { schema: 2, date: "d2", bySize: { "1280x720": { a: 2 } } };
+    const prev = { schema: 2, date: "d1", options: { seconds: 4 }, bySize: { "1280x720": { a: 1 }, "1920x1080": { b: 1 } } };
+    const next = { schema: 2, date: "d2", options: { seconds: 1 }, bySize: { "1280x720": { a: 2 } } };
     expect(mergeResult(prev, next)).toEqual({
       schema: 2,
       date: "d2",
-      bySize: { "1280x720": { a: 2 }, "1920x1080": { b: 1 } },
+      options: { seconds: 1 },
+      // The kept size keeps the window it was measured with.
+      bySize: { "1280x720": { a: 2 }, "1920x1080": { b: 1, options: { seconds: 4 } } },
       keptFromEarlierRun: { sizes: ["1920x1080"], date: "d1" },
     });
     expect(mergeResult(undefined, next)).toBe(next);
@@ -86,4 +92,57 @@ describe("results", () => {
 test("a ratio over an original that delivered nothing reads as infinite, not n/a", () => {
   expect(ratioCell({ median: 30, min: 30, max: 30, n: 3 }, { median: 0, min: 0, max: 0, n: 3 })).toBe("∞ (original: 0)");
   expect(ratioCell({ median: 30, min: 30, max: 30, n: 3 }, { median: 15, min: 15, max: 15, n: 3 })).toBe("2.00×");
+});
+
+describe("what the report says is what was measured", () => {
+  const meta = (extra: object) => ({ schema: 2, date: "2026-01-01T00:00:00Z", options: { repeat: 1, seconds: 4, warmup: 1 }, ...extra });
+  const encode = (extra: object) => ({
+    ...meta(extra),
+    iterations: 1,
+    frames: 1,
+    sizes: [{ width: 1280, height: 720, quality: 85, turbo: { median: 2, min: 2, max: 2, n: 1 }, napi: { median: 9, min: 9, max: 9, n: 1 }, pillow: null, turboOverPillow: null, napiOverPillow: null, napiOverTurbo: 4.5, bytes: { turbo: 1, napi: 1, pillow: null } }],
+  });
+
+  test("fps carries the precision of its window", () => {
+    expect(fpsPrecision({ options: { seconds: 4 } })).toBe("±0.25 fps (one frame more or less in the 4 s window)");
+    expect(fpsPrecision({ options: {} })).toBe("");
+  });
+
+  test("the machine line names the cores and Vulkan devices recorded, and says 'no GPU' only when none was listed", () => {
+    const cpuOnly = markdown({ encode: encode({ machine: { cores: 3, cpu: "Test CPU", vulkanDevices: [{ name: "llvmpipe", type: "cpu" }] } }) });
+    expect(cpuOnly).toContain("**Machine:** 3 cores, Test CPU");
+    expect(cpuOnly).toContain("llvmpipe (cpu) — no GPU");
+    expect(cpuOnly).toContain("share the machine's 3 cores");
+    const gpu = markdown({ encode: encode({ machine: { cores: 16, cpu: "Test CPU", vulkanDevices: [{ name: "NVIDIA H100", type: "discrete" }, { name: "llvmpipe", type: "cpu" }] } }) });
+    expect(gpu).toContain("NVIDIA H100 (discrete)");
+    expect(gpu).not.toContain("no GPU");
+  });
+
+  test("a benchmark run without the original says so, and quotes no original figure", () => {
+    const md = markdown({ encode: encode({ machine: { cores: 2, cpu: "x" }, originalMeasured: false }) });
+    expect(md).toContain("Only vkcast was measured here: the original was not found");
+    expect(md).not.toContain("the original's Pillow");
+  });
+});
+
+describe("where the original is", () => {
+  const withOriginal = () => {
+    const dir = mkdtempSync(join(tmpdir(), "vkcast-original-"));
+    writeFileSync(join(dir, "simvx_streaming_server.py"), "");
+    return dir;
+  };
+  const empty = () => mkdtempSync(join(tmpdir(), "vkcast-no-original-"));
+
+  test("--original=DIR beats VKCAST_ORIGINAL", () => {
+    const [a, b] = [withOriginal(), withOriginal()];
+    expect(originalDir([`--original=${a}`], { VKCAST_ORIGINAL: b })).toBe(a);
+    expect(originalDir([], { VKCAST_ORIGINAL: b })).toBe(b);
+  });
+
+  test("a folder that was named but holds no original is an error naming the flag or variable", () => {
+    const dir = empty();
+    expect(() => originalDir([`--original=${dir}`], {})).toThrow(OriginalNotFound);
+    expect(() => originalDir([`--original=${dir}`], {})).toThrow(/--original/);
+    expect(() => originalDir([], { VKCAST_ORIGINAL: dir })).toThrow(/VKCAST_ORIGINAL/);
+  });
 });

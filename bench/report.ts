@@ -27,7 +27,8 @@ type Meta = {
   keptFromEarlierRun?: { sizes: string[]; date?: string };
 };
 type FanoutRow = { viewers: number; stalled: number; vkcast: Agg; original: Agg; fpsRatio: number | null; cpuRatio: number | null; rssRatio: number | null };
-type Fanout = Meta & { bySize: Record<string, { width: number; height: number; rows: FanoutRow[] }> };
+/** A size kept from an earlier run carries that run's options (its window length). */
+type Fanout = Meta & { bySize: Record<string, { width: number; height: number; rows: FanoutRow[]; options?: Record<string, unknown> }> };
 type Latency = Meta & { rows: { viewers: number; vkcast: Agg; original: Agg; p50Ratio: number | null; p99Ratio: number | null }[] };
 type StreamRow = { width: number; height: number; viewers: number; vkcast: Agg & { device?: string }; original: Agg; fpsRatio: number | null; cpuRatio: number | null };
 type Stream = Meta & { barFps720p: number; rows: StreamRow[] };
@@ -149,7 +150,7 @@ function fanoutSection(f: Fanout | null): string {
       `Both servers get the same kind of input: a precomputed ring of 30 frames (vkcast: \`${f.servers?.vkcast}\`, the synthetic source; ` +
       `the original: ${f.servers?.original ? `its own \`${f.servers.original}\`, unchanged` : "not measured"}), so only the server is measured, not a renderer ` +
       "(the Vulkan scene with 20 and 100 viewers is under [End to end](#end-to-end-with-the-vulkan-renderer)). " +
-      `A figure is the median fps over the reading viewers, ${fpsPrecision(f)}; the worst viewer is the slowest reading viewer. ` +
+      "A figure is the median fps over the reading viewers (to one decimal: the window's precision is under each table); the worst viewer is the slowest reading viewer. " +
       `CPU is the server process's, as % of one core (this machine has ${f.machine?.cores ?? "?"}); RSS at the end of the window. ` +
       "With stalled viewers the original stops: its broadcast awaits each socket in turn, so once a stalled socket's kernel buffers are full " +
       "(a few seconds in; the stalled cases warm up longer so that the window starts after that) none of the 20 readers gets another frame, and its CPU drops to about 0. " +
@@ -178,6 +179,7 @@ function fanoutSection(f: Fanout | null): string {
       ),
       "",
     );
+    out.push(`<sub>fps ${fpsPrecision({ options: s.options ?? f.options })}</sub>`, "");
     if (f.keptFromEarlierRun?.sizes.includes(key)) out.push(`<sub>this size kept from an earlier run (${f.keptFromEarlierRun.date ?? "?"})</sub>`, "");
   }
   out.push(measuredLine(f), "");
@@ -453,7 +455,7 @@ export function headline(results: Record<string, unknown>): string[] {
         `**Fan-out, ${name}, synthetic source** (\`--source synthetic\`: precomputed frames, so only the server is measured): ` +
           `${fps1(r1.vkcast.fps?.median)} fps per viewer with 1 viewer and ${fps1(r100.vkcast.fps?.median)} with 100` +
           (orig(f) ? ` (original: ${fps1(r1.original.fps?.median)} and ${fps1(r100.original.fps?.median)}; ${times(r100.fpsRatio)} at 100 viewers)` : "") +
-          `; ${fpsPrecision(f!)}.`,
+          `; ${fpsPrecision({ options: f!.bySize[size]!.options ?? f!.options })}.`,
       );
     }
   }
@@ -508,7 +510,7 @@ export function headline(results: Record<string, unknown>): string[] {
   if (i && ir("checks") && ir("always")) {
     const [checks, always] = [ir("checks")!, ir("always")!];
     lines.push(
-      `**Idle (no viewer), 720p producer at ${i.options?.fps} fps:** with a producer that asks whether anyone watches, vkcast ${num(checks.vkcast.cpuPercent?.median)}% CPU` +
+      `**Idle (no viewer), ${i.options?.width}x${i.options?.height}, producer at ${i.options?.fps} fps:** with a producer that asks whether anyone watches, vkcast ${num(checks.vkcast.cpuPercent?.median)}% CPU` +
         (orig(i) ? `, the original ${num(checks.original.cpuPercent?.median)}%` : "") +
         `; with one that pushes regardless, vkcast ${num(always.vkcast.cpuPercent?.median)}%` +
         (orig(i) ? `, the original ${num(always.original.cpuPercent?.median)}%` : "") +
@@ -629,7 +631,11 @@ export function mergeResult(previous: unknown, next: unknown): unknown {
   const cur = next as Meta & { bySize?: Record<string, unknown> };
   if (prev?.schema === cur.schema && prev?.bySize && cur.bySize) {
     const kept = Object.keys(prev.bySize).filter((k) => !(k in cur.bySize!));
-    if (kept.length) return { ...cur, bySize: { ...prev.bySize, ...cur.bySize }, keptFromEarlierRun: { sizes: kept, date: prev.date } };
+    if (kept.length) {
+      // A kept size keeps the options it was measured with (the window length, the repeats).
+      const keptSizes = Object.fromEntries(kept.map((k) => [k, { options: prev.options, ...(prev.bySize![k] as object) }]));
+      return { ...cur, bySize: { ...keptSizes, ...cur.bySize }, keptFromEarlierRun: { sizes: kept, date: prev.date } };
+    }
   }
   return next;
 }

@@ -253,7 +253,9 @@ export async function measure(spec: ServerSpec, w: Window): Promise<Measurement>
   });
   try {
     try {
-      await waitForHttp(`http://127.0.0.1:${port}/api/config`, 60_000);
+      // A server that exits at start (a missing package, a bad flag) fails at once, not after the wait.
+      const exited = server.exited.then((code) => Promise.reject(new Error(`it exited with code ${code}`)));
+      await Promise.race([waitForHttp(`http://127.0.0.1:${port}/api/config`, 60_000), exited]);
     } catch (err) {
       throw new Error(`${spec.what} did not start: ${(err as Error).message}\n${stderr}`);
     }
