@@ -179,7 +179,7 @@ function fanoutSection(f: Fanout | null): string {
       ),
       "",
     );
-    out.push(`<sub>fps ${fpsPrecision({ options: s.options ?? f.options })}</sub>`, "");
+    out.push(`<sub>${fpsPrecision({ options: s.options ?? f.options })}</sub>`, "");
     if (f.keptFromEarlierRun?.sizes.includes(key)) out.push(`<sub>this size kept from an earlier run (${f.keptFromEarlierRun.date ?? "?"})</sub>`, "");
   }
   out.push(measuredLine(f), "");

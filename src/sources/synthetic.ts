@@ -1,6 +1,7 @@
 // A synthetic frame source: a precomputed ring of animated frames, so that tests and benchmarks
-// measure the server and not the generator. The pattern is the one ../shared/baseline/run_seed.py
-// feeds the original (sine/cosine gradients, a moving diagonal, noise), plus a moving disc.
+// measure the server and not the generator. The pattern follows the one the original's run_seed.py
+// feeds it (sine/cosine gradients, a moving diagonal, noise), plus a moving disc, so side-by-side
+// benchmarks encode like pictures; it is written out here and needs nothing outside the repository.
 import type { Frame, FrameSource } from "../frame.ts";
 import type { InputState } from "../input-state.ts";
 import { checkInt } from "../limits.ts";
@@ -45,7 +46,7 @@ export class SyntheticSource implements FrameSource {
   }
 }
 
-/** Deterministic noise in [0, 24), like the baseline's seeded generator. */
+/** Deterministic noise in [0, 24), like the seeded generator of the original's run_seed.py. */
 function noiseField(width: number, height: number): Uint8Array {
   const noise = new Uint8Array(width * height);
   let s = 0x9e3779b9;
