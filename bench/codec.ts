@@ -74,7 +74,7 @@ function bytesAtSsim(points: Row[], target: number): number {
 
 export default async function codecBench(args: string[]) {
   const { quick } = common(args);
-  const meta = stamp();
+  const meta = await stamp();
   const count = Number(option(args, "frames", quick ? "20" : "60"));
   const sizes = option(args, "sizes", "1280x720,1920x1080").split(",").map((s) => s.split("x").map(Number) as [number, number]);
   const scenes = option(args, "scenes", "vulkan,rich").split(",") as Scene[];

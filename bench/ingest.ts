@@ -11,20 +11,20 @@
 //   - python:   run_seed.py's loop with only its import changed (StreamingServer from clients/python,
 //               which launches vkcast itself), N viewers;
 //   - original: the same loop on the original server (bench/original.py --stamp), N viewers, when
-//               the original is there (--baseline=DIR, default ../shared/baseline); it computes its ring of frames after start(), so its
+//               the original is found (--original=DIR, VKCAST_ORIGINAL, default ../shared/baseline); it computes its ring of frames after start(), so its
 //               window opens --original-warmup seconds after its port answers (default 10);
 //   - c:        clients/c/example.c (renders its pattern into the slot) into vkcast --source ipc, M viewers.
 //
 // Options: --sizes=1280x720,1920x1080 (push cost), --pushes=N (timed pushes per client, size and run),
 // --size=1280x720 --viewers=20 --c-viewers=5 --fps=30 --quality=85 --warmup=S --original-warmup=S
-// --seconds=S --baseline=DIR (end to end),
+// --seconds=S --original=DIR (end to end),
 // --repeat=N, --quick.
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { parseSizes } from "./fanout.ts";
 import { common, loadAverage, machine, option, spread, stamp, summary, table } from "./lib.ts";
-import { aggregate, type Aggregate, measure, type Measurement, originalDriver, PYTHON, ROOT, RUN_SEED, type ServerSpec, streamOptions } from "./servers.ts";
+import { aggregate, type Aggregate, measure, type Measurement, NO_ORIGINAL, originalDir, originalDriver, PYTHON, ROOT, type ServerSpec, streamOptions } from "./servers.ts";
 
 const BARS = { pushUs1080p: 1000, pythonFps720p: 27, cFps: 27 };
 
@@ -107,14 +107,14 @@ function pythonLoop(width: number, height: number, fps: number, quality: number)
 
 export default async function ingestBench(args: string[]) {
   const { quick, repeat } = common(args);
-  const meta = stamp();
+  const meta = await stamp();
   const sizes = parseSizes(args.filter((a) => !/^--(width|height)=/.test(a)), "1280x720,1920x1080");
   const pushes = Number(option(args, "pushes", quick ? "60" : "150"));
   const { warmup, seconds, ...p } = streamOptions(args, quick, 4);
   const viewers = Number(option(args, "viewers", "20"));
   const cViewers = Number(option(args, "c-viewers", "5"));
   const originalWarmup = Number(option(args, "original-warmup", "10"));
-  const baseline = option(args, "baseline", dirname(RUN_SEED));
+  const baseline = originalDir(args);
   const dir = mkdtempSync(join(tmpdir(), "vkcast-bench-ingest-"));
   try {
     const bin = build(dir);
@@ -154,21 +154,18 @@ export default async function ingestBench(args: string[]) {
 
     // ---- end to end ----
     const { width, height, fps, quality } = p;
-    const originalMissing = !existsSync(join(baseline, "simvx_streaming_server.py"))
-      ? `${baseline}/simvx_streaming_server.py not found; --baseline=DIR`
+    const originalMissing = !baseline
+      ? NO_ORIGINAL
       : Bun.spawnSync([PYTHON, "-c", "import aiohttp, PIL, numpy"]).exitCode !== 0
         ? "its Python packages are missing: bash scripts/bench.sh installs them"
         : null;
-    const originalThere = originalMissing === null;
-    // bench/original.py finds the original next to the repository; PYTHONPATH finds it anywhere else.
-    const original = originalDriver(p, { stamp: true });
-    const originalSpec: ServerSpec = { ...original, command: (port) => ["env", `PYTHONPATH=${baseline}`, ...original.command(port)] };
+    const originalSpec = baseline && originalMissing === null ? originalDriver(p, baseline, { stamp: true }) : null;
     const cases: { producer: Producer; viewers: number; spec: ServerSpec }[] = [
       { producer: "python", viewers, spec: pythonLoop(width, height, fps, quality) },
-      ...(originalThere ? [{ producer: "original" as const, viewers, spec: originalSpec }] : []),
+      ...(originalSpec ? [{ producer: "original" as const, viewers, spec: originalSpec }] : []),
       { producer: "c", viewers: cViewers, spec: cExample(bin.example, width, height, fps, quality, dir) },
     ];
-    if (!originalThere) console.log(`  the original is absent (${originalMissing}): end to end without it`);
+    if (!originalSpec) console.log(`  the original is absent (${originalMissing}): end to end without it`);
     const runs = new Map<string, Measurement[]>();
     for (let r = 0; r < repeat; r++) {
       for (const c of r % 2 === 0 ? cases : [...cases].reverse()) {
@@ -200,7 +197,7 @@ export default async function ingestBench(args: string[]) {
       loadAfter: loadAverage(),
       options: { sizes: sizes.map(([w, h]) => `${w}x${h}`), pushes, width, height, fps, quality, warmup, originalWarmup, seconds, viewers, cViewers, repeat, quick },
       bars: BARS,
-      original: originalThere ? baseline : `absent: ${originalMissing}`,
+      original: originalSpec ? baseline : `absent: ${originalMissing}`,
       push,
       stream,
     };
