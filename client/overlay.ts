@@ -20,6 +20,7 @@ function fmt(v: number | null | undefined, digits: number, unit = ""): string {
 /** "30 / 30": painted per second, whole (see stats.ts for why), over the server's target. */
 export function fpsText(session: Session, measured: number | null): string {
   if (session.state === "still") return "still picture";
+  if (measured === null && !session.showingStream) return "n/a";
   const target = session.targetFps ? ` / ${session.targetFps}` : "";
   return measured === null ? `measuring…${target}` : `${Math.round(measured)}${target}`;
 }
@@ -42,7 +43,7 @@ export function overlayRows(session: Session, s: StatsSnapshot, frame: FrameInfo
     ["rtt", fmt(s.rtt, 1, " ms")],
     ["frame", frame.width ? `${frame.width}×${frame.height}${quality}` : "n/a"],
     ["KB/frame", fmt(s.kbPerFrame, 1)],
-    ["bandwidth", `${fmt(s.mbps, s.mbps !== null && s.mbps < 1 ? 2 : 1)} Mbit/s`],
+    ["bandwidth", fmt(s.mbps, s.mbps !== null && s.mbps < 1 ? 2 : 1, " Mbit/s")],
     ["dropped", `${s.dropped} of ${s.received}`],
   ];
   const server = session.serverStats;

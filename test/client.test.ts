@@ -965,8 +965,11 @@ describe("client logic", () => {
     expect(value("fps")).toBe("measuring… / 30");
     s.serverStats.latencyMs = { p50: null, p90: null, p99: null, count: 0 };
     expect(value("capture→ack")).toBe("n/a");
+    expect(value("bandwidth")).toBe("n/a");
     s.textArrived(1500);
     s.tick(1500);
     expect(value("fps")).toBe("still picture");
+    s.closed(1001, "", 500, 1600);
+    expect(value("fps")).toBe("n/a"); // not "measuring" while there is no stream
   });
 });
