@@ -63,7 +63,7 @@ export class StreamView {
     this.frameH = height;
     if (this.o.canvas.width !== width || this.o.canvas.height !== height) {
       // Resizing a canvas clears it; keep the old picture, stretched, until the next frame paints.
-      const old = this.o.canvas.width > 1 && this.o.canvas.height > 1 ? this.snapshot() : null;
+      const old = this.o.canvas.width > 1 && this.o.canvas.height > 1 ? this.copyOfCanvas() : null;
       this.o.canvas.width = width;
       this.o.canvas.height = height;
       this.clear();
@@ -72,7 +72,7 @@ export class StreamView {
     this.layout();
   }
 
-  private snapshot(): HTMLCanvasElement {
+  private copyOfCanvas(): HTMLCanvasElement {
     const c = document.createElement("canvas");
     c.width = this.o.canvas.width;
     c.height = this.o.canvas.height;
