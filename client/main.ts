@@ -103,6 +103,7 @@ const conn = new Connection(webSocketUrl(), {
     // After a still picture its pause is not a slow frame rate: the rates start over.
     if (session.state === "still") stats.restartRates();
     stats.frameReceived(now, data.byteLength);
+    canvas.dataset.received = String(stats.received); // for tests and for anyone inspecting the page
     const meta = readFrameMeta(new Uint8Array(data));
     if (meta) {
       speaksV2();
