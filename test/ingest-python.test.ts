@@ -42,6 +42,8 @@ describe("Python client", () => {
     await frameMatches(url, 640, 360, pattern(640, 360, 20));
     const config = (await (await fetch(`${url}api/config`)).json()) as { width: number; height: number };
     expect([config.width, config.height]).toEqual([640, 360]);
+    const tooLarge = await driver.ask({ op: "push", width: 64, height: 2200 });
+    expect(tooLarge.error).toBe("ValueError: vkcast streams frames from 1x1 to 3840x2160 (got 64x2200)");
   });
 
   test("a viewer's pointer_down arrives in _input_queue; has_clients() follows viewers", async () => {

@@ -19,6 +19,8 @@ log = logging.getLogger("vkcast")
 __all__ = ["StreamingServer", "IngestError"]
 
 _FORMATS = {4: "rgba", 3: "rgb"}
+MAX_WIDTH, MAX_HEIGHT = 3840, 2160  # the largest frame vkcast streams
+SLOTS = 4
 
 
 class StreamingServer:
@@ -79,7 +81,9 @@ class StreamingServer:
 
     def _connect(self, width: int, height: int) -> None:
         conn = Connection(self._socket_path)
-        hello = {"type": "hello", "version": VERSION, "stream": self.stream, "width": width, "height": height, "format": "rgba", "slots": 3}
+        # Four slots: two encoding, one waiting for an encoder, one for the engine to write the next frame into.
+        hello = {"type": "hello", "version": VERSION, "stream": self.stream, "width": width, "height": height}
+        hello.update(format="rgba", slots=SLOTS)
         try:
             conn.send(hello)
             welcome = conn.receive()
@@ -187,6 +191,8 @@ class StreamingServer:
         self._submit(taken[0], taken[1], width, height, channels)
 
     def _take_slot(self, width: int, height: int, channels: int) -> tuple[Ring, int] | None:
+        if not (0 < width <= MAX_WIDTH and 0 < height <= MAX_HEIGHT):
+            raise ValueError(f"vkcast streams frames from 1x1 to {MAX_WIDTH}x{MAX_HEIGHT} (got {width}x{height})")
         conn = self._conn
         if conn is None or not conn.flush():
             self.frames_dropped += 1
