@@ -16,6 +16,7 @@ from pathlib import Path
 log = logging.getLogger("vkcast")
 
 PR_SET_PDEATHSIG = 1
+_LEVELS = {"debug": logging.DEBUG, "warn": logging.WARNING, "error": logging.ERROR}
 # clients/python/vkcast/_launch.py -> the repository root, when the package is used from a checkout.
 _REPOSITORY = Path(__file__).resolve().parents[3]
 
@@ -70,10 +71,12 @@ class Launched:
         self._reader.start()
 
     def _forward_output(self) -> None:
+        """vkcast's log lines start with their level ("info  ...", "warn  ...", "error ...")."""
         for raw in self.process.stdout:
             line = raw.decode(errors="replace").rstrip()
             self.tail.append(line)
-            log.info("%s", line)
+            level = _LEVELS.get(line.split(" ", 1)[0], logging.INFO)
+            log.log(level, "%s", line)
 
     def failure(self) -> str:
         time.sleep(0.1)  # let the last lines arrive

@@ -145,8 +145,9 @@ class StreamingServer:
                 elif kind == "error":
                     self._error = msg.get("reason")
                     log.error("vkcast closed the connection: %s", self._error)
-        except (OSError, ValueError, IngestError) as err:
+        except (OSError, ValueError, KeyError, IngestError) as err:
             log.error("connection to vkcast failed: %s", err)
+            conn.close()  # nobody reads it any more: vkcast must not wait on it
         self._watching = False
         if self._conn is conn and self._error is None:
             log.warning("vkcast closed the connection")
