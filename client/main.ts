@@ -87,6 +87,7 @@ const conn = new Connection(webSocketUrl(), {
     session.opened(performance.now());
     stats.resetConnection();
     input.connected();
+    loadConfig();
     refresh();
   },
   onClose: (code, reason, retryIn) => {
@@ -143,6 +144,7 @@ function applyConfig(c: Partial<StreamConfig> & { role?: unknown }): void {
   if (c.width && c.height && stats.painted === 0) view.setFrameSize(c.width, c.height);
   if (c.fps) session.targetFps = c.fps;
   if (c.quality) session.quality = c.quality;
+  if (c.sourceError !== undefined) session.sourceError = c.sourceError;
 }
 
 /** Pings only servers that have shown they speak v2: an old server would take a ping for input. */
@@ -155,6 +157,19 @@ function speaksV2(): void {
   if (session.v2) return;
   session.v2 = true;
   for (const ms of [0, 200, 500, 1000]) setTimeout(ping, ms);
+}
+
+/**
+ * On each connection: the config gives the frame size before the first frame (so the first click maps
+ * right) and the source's state, which a hello does not carry; the stream does not wait for it.
+ */
+function loadConfig(): void {
+  fetch(CONFIG_URL, { cache: "no-store" })
+    .then((r) => (r.ok ? (r.json() as Promise<Partial<StreamConfig>>) : null))
+    .then((c) => {
+      if (c && typeof c === "object") applyConfig(c);
+    })
+    .catch(() => {});
 }
 
 async function probeAuth(): Promise<void> {
@@ -203,13 +218,5 @@ setInterval(() => {
 setInterval(ping, PING_INTERVAL_MS);
 
 overlay.restore();
-// The config gives the frame size before the first frame (so the first click maps right); the
-// stream does not wait for it.
-fetch(CONFIG_URL, { cache: "no-store" })
-  .then((r) => (r.ok ? (r.json() as Promise<Partial<StreamConfig>>) : null))
-  .then((c) => {
-    if (c && typeof c === "object") applyConfig(c);
-  })
-  .catch(() => {});
 view.layout();
 conn.connect();

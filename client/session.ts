@@ -41,6 +41,11 @@ export class Session {
   framesThisConnection = 0;
   /** When the stream last became live after not being live or still (the pill quietens after a while). */
   liveSince = 0;
+  /**
+   * The frame source's error from the server's config ("waiting for the engine"), null while it works.
+   * Only a config clears it: frames encoded before the source went can arrive after the config said so.
+   */
+  sourceError: string | null = null;
 
   get controlling(): boolean {
     return this.role === undefined || this.role === "control";

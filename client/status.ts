@@ -27,6 +27,10 @@ function seconds(ms: number): string {
   return `${Math.max(0, Math.ceil(ms / 1000))} s`;
 }
 
+function sentence(text: string): string {
+  return `${text.charAt(0).toUpperCase()}${text.slice(1)}`;
+}
+
 /** What the pill and the notice say, from the session alone. */
 export function statusText(s: Session, now: number): StatusText {
   const retrying = s.retryAt > now;
@@ -39,6 +43,10 @@ export function statusText(s: Session, now: number): StatusText {
     };
   }
   const role = s.controlling ? "" : s.role === "view" ? " · view only" : ` · ${s.role}`;
+  // The server is there but its frame source is not (an engine gone, a device lost): say that, not "live".
+  if (s.sourceError && (s.showingStream || s.state === "waiting" || s.state === "stalled")) {
+    return { pill: `${s.sourceError}${role}`, title: "", detail: "" };
+  }
   switch (s.state) {
     case "connecting":
       return {
@@ -73,13 +81,14 @@ export function renderStatus(el: StatusElements, s: Session, painted: number, no
   const t = statusText(s, now);
   el.app.dataset.state = s.state;
   el.text.textContent = t.pill;
-  el.app.classList.toggle("quiet", s.showingStream && s.controlling && now - s.liveSince > QUIET_AFTER_MS);
+  el.app.classList.toggle("source-error", s.sourceError !== null);
+  el.app.classList.toggle("quiet", s.showingStream && s.controlling && !s.sourceError && now - s.liveSince > QUIET_AFTER_MS);
   el.app.classList.toggle("view-only", !s.controlling);
   // The notice is for states without a moving picture, and for the wait before the first frame.
   const waitingForFirst = s.state === "waiting" && painted === 0;
   el.notice.hidden = t.title === "" && !waitingForFirst;
   if (el.notice.hidden) return;
   el.noticeTitle.textContent = waitingForFirst ? "Connected" : t.title;
-  el.noticeDetail.textContent = waitingForFirst ? "Waiting for the first frame…" : t.detail;
+  el.noticeDetail.textContent = waitingForFirst ? (s.sourceError ? sentence(s.sourceError) : "Waiting for the first frame…") : t.detail;
   el.retryButton.hidden = s.state === "waiting" || !(s.retryAt > now);
 }
