@@ -7,8 +7,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { buildExecutable } from "../scripts/build.ts";
+import { pageAssetRefs } from "./helpers/page-assets.ts";
 import { parsePrometheus } from "./helpers/prometheus.ts";
 import { jpegSize } from "./helpers/push.ts";
+
 
 const REPO_DIR = resolve(import.meta.dir, "..");
 const dir = mkdtempSync(join(tmpdir(), "vkcast-exe-"));
@@ -181,12 +183,11 @@ describe("the one-file executable", () => {
         expect(page.status).toBe(200);
         expect(page.headers.get("content-type")).toContain("text/html");
         const html = await page.text();
-        const refs = [
-          ...[...html.matchAll(/<script\b[^>]*\bsrc="([^"]+)"/g)].map((m) => ({ ref: m[1]!, type: /javascript/ })),
-          ...[...html.matchAll(/<link\b[^>]*\brel="stylesheet"[^>]*\bhref="([^"]+)"/g)].map((m) => ({ ref: m[1]!, type: /text\/css/ })),
-        ];
+        const refs = pageAssetRefs(html);
         expect(refs.length).toBeGreaterThanOrEqual(2);
         for (const { ref, type } of refs) {
+          // Relative to the page, so that a proxy serving it under a path prefix (/s/NAME/) still finds them.
+          expect(ref).toMatch(/^\.\/[^/]+$/);
           const res = await fetch(new URL(ref, r.url));
           expect(res.status, ref).toBe(200);
           expect(res.headers.get("content-type") ?? "", ref).toMatch(type);

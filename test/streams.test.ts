@@ -7,6 +7,7 @@ import { runEngine } from "../src/engine.ts";
 import { createLogger } from "../src/log.ts";
 import { type Stream, StreamingServer } from "../src/server.ts";
 import { SyntheticSource } from "../src/sources/synthetic.ts";
+import { pageAssetRefs } from "./helpers/page-assets.ts";
 import { parsePrometheus } from "./helpers/prometheus.ts";
 import { Viewer, wsUrl } from "./helpers/viewer.ts";
 import { waitFor } from "./helpers/wait.ts";
@@ -148,12 +149,15 @@ describe("named streams on one listener", () => {
     expect(page.status).toBe(200);
     const html = await page.text();
     expect(html).toContain("<canvas");
-    const assets = [...html.matchAll(/(?:src|href)="\.?\/?([^"/:]+\.(?:js|css))"/g)].map((m) => m[1]!);
-    expect(assets.length).toBeGreaterThan(0);
-    for (const asset of assets) {
-      const res = await fetch(`${server.origin}s/red/${asset}`);
-      expect(res.status).toBe(200);
-      expect(await res.text()).toBe(await (await fetch(`${server.origin}${asset}`)).text());
+    const refs = pageAssetRefs(html);
+    expect(refs.length).toBeGreaterThanOrEqual(2);
+    for (const { ref, type } of refs) {
+      // Relative to the page, so that a proxy serving it under a further path prefix still finds them.
+      expect(ref).toMatch(/^\.\/[^/]+$/);
+      const res = await fetch(new URL(ref, `${server.origin}s/red/`));
+      expect(res.status, ref).toBe(200);
+      expect(res.headers.get("content-type") ?? "", ref).toMatch(type);
+      expect(await res.text()).toBe(await (await fetch(new URL(ref, server.origin))).text());
     }
   });
 

@@ -42,8 +42,20 @@ export async function loadClientAssets(): Promise<Map<string, Asset>> {
       });
     }
   }
-  if (!assets.has("/")) throw new Error("the client bundle has no page");
+  const page = assets.get("/");
+  if (!page) throw new Error("the client bundle has no page");
+  page.body = relativeAssetLinks(page.body, [...assets.keys()]);
   return assets;
+}
+
+/**
+ * The page names its chunks `./chunk-….js`, never `/chunk-….js` (a compiled executable's bundle does):
+ * behind a proxy that serves a stream under a path prefix, a root-relative link would miss it.
+ */
+function relativeAssetLinks(html: Uint8Array<ArrayBuffer>, paths: string[]): Uint8Array<ArrayBuffer> {
+  let text = new TextDecoder().decode(html);
+  for (const path of paths) if (path !== "/") text = text.replaceAll(`="${path}"`, `=".${path}"`);
+  return new TextEncoder().encode(text);
 }
 
 export function assetResponse(asset: Asset, req: Request, headers: Record<string, string>): Response {
