@@ -5,7 +5,7 @@ import { chmodSync, unlinkSync } from "node:fs";
 import type { Logger } from "../log.ts";
 import { encodeLine } from "./ndjson.ts";
 import { peerCredentials } from "./libc.ts";
-import { Producer } from "./producer.ts";
+import { DEFAULT_PRODUCER_LIMITS, Producer, type ProducerLimits } from "./producer.ts";
 import { prepareSocketPath } from "./socket-path.ts";
 import type { StreamDirectory } from "./streams.ts";
 
@@ -18,6 +18,8 @@ export interface IngestListenerOptions {
   log: Logger;
   /** Called when a producer that completed its handshake disconnects (for --exit-with-producer). */
   onProducerGone?: (stream: string) => void;
+  /** The defaults (a 10 s hello, 4 MiB unread) unless given. */
+  limits?: Partial<ProducerLimits>;
 }
 
 type Conn = Socket<{ producer: Producer | null }>;
@@ -80,7 +82,8 @@ export class IngestListener {
       socket.end();
       return;
     }
-    const producer = new Producer(socket as Socket<unknown>, this.options.streams, this.options.log, `pid ${peer!.pid}`);
+    const limits = { ...DEFAULT_PRODUCER_LIMITS, ...this.options.limits };
+    const producer = new Producer(socket as Socket<unknown>, this.options.streams, this.options.log, `pid ${peer!.pid}`, limits);
     socket.data.producer = producer;
     this.producers.add(producer);
     this.timer ??= setInterval(() => this.tick(), TICK_MS);

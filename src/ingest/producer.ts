@@ -17,13 +17,24 @@ import { encodeLine, LineReader } from "./ndjson.ts";
 import { Ring } from "./ring.ts";
 import type { IngestTarget, StreamDirectory } from "./streams.ts";
 
-export const HELLO_TIMEOUT_MS = 10_000;
 /** At most this many rings of one producer alive at once (the newest and those still draining). */
 export const MAX_RINGS = 4;
-/** Unread bytes waiting for the producer past which input events are dropped... */
-const INPUT_BACKLOG_BYTES = 256 * 1024;
-/** ...and past which the producer is taken for dead. */
-const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
+
+/** How long a producer may take, and how far behind it may fall; tests make them small. */
+export interface ProducerLimits {
+  /** A connection without a hello this long after it opened is closed. */
+  helloTimeoutMs: number;
+  /** Unread bytes waiting for the producer past which input events are dropped... */
+  inputBacklogBytes: number;
+  /** ...and past which the producer is taken for dead. */
+  maxBacklogBytes: number;
+}
+
+export const DEFAULT_PRODUCER_LIMITS: ProducerLimits = {
+  helloTimeoutMs: 10_000,
+  inputBacklogBytes: 256 * 1024,
+  maxBacklogBytes: 4 * 1024 * 1024,
+};
 
 const textEncoder = new TextEncoder();
 
@@ -48,8 +59,10 @@ export class Producer {
     private readonly streams: StreamDirectory,
     private readonly log: Logger,
     private readonly peer: string,
+    private readonly limits: ProducerLimits = DEFAULT_PRODUCER_LIMITS,
   ) {
-    this.helloTimer = setTimeout(() => this.fail(`no hello within ${HELLO_TIMEOUT_MS / 1000} s`), HELLO_TIMEOUT_MS);
+    const ms = limits.helloTimeoutMs;
+    this.helloTimer = setTimeout(() => this.fail(`no hello within ${ms / 1000} s`), ms);
   }
 
   onData(chunk: Uint8Array): void {
@@ -171,7 +184,7 @@ export class Producer {
 
   private send(msg: ServerMessage): void {
     if (this.closed) return;
-    if (msg.type === "input" && this.backlogBytes > INPUT_BACKLOG_BYTES) {
+    if (msg.type === "input" && this.backlogBytes > this.limits.inputBacklogBytes) {
       this.inputDropped++;
       return;
     }
@@ -186,7 +199,7 @@ export class Producer {
   private queue(bytes: Uint8Array): void {
     this.backlog.push(bytes);
     this.backlogBytes += bytes.length;
-    if (this.backlogBytes > MAX_BACKLOG_BYTES) this.fail(`the producer stopped reading its socket (${this.backlogBytes} bytes unread)`);
+    if (this.backlogBytes > this.limits.maxBacklogBytes) this.fail(`the producer stopped reading its socket (${this.backlogBytes} bytes unread)`);
   }
 
   /** The socket can take more: write what waits. */
