@@ -118,6 +118,36 @@ describe("what the report says is what was measured", () => {
     expect(gpu).not.toContain("no GPU");
   });
 
+  test("an ingest run shows its push costs against the 1080p bar and each producer's end-to-end row", () => {
+    const sp = (median: number, min = median, max = median) => ({ median, min, max, n: 3 });
+    const push = (client: string, height: number, median: number) => ({
+      client, width: height === 1080 ? 1920 : 1280, height, us: { median, min: median / 2, max: median * 3, n: 450, p99: median * 2 }, runMedians: sp(median, median - 10, median + 10), dropped: 1,
+    });
+    const row = (producer: string, viewers: number, worst: number) => ({
+      producer, what: `${producer} loop`, viewers, fps: sp(29.9), worstViewerFps: sp(worst, worst - 1, worst + 1), latencyP50: sp(41), latencyP99: sp(120),
+    });
+    const ingest = {
+      ...meta({ machine: { cores: 2, cpu: "x" } }),
+      options: { repeat: 3, seconds: 4, warmup: 1, pushes: 150, width: 1280, height: 720, fps: 30, quality: 85 },
+      bars: { pushUs1080p: 1000, pythonFps720p: 27, cFps: 27 },
+      original: "absent: no folder",
+      push: [push("c", 720, 310), push("python", 1080, 1400), push("c", 1080, 620)],
+      stream: [row("python", 20, 28.5), row("c", 5, 20)],
+    };
+    const md = markdown({ ingest });
+    const section = md.slice(md.indexOf("## Ingest"), md.indexOf("## How it is measured"));
+    expect(section).toContain("| python | 1920x1080 | 1400 (1390–1410) | 2800");
+    expect(section).toContain("≤ 1000: not met");
+    expect(section).toContain("| c      | 1920x1080 | 620 (610–630)");
+    expect(section).toContain("≤ 1000: met");
+    expect(section).toMatch(/\| python +\| 20 +\| 29\.9 +\| 28\.5 \(27\.5–29\.5\) \| 41 +\| 120 +\| ≥ 27: met/);
+    expect(section).toContain("- python: python loop");
+    expect(section).toContain("≥ 27: not met");
+    expect(section).toContain("Only vkcast was measured end to end: no folder.");
+    expect(section).toContain("1280x720 q85");
+    expect(markdown({})).toContain("`bun run bench ingest`");
+  });
+
   test("a benchmark run without the original says so, and quotes no original figure", () => {
     const md = markdown({ encode: encode({ machine: { cores: 2, cpu: "x" }, originalMeasured: false }) });
     expect(md).toContain("Only vkcast was measured here: the original was not found");

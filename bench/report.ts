@@ -44,6 +44,10 @@ type Encode = Meta & {
 type RenderSize = { width: number; height: number; render: Sum; readback: Sum; handoff: Sum; total: Sum; fps: number };
 type Render = Meta & { device: string; deviceType?: string; scene: string; frames: number; warmup?: number; gpuTimestamps: boolean; sizes: RenderSize[] };
 
+type IngestPush = { client: "c" | "python"; width: number; height: number; us: Sum & { p99: number }; runMedians: Spread; dropped: number };
+type IngestStream = { producer: "python" | "original" | "c"; what: string; viewers: number } & Pick<Required<Agg>, "fps" | "worstViewerFps" | "latencyP50" | "latencyP99">;
+type Ingest = Meta & { bars: { pushUs1080p: number; pythonFps720p: number; cFps: number }; original: string; push: IngestPush[]; stream: IngestStream[] };
+
 const ok = (x: number | null | undefined): x is number => typeof x === "number" && Number.isFinite(x);
 
 /** A number for a table: n/a when missing; 3 significant-ish digits. */
@@ -441,6 +445,47 @@ function staticSection(s: Static | null): string {
   return out.join("\n");
 }
 
+function ingestSection(g: Ingest | null): string {
+  const out = ["## Ingest: an engine's own frames (`--source ipc`)", ""];
+  if (!g) return out.join("\n") + notRun("ingest");
+  const o = g.options ?? {};
+  const bar = (met: boolean) => (met ? "met" : "not met");
+  const pushBar = (x: IngestPush) => (x.height === 1080 ? `≤ ${g.bars.pushUs1080p}: ${bar((x.us.median ?? Infinity) <= g.bars.pushUs1080p)}` : "");
+  const fpsBar = (s: IngestStream) => {
+    const want = s.producer === "python" ? g.bars.pythonFps720p : s.producer === "c" ? g.bars.cFps : null;
+    return want === null ? "" : `≥ ${want}: ${bar((s.worstViewerFps.median ?? 0) >= want)}`;
+  };
+  const absent = g.original.startsWith("absent") ? `> Only vkcast was measured end to end: ${g.original.replace(/^absent: /, "")}.\n\n` : "";
+  out.push(
+    "Push cost: the time of one `push_frame` call that submitted its frame (the copy into the shared-memory slot and the frame message), " +
+      "from the C client (`test/fixtures/c/producer.c`, -O2) and the Python client (`bench/ingest_producer.py`, numpy), RGBA, " +
+      `${o.pushes} pushes per client, size and run at ${o.fps} fps into a fresh \`bun run index.ts --source ipc\` with one viewer watching (so the encoder runs meanwhile). ` +
+      "Median over all pushes, with the spread of the runs' medians in brackets.",
+    "",
+    table(
+      ["client", "size", "median µs (runs)", "p99 µs", "max µs", "pushes", "dropped", "bar"],
+      g.push.map((x) => [x.client, `${x.width}x${x.height}`, `${num(x.us.median, 0)} (${num(x.runMedians.min, 0)}–${num(x.runMedians.max, 0)})`,
+        num(x.us.p99, 0), num(x.us.max, 0), String(x.us.n), String(x.dropped), pushBar(x)]),
+    ),
+    "",
+    absent +
+      `End to end, ${o.width}x${o.height} q${o.quality}, target ${o.fps} fps: each producer's own synthetic frames, viewers in a separate process. ` +
+      "fps per viewer over the window; latency from the producer's submit (its capture time, stamped into the frame) to the whole JPEG at a viewer. " +
+      `The original, where measured, runs the same loop on its own server (\`bench/original.py --stamp\`). ${fpsPrecision(g)}`,
+    "",
+    table(
+      ["producer", "viewers", "fps per viewer", "worst viewer fps", "latency p50 ms", "latency p99 ms", "bar (worst viewer)"],
+      g.stream.map((s) => [s.producer, String(s.viewers), fpsCell(s.fps), fpsCell(s.worstViewerFps), cell(s.latencyP50, 0), cell(s.latencyP99, 0), fpsBar(s)]),
+    ),
+    "",
+    ...g.stream.map((s) => `- ${s.producer}: ${s.what}`),
+    "",
+    measuredLine(g),
+    "",
+  );
+  return out.join("\n");
+}
+
 /** The few numbers a reader wants first, each saying what was measured. */
 export function headline(results: Record<string, unknown>): string[] {
   const lines: string[] = [];
@@ -609,6 +654,7 @@ export function markdown(results: Record<string, unknown>): string {
     renderSection(valid(results.render)),
     idleSection(valid(results.idle, 3)),
     staticSection(valid(results.static)),
+    ingestSection(valid(results.ingest)),
     "## How it is measured",
     "",
     "- Each server runs in its own process, started fresh for every measurement; viewers run in another process (`bench/viewers.ts`: Bun WebSocket clients; stalled viewers do the WebSocket handshake over raw TCP and never read).",
