@@ -63,6 +63,7 @@ const server = new StreamingServer({
   tls: options.tlsCert && options.tlsKey ? { cert: options.tlsCert, key: options.tlsKey } : null,
   encoder: options.encoder,
   encoderWorkers: options.encoderWorkers,
+  codecs: options.codecs,
   device: source?.device,
   logger: log,
 });
@@ -91,7 +92,8 @@ if (ipcPath !== null) {
   }
   console.log(`vkcast: producers connect to ${ingest.path}`);
 }
-log.info("vkcast is running", { url: server.origin, device: server.health.device, encoder: server.encoder, auth: server.token !== null });
+const { origin: url, encoder, codecs, token } = server;
+log.info("vkcast is running", { url, device: server.health.device, encoder, codecs, auth: token !== null });
 if (options.noAuth && !isLoopback(options.host)) log.warn("--no-auth on a non-loopback host: anyone who reaches it can drive it");
 console.log(`vkcast: open ${server.url}`);
 if (server.viewUrl) console.log(`vkcast: view-only link ${server.viewUrl}`);

@@ -1,16 +1,18 @@
 // A viewer slower than the stream, under two ways of skipping H.264 frames for it. The encoder is real
-// (OpenH264 on real frames, IDRs made when the policy asks for them); the viewer's link is simulated: a
-// pipe that drains `linkBytesPerSecond`, a frame shown once its last byte is through.
-//
-// A viewer's budget is twice the stream's last IDR in bytes not yet through its link: an IDR is some 10
-// to 15 P frames, and a viewer that keeps up must be able to take one.
-// - "idr": one temporal layer. A frame that would overrun the budget is skipped, and the viewer waits for
-//   the next IDR, which it asks for (IDR requests coalesced: at most one IDR a second).
-// - "layers": two temporal layers. Layer-1 frames (nothing refers to them, the decoder is unharmed) are
-//   skipped from half the budget on; a layer-0 frame that would overrun it is skipped as above.
+// (OpenH264 on real frames, IDRs made when the viewer asks for them, at most one a second); the viewer's
+// link is simulated: a pipe that drains `linkBytesPerSecond`, a frame shown once its last byte is through.
+// The skipping rule is the server's own (src/server/h264-skip.ts); the two policies differ only in the
+// stream they get:
+// - "idr": one temporal layer. Every frame is a reference: a viewer over its budget skips one, loses its
+//   place, and waits for the next IDR.
+// - "layers": two temporal layers (the server's choice). Every other frame is one nothing refers to: a
+//   viewer over half its budget skips those and stays in step at half the frame rate; only past its whole
+//   budget does it lose its place, as above.
 // The IDRs are made for the slow viewer, but the encode is shared: every other viewer receives them too.
 import type { RawImage } from "../src/encode/backend.ts";
 import { H264Encoder } from "../src/encode/openh264.ts";
+import { IDR_MIN_INTERVAL_MS } from "../src/server/h264-channel.ts";
+import { budgetFor, decide, readyForIdr } from "../src/server/h264-skip.ts";
 
 export type SkipPolicy = "idr" | "layers";
 
@@ -19,7 +21,7 @@ export interface SlowViewerResult {
   linkBytesPerSecond: number;
   /** Frames the slow viewer decoded, per second. */
   shownFps: number;
-  /** IDRs made because of it, per second, and what they added to every other viewer's stream. */
+  /** IDRs made because of it, per second. */
   idrPerSecond: number;
   /** Bytes per second every viewer that keeps up receives (the whole stream, IDRs included). */
   streamBytesPerSecond: number;
@@ -29,8 +31,6 @@ export interface SlowViewerResult {
   /** The longest time without a new picture, ms. */
   longestFreezeMs: number;
 }
-
-const IDR_MIN_INTERVAL_S = 1;
 
 export function simulateSlowViewer(
   frames: RawImage[],
@@ -47,36 +47,31 @@ export function simulateSlowViewer(
   let gated = false;
   let idrWanted = false;
   let lastIdrAt = -Infinity;
+  let lastIdrBytes = 0;
   let forcedIdrs = 0;
   let streamBytes = 0;
-  let lastIdrBytes = 0;
   for (let k = 0; k < frames.length; k++) {
     const now = k / fps;
     while (inFlight.length && inFlight[0]!.doneAt <= now) inFlight.shift();
-    const queued = inFlight.reduce((sum, f) => sum + f.bytes, 0);
-    const idr = idrWanted && now - lastIdrAt >= IDR_MIN_INTERVAL_S;
+    const queued = () => inFlight.reduce((sum, f) => sum + f.bytes, 0);
+    if (gated && readyForIdr(queued(), budgetFor(lastIdrBytes))) idrWanted = true;
+    const idr = idrWanted && (now - lastIdrAt) * 1000 >= IDR_MIN_INTERVAL_MS;
     const au = encoder.encode(frames[k]!, { idr });
     if (au.idr) {
-      lastIdrAt = now;
-      lastIdrBytes = au.data.length;
       if (idr) forcedIdrs++;
       idrWanted = false;
+      lastIdrAt = now;
+      lastIdrBytes = au.data.length;
     }
     streamBytes += au.data.length;
-    const budget = 2 * lastIdrBytes;
-    const droppable = policy === "layers" && au.temporalId > 0;
-    const fits = queued + au.data.length <= (droppable ? budget / 2 : budget);
-    const send = fits && (!gated || au.idr);
-    if (send) {
-      gated = false;
-      linkFreeAt = Math.max(linkFreeAt, now) + au.data.length / linkBytesPerSecond;
-      inFlight.push({ bytes: au.data.length, doneAt: linkFreeAt });
-      latencies.push((linkFreeAt - now) * 1000);
-      shownAt.push(linkFreeAt);
-    } else if (gated || !droppable) {
-      gated = true; // a reference frame is lost: nothing decodes until the next IDR
-      idrWanted = true;
-    }
+    const decision = decide(gated, au, queued(), budgetFor(lastIdrBytes));
+    if (decision === "lose-sync") gated = true;
+    if (decision !== "send") continue;
+    gated = false;
+    linkFreeAt = Math.max(linkFreeAt, now) + au.data.length / linkBytesPerSecond;
+    inFlight.push({ bytes: au.data.length, doneAt: linkFreeAt });
+    latencies.push((linkFreeAt - now) * 1000);
+    shownAt.push(linkFreeAt);
   }
   encoder.close();
   const seconds = frames.length / fps;

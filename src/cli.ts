@@ -1,10 +1,10 @@
 // Command-line flags: each flag also comes from an environment variable (VKCAST_<NAME>);
 // a flag beats its variable. A bad value names its flag and exits with code 2.
 import { readFileSync } from "node:fs";
-import type { EncoderChoice } from "./encode/backend.ts";
+import type { EncoderChoice, EncoderKind } from "./encode/backend.ts";
 import { LIMITS, checkInt } from "./limits.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
-import { CONTROL_POLICIES, type ControlPolicy, DEFAULTS as SERVER } from "./server/options.ts";
+import { CONTROL_POLICIES, checkCodecs, type ControlPolicy, DEFAULTS as SERVER } from "./server/options.ts";
 
 export interface CliOptions {
   host: string;
@@ -23,6 +23,8 @@ export interface CliOptions {
   exitWithProducer: boolean;
   encoder: EncoderChoice;
   encoderWorkers: number | "auto";
+  /** undefined: JPEG, and H.264 where OpenH264 loads. */
+  codecs: EncoderKind[] | undefined;
   device: string | undefined;
   logLevel: LogLevel;
   jsonLogs: boolean;
@@ -98,6 +100,13 @@ const origins = (raw: string, flag: string) =>
     }
     return url.origin;
   });
+const codecList = (raw: string, flag: string) => {
+  try {
+    return checkCodecs(raw.split(",").map((c) => c.trim()));
+  } catch (err) {
+    throw new UsageError(`${flag}: ${(err as Error).message} (got '${raw}')`);
+  }
+};
 const readableFile = (raw: string, flag: string) => {
   try {
     readFileSync(raw);
@@ -147,6 +156,7 @@ const SPECS: Record<string, Spec> = {
     help: `encoder Workers; auto: as many as the fps needs, within the CPUs this process may use (default ${SERVER.encoderWorkers})`,
     parse: workers,
   },
+  codecs: { value: "LIST", help: "codecs viewers may ask for: jpeg or jpeg,h264 (default: h264 too where it loads)", parse: codecList },
   device: { value: "INDEX|NAME", help: "Vulkan device by index or name substring (default: the fastest kind)", parse: text },
   "log-level": { value: "LEVEL", help: `one of ${LOG_LEVELS.join(", ")} (default info)`, parse: oneOf(LOG_LEVELS) },
   "json-logs": { help: "write logs as JSON lines", parse: bool },
@@ -176,6 +186,7 @@ const DEFAULTS: CliOptions = {
   exitWithProducer: false,
   encoder: SERVER.encoder,
   encoderWorkers: SERVER.encoderWorkers,
+  codecs: undefined,
   device: undefined,
   logLevel: "info",
   jsonLogs: false,

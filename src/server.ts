@@ -3,10 +3,12 @@
 // pushFrame, drainInput and hasClients are here; a named stream (addStream) has the same.
 // The parts live in src/server/ (README "How a frame travels" maps them).
 import type { Server } from "bun";
-import type { EncoderName } from "./encode/backend.ts";
+import type { BackendName, EncoderKind } from "./encode/backend.ts";
 import { usableCpus, workersFor } from "./encode/cpus.ts";
+import { h264Unavailable } from "./encode/load.ts";
 import { EncoderPool } from "./encode/pool.ts";
 import type { Frame } from "./frame.ts";
+import type { Logger } from "./log.ts";
 import { checkInt } from "./limits.ts";
 import type { InputEvent } from "./protocol/input-schema.ts";
 import type { StreamConfig } from "./protocol/viewer-messages.ts";
@@ -39,6 +41,8 @@ export class StreamingServer {
   /** With encoderWorkers "auto": the most Workers this process's CPUs allow, and seconds a smaller pool would have done. */
   private readonly autoWorkerCap = Math.max(1, Math.min(16, usableCpus().cpus - 1));
   private quietSeconds = 0;
+  /** The codecs viewers may ask for (decided at start()). */
+  codecs: readonly EncoderKind[] = ["jpeg"];
 
   /** Throws a TypeError/RangeError naming the first bad option. */
   constructor(options: StreamingServerOptions = {}) {
@@ -81,7 +85,7 @@ export class StreamingServer {
   }
 
   /** The JPEG backend the encoder Workers use (after start). */
-  get encoder(): EncoderName | null {
+  get encoder(): BackendName | null {
     return this.pool?.encoder ?? null;
   }
 
@@ -127,6 +131,8 @@ export class StreamingServer {
     this.sizedAtStart.clear();
     const assets = await loadClientAssets();
     const log = this.settings.logger;
+    // A relay serves only JPEG frames encoded elsewhere.
+    this.codecs = this.settings.relay ? ["jpeg"] : await offeredCodecs(this.settings.codecs, log);
     const workers = this.settings.encoderWorkers === "auto" ? Math.min(2, this.autoWorkerCap) : this.settings.encoderWorkers;
     // A relay only serves frames encoded elsewhere (pushEncoded): it starts no encoder.
     const pool = this.settings.relay ? null : await EncoderPool.create(this.settings.encoder, workers, (msg) => log.error(msg));
@@ -286,4 +292,14 @@ export class StreamingServer {
       for (const other of this.streams.values()) if (other !== stream) other.resume();
     });
   }
+}
+
+/** The codecs asked for, or by default JPEG and H.264 where OpenH264 loads. */
+async function offeredCodecs(asked: readonly EncoderKind[] | null, log: Logger): Promise<EncoderKind[]> {
+  if (asked && !asked.includes("h264")) return [...asked];
+  const why = await h264Unavailable();
+  if (why === null) return ["jpeg", "h264"];
+  if (asked) throw new Error(`H.264 is not available: ${why}`);
+  log.warn("H.264 is not offered (JPEG only)", { reason: why });
+  return ["jpeg"];
 }

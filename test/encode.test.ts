@@ -105,8 +105,8 @@ for (const name of ["turbo", "napi"] as EncoderName[]) {
     });
     pool.close();
     expect(encoded.seq).toBe(7);
-    expect(readFrameMeta(encoded.jpeg)).toEqual(meta);
-    const decoded = await decode(encoded.jpeg);
+    expect(readFrameMeta(encoded.data)).toEqual(meta);
+    const decoded = await decode(encoded.data);
     expect([decoded.width, decoded.height]).toEqual([W, H]);
     expect(meanDiff(decoded.rgba, frame!)).toBeLessThan(8);
   });

@@ -1,11 +1,14 @@
 // What an encoder backend is. Types only: loading is in load.ts, the backends in turbo.ts and napi.ts.
 import type { PixelFormat } from "../frame.ts";
 
-/** The codec a backend writes. A second codec (H.264) joins as another kind with its own backends. */
-export type EncoderKind = "jpeg";
+/** The codec a backend writes. */
+export type EncoderKind = "jpeg" | "h264";
+export const CODECS: readonly EncoderKind[] = ["jpeg", "h264"];
 /** The JPEG backends: libjpeg-turbo through bun:ffi, or @napi-rs/image. */
 export type EncoderName = "turbo" | "napi";
 export type EncoderChoice = EncoderName | "auto";
+/** Any backend's name: a JPEG one, or OpenH264. */
+export type BackendName = EncoderName | "openh264";
 export const ENCODER_CHOICES: readonly EncoderChoice[] = ["auto", "turbo", "napi"];
 
 /** Pixels as the encoder reads them: a view over the frame's memory, no copy. */
@@ -27,5 +30,25 @@ export interface JpegBackend {
   encode(image: RawImage, quality: number): Uint8Array;
 }
 
-/** Any backend; each codec adds its own interface here, told apart by `kind`. */
-export type EncoderBackend = JpegBackend;
+/** One access unit of an H.264 stream (Annex B). */
+export interface H264Frame {
+  data: Uint8Array;
+  /** An IDR, with SPS and PPS: a decoder may start here. */
+  idr: boolean;
+  /** 0: others refer to it; 1: nothing does, a viewer may skip it. */
+  temporalId: number;
+  /** The coded size (the frame's, rounded down to even numbers). */
+  width: number;
+  height: number;
+}
+
+/** The H.264 backend (OpenH264): stateful, one stream per backend, so one Worker per stream. */
+export interface H264Backend {
+  readonly kind: "h264";
+  readonly name: "openh264";
+  /** Encodes the stream's next frame at about the SSIM of JPEG `quality`; an IDR when `idr` or the size changed. */
+  encode(image: RawImage, quality: number, idr: boolean): H264Frame;
+}
+
+/** Any backend, told apart by `kind`. */
+export type EncoderBackend = JpegBackend | H264Backend;

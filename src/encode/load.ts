@@ -1,6 +1,6 @@
 // Loads an encoder backend inside an encoder Worker (or a test or benchmark). The backends are
 // imported on demand, so a Worker that uses libjpeg-turbo never loads @napi-rs/image's native module.
-import { ENCODER_CHOICES, type EncoderChoice, type JpegBackend } from "./backend.ts";
+import { ENCODER_CHOICES, type EncoderChoice, type H264Backend, type JpegBackend } from "./backend.ts";
 
 /** Loads the JPEG backend asked for; "auto" prefers libjpeg-turbo and falls back to @napi-rs/image. */
 export async function loadJpegBackend(choice: EncoderChoice): Promise<JpegBackend> {
@@ -11,5 +11,22 @@ export async function loadJpegBackend(choice: EncoderChoice): Promise<JpegBacken
   } catch (err) {
     if (choice === "turbo") throw err;
     return (await import("./napi.ts")).createNapiBackend();
+  }
+}
+
+/** Loads OpenH264 (and libyuv) for one stream's H.264 Worker. */
+export async function loadH264Backend(fps: number): Promise<H264Backend> {
+  return (await import("./h264-backend.ts")).createH264Backend(fps);
+}
+
+/** Why H.264 cannot be offered here (OpenH264 or libyuv missing or failing), or null when it can. */
+export async function h264Unavailable(): Promise<string | null> {
+  try {
+    const backend = await loadH264Backend(30);
+    const pixels = new Uint8Array(16 * 16 * 4);
+    backend.encode({ pixels, width: 16, height: 16, stride: 64, format: "rgba" }, 85, true);
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
   }
 }

@@ -1,11 +1,15 @@
-// A small pool of encoder Workers. Encoding never runs on the thread that serves sockets.
-import type { EncoderChoice, EncoderName } from "./backend.ts";
-import type { EncodeJob, FromWorker } from "./protocol.ts";
+// A small pool of encoder Workers. Encoding never runs on the thread that serves sockets. A JPEG pool
+// has any number of Workers; an H.264 pool has one (the encoder keeps the stream's state).
+import type { BackendName, EncoderChoice } from "./backend.ts";
+import type { EncodeJob, FromWorker, WorkerInit } from "./protocol.ts";
 
 export interface Encoded {
   seq: number;
-  jpeg: Uint8Array;
+  data: Uint8Array;
   encodeMs: number;
+  /** H.264 only: an IDR, and its temporal layer (0 for JPEG). */
+  idr: boolean;
+  temporalId: number;
 }
 
 interface Slot {
@@ -22,18 +26,27 @@ export class EncoderPool {
   private wanted = 0;
   private starting = 0;
   /** The backend the Workers loaded (known once `ready` resolves). */
-  encoder: EncoderName | null = null;
+  encoder: BackendName | null = null;
   /** Workers that died and were replaced. */
   restarts = 0;
 
   private constructor(
-    private readonly choice: EncoderChoice,
+    private readonly init: WorkerInit,
     private readonly onError: (message: string) => void,
   ) {}
 
-  /** Starts `size` Workers and resolves once every one has loaded its backend. */
-  static async create(choice: EncoderChoice, size: number, onError: (message: string) => void): Promise<EncoderPool> {
-    const pool = new EncoderPool(choice, onError);
+  /** Starts `size` JPEG Workers and resolves once every one has loaded its backend. */
+  static create(choice: EncoderChoice, size: number, onError: (message: string) => void): Promise<EncoderPool> {
+    return EncoderPool.start({ type: "init", codec: "jpeg", encoder: choice }, size, onError);
+  }
+
+  /** Starts the one H.264 Worker of a stream (a replacement after a crash begins with an IDR). */
+  static createH264(fps: number, onError: (message: string) => void): Promise<EncoderPool> {
+    return EncoderPool.start({ type: "init", codec: "h264", fps }, 1, onError);
+  }
+
+  private static async start(init: WorkerInit, size: number, onError: (message: string) => void): Promise<EncoderPool> {
+    const pool = new EncoderPool(init, onError);
     pool.wanted = size;
     try {
       await Promise.all(Array.from({ length: size }, () => pool.spawn()));
@@ -124,7 +137,8 @@ export class EncoderPool {
             const job = slot.busy;
             slot.busy = null;
             this.retireIfSurplus(slot);
-            job?.resolve({ seq: msg.seq, jpeg: new Uint8Array(msg.jpeg), encodeMs: msg.encodeMs });
+            const { seq, encodeMs, idr, temporalId } = msg;
+            job?.resolve({ seq, data: new Uint8Array(msg.data), encodeMs, idr, temporalId });
             return;
           }
           case "failed": {
@@ -154,7 +168,7 @@ export class EncoderPool {
       };
       worker.onerror = (event) => died(event.message || "error");
       worker.addEventListener("close", () => died("exited"));
-      worker.postMessage({ type: "init", encoder: this.choice });
+      worker.postMessage(this.init);
     });
   }
 }

@@ -1,6 +1,6 @@
 // Messages between the server thread and an encoder Worker.
 import type { PixelFormat } from "../frame.ts";
-import type { EncoderChoice, EncoderName } from "./backend.ts";
+import type { BackendName, EncoderChoice } from "./backend.ts";
 
 export interface FrameMeta {
   seq: number;
@@ -21,12 +21,17 @@ export interface EncodeJob {
   stride: number;
   format: PixelFormat;
   meta: FrameMeta;
+  /** H.264: make this frame an IDR. */
+  idr?: boolean;
 }
 
-export type ToWorker = { type: "init"; encoder: EncoderChoice } | EncodeJob;
+/** What a Worker loads: a JPEG backend, or one stream's H.264 encoder. */
+export type WorkerInit = { type: "init"; codec: "jpeg"; encoder: EncoderChoice } | { type: "init"; codec: "h264"; fps: number };
+
+export type ToWorker = WorkerInit | EncodeJob;
 
 export type FromWorker =
-  | { type: "ready"; encoder: EncoderName }
+  | { type: "ready"; encoder: BackendName }
   | { type: "init-failed"; error: string }
-  | { type: "encoded"; seq: number; jpeg: ArrayBuffer; encodeMs: number }
+  | { type: "encoded"; seq: number; data: ArrayBuffer; encodeMs: number; idr: boolean; temporalId: number }
   | { type: "failed"; seq: number; error: string };

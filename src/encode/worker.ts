@@ -1,19 +1,16 @@
 // An encoder Worker: reads a frame through its address, encodes it, and transfers the result back.
 // The backend returns the bare encoding; this file makes the one copy of it, writing the frame
-// metadata into it as it copies. The copy is also what can be transferred: turbo's output buffer is
-// reused, and @napi-rs/image's Buffer cannot be transferred between threads.
+// metadata into it as it copies (a JPEG COM segment, or its H.264 twin, an SEI NAL unit). The copy is
+// also what can be transferred: turbo's output buffer is reused, and @napi-rs/image's Buffer cannot be
+// transferred between threads.
 import { toArrayBuffer } from "bun:ffi";
-import type { EncoderBackend, EncoderKind } from "./backend.ts";
+import type { EncoderBackend, RawImage } from "./backend.ts";
+import { buildSeiNal, insertSei } from "./h264-sei.ts";
 import { copyWithComment } from "./jpeg-comment.ts";
-import { loadJpegBackend } from "./load.ts";
-import type { FromWorker, ToWorker } from "./protocol.ts";
+import { loadH264Backend, loadJpegBackend } from "./load.ts";
+import type { EncodeJob, FromWorker, ToWorker } from "./protocol.ts";
 
 declare const self: Worker;
-
-/** How each codec carries the metadata (H.264 would use an SEI NAL unit, the COM segment's twin). */
-const COPY_WITH_METADATA: Record<EncoderKind, (encoded: Uint8Array, metadata: Uint8Array) => Uint8Array> = {
-  jpeg: copyWithComment,
-};
 
 let backend: EncoderBackend | null = null;
 const textEncoder = new TextEncoder();
@@ -39,7 +36,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   const msg = event.data;
   if (msg.type === "init") {
     try {
-      backend = await loadJpegBackend(msg.encoder);
+      backend = msg.codec === "h264" ? await loadH264Backend(msg.fps) : await loadJpegBackend(msg.encoder);
       post({ type: "ready", encoder: backend.name });
     } catch (err) {
       post({ type: "init-failed", error: String(err instanceof Error ? err.message : err) });
@@ -57,10 +54,21 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
       stride: msg.stride,
       format: msg.format,
     };
-    const encoded = backend.encode(image, msg.meta.q);
-    const framed = COPY_WITH_METADATA[backend.kind](encoded, textEncoder.encode(JSON.stringify(msg.meta)));
-    post({ type: "encoded", seq, jpeg: framed.buffer as ArrayBuffer, encodeMs: performance.now() - started }, [framed.buffer]);
+    const { data, idr, temporalId } = encode(backend, msg, image);
+    const encodeMs = performance.now() - started;
+    post({ type: "encoded", seq, data: data.buffer as ArrayBuffer, encodeMs, idr, temporalId }, [data.buffer]);
   } catch (err) {
     post({ type: "failed", seq, error: String(err instanceof Error ? err.message : err) });
   }
 };
+
+/** Encodes and frames one job: the metadata JSON says the size that was coded. */
+function encode(backend: EncoderBackend, job: EncodeJob, image: RawImage) {
+  const metadata = (w: number, h: number) => textEncoder.encode(JSON.stringify({ ...job.meta, w, h }));
+  if (backend.kind === "jpeg") {
+    const data = copyWithComment(backend.encode(image, job.meta.q), metadata(image.width, image.height));
+    return { data, idr: false, temporalId: 0 };
+  }
+  const frame = backend.encode(image, job.meta.q, job.idr ?? false);
+  return { data: insertSei(frame.data, buildSeiNal(metadata(frame.width, frame.height))), idr: frame.idr, temporalId: frame.temporalId };
+}

@@ -17,6 +17,8 @@ export interface HelloMessage {
   role: Role;
   /** The viewer's id on this server (as in the server's logs). */
   id: number;
+  /** The codec of its binary messages: "jpeg" (whole JPEGs) or "h264" (one Annex B access unit each). */
+  codec: "jpeg" | "h264";
 }
 
 /** GET /api/config: a stream's settings and state. The field names are a contract; README lists them. */
@@ -31,6 +33,8 @@ export interface StreamConfig {
   encoder: string | null;
   /** Encoder Workers in use (0 before start). */
   encoderWorkers: number;
+  /** The codecs a viewer may ask for with /ws?v=2&codec=NAME ("jpeg", and "h264" where offered). */
+  codecs: ("jpeg" | "h264")[];
   /** The device that renders the stream's frames, as its engine reports it. */
   device: string;
   /** WebSocket and MJPEG viewers connected now. */

@@ -125,7 +125,10 @@ function upgrade(
   }
   if (!stream) return noStream();
   const v2 = url.searchParams.get("v") === "2";
-  if (server.upgrade(req, { data: stream.newViewer(v2, role === "view") })) return undefined;
+  const codec = url.searchParams.get("codec") ?? "jpeg";
+  if (codec !== "jpeg" && codec !== "h264") return new Response("400: codec must be jpeg or h264\n", { status: 400 });
+  if (codec === "h264" && !v2) return new Response("400: codec=h264 needs v=2 (the hello says which codec comes)\n", { status: 400 });
+  if (server.upgrade(req, { data: stream.newViewer(v2, role === "view", codec) })) return undefined;
   return new Response("expected a WebSocket upgrade\n", { status: 426 });
 }
 

@@ -1,5 +1,5 @@
 // StreamingServer's options, their defaults (one table the CLI uses too) and their validation.
-import type { EncoderChoice } from "../encode/backend.ts";
+import { CODECS, type EncoderChoice, type EncoderKind } from "../encode/backend.ts";
 import { checkInt } from "../limits.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { isLoopback, randomToken } from "./access.ts";
@@ -41,6 +41,11 @@ export interface StreamingServerOptions {
   encoder?: EncoderChoice;
   /** Encoder Workers (1-16), or "auto": as many as encoding at the target fps needs, within the CPUs this process may use. */
   encoderWorkers?: number | "auto";
+  /**
+   * The codecs viewers may ask for; "jpeg" must be one (MJPEG, snapshots and v1 viewers use it). Default:
+   * JPEG, and H.264 where OpenH264 loads. Asking for "h264" where it does not load makes start() fail.
+   */
+  codecs?: EncoderKind[];
   /** Input events a stream holds for its engine; beyond that the oldest is dropped. */
   inputCapacity?: number;
   control?: ControlPolicy;
@@ -99,6 +104,8 @@ export interface ServerSettings {
   encoderWorkers: number | "auto";
   relay: boolean;
   routes: Readonly<Record<string, (req: Request) => Response | Promise<Response>>>;
+  /** The codecs asked for, or null for the default (H.264 where it loads). */
+  codecs: readonly EncoderKind[] | null;
   device: string;
   logger: Logger;
   stream: StreamSettings;
@@ -121,6 +128,7 @@ export function resolveOptions(options: StreamingServerOptions): ServerSettings 
       options.encoderWorkers === "auto" ? "auto" : checkInt("encoderWorkers", options.encoderWorkers ?? DEFAULTS.encoderWorkers),
     relay: options.relay ?? false,
     routes: options.routes ?? {},
+    codecs: options.codecs === undefined ? null : checkCodecs(options.codecs),
     device: options.device ?? "",
     logger: options.logger ?? silentLogger,
     stream: {
@@ -152,4 +160,13 @@ function resolveAccess(host: string, options: StreamingServerOptions): AccessSet
     }
   }
   return { token, viewToken, allowOrigins: options.allowOrigins ?? [], tls: options.tls ?? null };
+}
+
+/** A codec list: known names, JPEG among them; duplicates dropped. */
+export function checkCodecs(codecs: readonly string[]): EncoderKind[] {
+  if (!Array.isArray(codecs) || codecs.some((c) => !CODECS.includes(c as EncoderKind))) {
+    throw new RangeError(`codecs must be a list of ${CODECS.join(", ")}`);
+  }
+  if (!codecs.includes("jpeg")) throw new RangeError("codecs must include jpeg (MJPEG, snapshots and v1 viewers use it)");
+  return [...new Set(codecs as EncoderKind[])];
 }

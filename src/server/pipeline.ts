@@ -1,18 +1,31 @@
 // The frame pipeline of one stream: the newest pushed frame waits (a newer one replaces it), leaves at
 // the target fps for an idle encoder Worker, and comes back as JPEG; encoded frames are delivered in
 // order (Workers may finish out of order: a frame that finishes early waits for the ones before it)
-// and the newest one is kept for late joiners and snapshots.
+// and the newest one is kept for late joiners and snapshots. Where H.264 viewers watch, the same frame
+// (same seq) also goes to the stream's H.264 Worker; each codec is encoded only while someone wants it,
+// and the frame is released once both have read it.
 import { ptr } from "bun:ffi";
+import type { EncoderKind } from "../encode/backend.ts";
 import type { EncoderPool } from "../encode/pool.ts";
 import type { EncodeJob, FrameMeta } from "../encode/protocol.ts";
 import { BYTES_PER_PIXEL, type Frame } from "../frame.ts";
 import type { Logger } from "../log.ts";
+import type { H264Channel } from "./h264-channel.ts";
 import type { Samples } from "./metrics.ts";
 import type { QualityPolicy } from "./quality.ts";
 
 export interface EncodedFrame {
   seq: number;
   jpeg: Uint8Array;
+}
+
+/** One H.264 access unit (Annex B, with the metadata SEI) of the stream. */
+export interface EncodedH264Frame {
+  seq: number;
+  data: Uint8Array;
+  idr: boolean;
+  /** 1: nothing refers to it (a viewer may skip it). */
+  temporalId: number;
 }
 
 /** The encoders a pipeline hands frames to (the listener's pool, shared by its streams). */
@@ -25,6 +38,8 @@ export interface PipelineCounters {
   /** Pushed frames identical to the last one sent at the still quality: neither encoded nor sent. */
   framesUnchanged: number;
   framesEncoded: number;
+  /** Frames encoded to H.264 (counted apart from JPEG's framesEncoded). */
+  h264FramesEncoded: number;
   encodeErrors: number;
 }
 
@@ -35,9 +50,17 @@ export interface PipelineParts {
   encodeMs: Samples;
   /** Time a frame waited between its push and its hand-off to an encoder (ms). */
   queueMs: Samples;
+  h264EncodeMs: Samples;
   log: Logger;
   /** A frame newer than any before was encoded: fan it out. */
   deliver(frame: EncodedFrame, meta: FrameMeta): void;
+  /** The stream's H.264 encoder, where H.264 is offered. */
+  h264: H264Channel | null;
+  /** Whether anyone wants frames in `codec` now. */
+  wants(codec: EncoderKind): boolean;
+  deliverH264(frame: EncodedH264Frame, meta: FrameMeta): void;
+  /** An H.264 encode failed: the stream's H.264 viewers lost their place. */
+  h264Failed(): void;
 }
 
 export class FramePipeline {
@@ -63,6 +86,8 @@ export class FramePipeline {
   private nextToDeliver = 1;
   private latest: EncodedFrame | null = null;
   private readonly frameWaiters = new Set<() => void>();
+  /** A frame encoded to JPEG already, waiting for the busy H.264 Worker. */
+  private h264Waiting: { job: EncodeJob; failed: (err: Error) => void; settle: () => void } | null = null;
 
   constructor(private readonly parts: PipelineParts) {}
 
@@ -86,6 +111,8 @@ export class FramePipeline {
     this.timer = null;
     this.pending?.release?.();
     this.pending = null;
+    this.h264Waiting?.settle();
+    this.h264Waiting = null;
     await Promise.allSettled([...this.inFlight]);
     this.finished.clear();
     this.nextToDeliver = this.seq + 1;
@@ -142,24 +169,33 @@ export class FramePipeline {
     }, delay);
   }
 
-  /** Hands the pending frame to an idle encoder, unless it is the still picture already sent. */
+  /** Hands the pending frame to idle encoders, unless it is the still picture already sent. */
   private encodePending(): void {
     const frame = this.pending;
     const encoder = this.encoder;
-    // With every encoder busy the frame stays pending; the next finished encode reschedules it.
-    if (!frame || !encoder || !encoder.hasIdleWorker) return;
+    if (!frame || !encoder) return;
+    const parts = this.parts;
+    const h264 = parts.h264 && parts.wants("h264") ? parts.h264 : null;
+    // JPEG is skipped only while everyone who watches gets H.264 (MJPEG and snapshots want JPEG too).
+    const jpeg = !h264 || parts.wants("jpeg");
+    h264?.start();
+    // While the encoder the frame needs is busy it stays pending; a finished encode reschedules it.
+    // H.264 alone waits for its Worker; beside JPEG, the frame waits for the H.264 Worker on its own.
+    if (jpeg ? !encoder.hasIdleWorker : !h264!.idle) return;
     this.pending = null;
     const now = performance.now();
+    // A viewer waits for an IDR: the picture must be encoded even if it did not change.
+    if (h264?.idrPending) parts.quality.forgetLastFrame();
     // ~0.05 ms for a 720p frame: cheap enough for this thread.
-    const quality = this.parts.quality.qualityFor(Bun.hash.xxHash3(frame.pixels), now);
+    const quality = parts.quality.qualityFor(Bun.hash.xxHash3(frame.pixels), now);
     if (quality === null) {
       // Unchanged since its still frame: neither encoded nor sent, and no pacing slot used.
-      this.parts.counters.framesUnchanged++;
+      parts.counters.framesUnchanged++;
       frame.release?.();
       return;
     }
-    this.parts.queueMs.add(now - this.pendingSince);
-    const interval = 1000 / this.parts.fps;
+    parts.queueMs.add(now - this.pendingSince);
+    const interval = 1000 / parts.fps;
     // Keep the cadence when on time; after an idle spell, start a new one from now.
     this.nextDue = now - this.nextDue > interval ? now + interval : this.nextDue + interval;
 
@@ -173,28 +209,68 @@ export class FramePipeline {
       format: frame.format ?? "rgba",
       meta: { seq: ++this.seq, t: frame.captureTime!, w: frame.width, h: frame.height, q: quality },
     };
-    const done = encoder
-      .encode(job)
-      .then(
-        (encoded) => {
-          this.parts.counters.framesEncoded++;
-          this.parts.encodeMs.add(encoded.encodeMs);
-          this.deliverInOrder(job.meta.seq, { meta: job.meta, jpeg: encoded.jpeg });
+    const failed = (codec: EncoderKind) => (err: Error) => {
+      parts.counters.encodeErrors++;
+      parts.quality.forgetLastFrame();
+      if (codec === "h264") parts.h264Failed();
+      parts.log.error("encode failed", { seq: job.meta.seq, codec, error: err.message });
+    };
+    const encodes: Promise<void>[] = [];
+    if (jpeg) {
+      const encoded = encoder.encode(job).then(
+        (e) => {
+          parts.counters.framesEncoded++;
+          parts.encodeMs.add(e.encodeMs);
+          this.deliverInOrder(job.meta.seq, { meta: job.meta, jpeg: e.data });
         },
         (err: Error) => {
           this.deliverInOrder(job.meta.seq, null);
-          this.parts.counters.encodeErrors++;
-          this.parts.quality.forgetLastFrame();
-          this.parts.log.error("encode failed", { seq: job.meta.seq, error: err.message });
+          failed("jpeg")(err);
         },
-      )
-      .finally(() => {
-        frame.release?.();
-        this.inFlight.delete(done);
-        this.schedule();
-        this.encoderFreed();
-      });
+      );
+      encodes.push(encoded.finally(() => this.encoderFreed()));
+    } else {
+      this.deliverInOrder(job.meta.seq, null); // no JPEG of this frame: the next ones need not wait for it
+    }
+    if (h264) encodes.push(this.encodeH264(job, failed("h264")));
+    const done = Promise.allSettled(encodes).then(() => {
+      frame.release?.();
+      this.inFlight.delete(done);
+      this.schedule();
+    });
     this.inFlight.add(done);
+  }
+
+  /**
+   * Encodes on the H.264 Worker now, or as soon as it is free unless a newer frame comes first. Resolves
+   * once the Worker is done with the frame's memory (or the frame was given up).
+   */
+  private encodeH264(job: EncodeJob, failed: (err: Error) => void): Promise<void> {
+    return new Promise((settle) => {
+      this.h264Waiting?.settle(); // overtaken: the newer frame goes instead
+      this.h264Waiting = { job, failed, settle };
+      this.startWaitingH264();
+    });
+  }
+
+  /** The H.264 Worker became free or ready: the frame waiting for it goes. */
+  startWaitingH264(): void {
+    const waiting = this.h264Waiting;
+    const h264 = this.parts.h264;
+    if (!waiting || !h264?.idle || !this.encoder) return;
+    this.h264Waiting = null;
+    const { job } = waiting;
+    h264
+      .encode(job)
+      .then((e) => {
+        this.parts.counters.h264FramesEncoded++;
+        this.parts.h264EncodeMs.add(e.encodeMs);
+        if (this.encoder) this.parts.deliverH264({ seq: e.seq, data: e.data, idr: e.idr, temporalId: e.temporalId }, job.meta);
+      }, waiting.failed)
+      .finally(() => {
+        waiting.settle();
+        this.startWaitingH264();
+      });
   }
 
   /** A frame encoded elsewhere (an edge relays its origin's): delivered if newer than the last one. */

@@ -1,12 +1,15 @@
 // One named stream: its frame pipeline, quality policy, viewers, input queue, source health and
 // telemetry, on its own pub/sub topic. A listener (StreamingServer) serves one or more of them.
 import type { Server } from "bun";
+import type { EncoderKind } from "../encode/backend.ts";
 import { checkFrame, type Frame } from "../frame.ts";
 import type { Logger } from "../log.ts";
 import { type InputEvent, parseMessage } from "../protocol/input-schema.ts";
 import { PROTOCOL_VERSION, type StreamConfig } from "../protocol/viewer-messages.ts";
 import type { FrameMeta } from "../encode/protocol.ts";
 import { PolicyControl, type SessionControl, type ViewerKey } from "./control.ts";
+import { H264Channel } from "./h264-channel.ts";
+import { H264Fanout } from "./h264-fanout.ts";
 import { SourceHealth } from "./health.ts";
 import { InputQueue } from "./input-queue.ts";
 import type { Metric } from "./metrics.ts";
@@ -31,6 +34,8 @@ const CLOSE_GRACE_MS = 500;
 export interface StreamHost {
   readonly encoder: string | null;
   readonly encoderWorkers: number;
+  /** The codecs viewers may ask for (known once the listener started). */
+  readonly codecs: readonly EncoderKind[];
   readonly uptimeSeconds: number;
 }
 
@@ -101,6 +106,8 @@ export class ServedStream implements Stream, ViewerEvents {
   private readonly quality: QualityPolicy;
   private readonly pipeline: FramePipeline;
   private readonly hub: ViewerHub;
+  /** The H.264 encoder, while the listener offers H.264. */
+  private h264: H264Channel | null = null;
   private nextViewerId = 1;
   /** MJPEG readers and snapshot requests waiting for a frame: they count as viewers. */
   private mjpegViewers = 0;
@@ -125,25 +132,41 @@ export class ServedStream implements Stream, ViewerEvents {
     this.forwardInput = links.forwardInput;
     this.authorize = links.authorize;
     this.hub = new ViewerHub(name, this.control, this.telemetry.stats, log, () => this.config());
+    const stream = this;
     this.pipeline = new FramePipeline({
       fps: settings.fps,
       quality: this.quality,
       counters: this.telemetry.stats,
       encodeMs: this.telemetry.encodeMs,
       queueMs: this.telemetry.queueMs,
+      h264EncodeMs: this.telemetry.h264EncodeMs,
       log,
       deliver: (frame, meta) => {
-        this.telemetry.sent(frame.seq, meta.t);
-        if (meta.w !== this.width || meta.h !== this.height) {
-          this.width = meta.w;
-          this.height = meta.h;
-          this.hub.sendConfig(this.config());
-        }
+        this.noteFrame(meta);
         const started = performance.now();
         this.hub.publish(frame);
         this.telemetry.publishMs.add(performance.now() - started);
       },
+      get h264() {
+        return stream.h264;
+      },
+      wants: (codec) => (codec === "h264" ? this.hub.count("h264") > 0 : this.viewerCount + this.snapshotsWaiting > this.hub.count("h264")),
+      deliverH264: (frame, meta) => {
+        this.noteFrame(meta);
+        this.hub.publishH264(frame);
+      },
+      h264Failed: () => this.hub.resyncH264(),
     });
+  }
+
+  /** A frame went out (in either codec; both carry the same seq): its capture time, and a new size. */
+  private noteFrame(meta: FrameMeta): void {
+    this.telemetry.sent(meta.seq, meta.t);
+    if (meta.w !== this.width || meta.h !== this.height) {
+      this.width = meta.w;
+      this.height = meta.h;
+      this.hub.sendConfig(this.config());
+    }
   }
 
   get fps(): number {
@@ -223,6 +246,7 @@ export class ServedStream implements Stream, ViewerEvents {
       stillQuality: s.stillQuality,
       encoder: this.host.encoder,
       encoderWorkers: this.host.encoderWorkers,
+      codecs: [...this.host.codecs],
       device: this.health.device,
       viewers: this.viewerCount,
       control: s.control,
@@ -281,9 +305,13 @@ export class ServedStream implements Stream, ViewerEvents {
     };
   }
 
-  /** The data of a WebSocket viewer about to be upgraded onto this stream. */
-  newViewer(v2: boolean, viewOnly: boolean): ViewerData {
-    return newViewerData(this.nextViewerId++, this, v2, viewOnly);
+  /**
+   * The data of a WebSocket viewer about to be upgraded onto this stream. A codec the listener does not
+   * offer is answered with JPEG (the hello says which codec the viewer gets).
+   */
+  newViewer(v2: boolean, viewOnly: boolean, codec: EncoderKind = "jpeg"): ViewerData {
+    const offered = this.host.codecs.includes(codec) ? codec : "jpeg";
+    return newViewerData(this.nextViewerId++, this, v2, viewOnly, offered);
   }
 
   onViewerOpen(ws: Viewer): void {
@@ -296,6 +324,7 @@ export class ServedStream implements Stream, ViewerEvents {
       quality: this.settings.quality,
       role,
       id: ws.data.id,
+      codec: ws.data.codec,
     }));
     this.demandChanged();
   }
@@ -335,6 +364,14 @@ export class ServedStream implements Stream, ViewerEvents {
   /** Starts taking frames and viewers on this listener, encoding on `encoder`. */
   attach(server: Server<ViewerData>, encoder: FrameEncoder | null, encoderFreed: () => void): void {
     this.hub.attach(server);
+    if (encoder && this.host.codecs.includes("h264")) {
+      // Its Worker starts with the first H.264 viewer.
+      this.h264 = new H264Channel(this.settings.fps, this.log, () => {
+        this.pipeline.startWaitingH264();
+        this.pipeline.schedule();
+      });
+      this.hub.h264 = new H264Fanout(`h264:${this.name}`, this.telemetry.stats, this.h264);
+    }
     this.pipeline.open(encoder, encoderFreed);
   }
 
@@ -361,6 +398,8 @@ export class ServedStream implements Stream, ViewerEvents {
     const encodesDone = this.pipeline.close();
     await this.hub.closeAll(CLOSE_GOING_AWAY, why, CLOSE_GRACE_MS);
     await encodesDone;
+    this.h264?.close();
+    this.h264 = null;
     this.telemetry.clear();
   }
 

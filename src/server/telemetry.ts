@@ -26,6 +26,7 @@ function newStreamStats(): StreamStats {
     framesDropped: 0,
     framesUnchanged: 0,
     framesEncoded: 0,
+    h264FramesEncoded: 0,
     framesPublished: 0,
     framesSkipped: 0,
     encodeErrors: 0,
@@ -52,6 +53,8 @@ export class StreamTelemetry {
   readonly queueMs = new Samples();
   /** Time the main thread took to fan an encoded frame out to the viewers (ms). */
   readonly publishMs = new Samples();
+  /** Time the H.264 Worker took to encode a frame (ms), RGBA to I420 included. */
+  readonly h264EncodeMs = new Samples();
   /** Capture-to-acknowledged latency (ms) from v2 viewers' acks. */
   readonly latencyMs = new Samples(256);
   /** Capture times of recent frames by sequence number. */
@@ -114,6 +117,7 @@ export function statsSnapshot(r: StreamReport) {
     encoderWorkers: r.encoderWorkers,
     sourceError: r.health.error,
     encodeMs: r.telemetry.encodeMs.summary(),
+    h264EncodeMs: r.telemetry.h264EncodeMs.summary(),
     renderMs: r.health.renderMs.summary(),
     latencyMs: r.telemetry.latencyMs.summary(),
     /** Each stage's recent ms (the source's stages stay empty for sources that do not report them). */
@@ -137,12 +141,13 @@ export function streamMetrics(r: StreamReport): Metric[] {
     c("frames_pushed_total", "Frames offered by the frame source.", st.framesPushed),
     c("frames_rendered_total", "Frames the frame source rendered (engine loop).", r.health.renderMs.count),
     c("frames_encoded_total", "Frames encoded to JPEG.", st.framesEncoded),
+    c("h264_frames_encoded_total", "Frames encoded to H.264.", st.h264FramesEncoded),
     c("frames_sent_total", "Frames published to at least one viewer.", st.framesPublished),
     c("frames_dropped_total", "Frames replaced by a newer one before encoding.", st.framesDropped),
     c("frames_unchanged_total", "Frames identical to the last still frame: not encoded.", st.framesUnchanged),
     c("frames_skipped_total", "Frames a viewer that was behind did not get, summed over viewers.", st.framesSkipped),
     c("encode_errors_total", "Encodes that failed.", st.encodeErrors),
-    c("bytes_sent_total", "JPEG bytes sent to WebSocket viewers.", st.bytesSent),
+    c("bytes_sent_total", "JPEG and H.264 bytes sent to WebSocket viewers.", st.bytesSent),
     c("viewers_joined_total", "WebSocket viewers that connected.", st.viewersJoined),
     c("viewers_closed_too_slow_total", "Viewers closed because they stopped reading.", st.viewersClosedTooSlow),
     c("input_accepted_total", "Input events queued for the engine.", st.inputAccepted),
@@ -154,6 +159,7 @@ export function streamMetrics(r: StreamReport): Metric[] {
     g("source_ok", "1 while the frame source renders without error.", r.health.error ? 0 : 1),
     { ...g("info", "Device and encoder in use.", 1), labels: { ...stream, device: r.health.device, encoder: r.encoder ?? "" } },
     summary("encode_ms", "JPEG encode time in ms (recent frames).", r.telemetry.encodeMs),
+    summary("h264_encode_ms", "H.264 encode time in ms (recent frames).", r.telemetry.h264EncodeMs),
     summary("render_ms", "Frame source render time in ms (recent frames).", r.health.renderMs),
     summary("latency_ms", "Capture to acknowledged latency in ms (v2 viewers).", r.telemetry.latencyMs),
     ...Object.entries(stages(r)).map(([name, samples]) => ({

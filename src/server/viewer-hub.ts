@@ -2,10 +2,12 @@
 // encoded frame to every viewer that keeps up. A viewer that falls behind skips frames and gets the
 // newest one as soon as it can take it; one stuck for the stall timeout is closed.
 import type { Server } from "bun";
+import type { EncoderKind } from "../encode/backend.ts";
 import type { Logger } from "../log.ts";
 import type { Role, StreamConfig, ViewerMessage } from "../protocol/viewer-messages.ts";
 import type { SessionControl, ViewerKey } from "./control.ts";
-import type { EncodedFrame } from "./pipeline.ts";
+import type { H264Fanout } from "./h264-fanout.ts";
+import type { EncodedFrame, EncodedH264Frame } from "./pipeline.ts";
 import { CLOSE_TOO_SLOW, isBehind, noteSent, type Viewer, type ViewerData } from "./viewer.ts";
 
 /** How long a viewer closed for being too slow gets to take its close frame before it is cut off. */
@@ -26,6 +28,8 @@ export class ViewerHub {
 
   /** The pub/sub topic of this stream's frames. */
   private readonly topic: string;
+  /** The fan-out of H.264 frames to H.264 viewers, where the stream offers H.264. */
+  h264: H264Fanout | null = null;
 
   constructor(
     private readonly stream: string,
@@ -48,6 +52,13 @@ export class ViewerHub {
     return this.viewers.size;
   }
 
+  /** Viewers connected now that get frames in `codec`. */
+  count(codec: EncoderKind): number {
+    let n = 0;
+    for (const ws of this.viewers.values()) if (ws.data.codec === codec) n++;
+    return n;
+  }
+
   /** Starts fan-out through this listener (its pub/sub carries the frames). */
   attach(server: Server<ViewerData>): void {
     this.server = server;
@@ -61,7 +72,8 @@ export class ViewerHub {
     this.control.join(key, !ws.data.viewOnly);
     ws.data.role = this.control.roleOf(key);
     if (ws.data.v2) sendText(ws, hello(ws.data.role));
-    this.markCaughtUp(ws, latest);
+    if (ws.data.codec === "h264") this.h264!.add(ws);
+    else this.markCaughtUp(ws, latest);
     this.log.info("viewer joined", { stream: this.stream, id: ws.data.id, viewers: this.viewers.size, role: ws.data.role });
   }
 
@@ -81,6 +93,7 @@ export class ViewerHub {
     const now = performance.now();
     let receivers = 0;
     for (const ws of this.viewers.values()) {
+      if (ws.data.codec !== "jpeg") continue;
       if (ws.data.behindSince === null && isBehind(ws.data, ws.getBufferedAmount(), frame.jpeg.byteLength)) this.markBehind(ws, now);
       if (ws.data.behindSince !== null) {
         ws.data.framesSkipped++;
@@ -96,9 +109,22 @@ export class ViewerHub {
     this.counters.bytesSent += frame.jpeg.byteLength * receivers;
   }
 
+  /** One H.264 frame to the H.264 viewers that may have it. */
+  publishH264(frame: EncodedH264Frame): void {
+    if (!this.server || !this.h264) return;
+    this.h264.publish(frame, this.ofCodec("h264"), this.server);
+  }
+
+  /** After an H.264 encode failed: every H.264 viewer waits for the next IDR. */
+  resyncH264(): void {
+    this.h264?.resync(this.ofCodec("h264"));
+  }
+
   /** A viewer that was skipping frames gets the newest one as soon as it can take it. */
   catchUp(ws: Viewer, latest: EncodedFrame | null): void {
-    if (ws.data.behindSince === null || this.viewers.get(viewerKey(ws)) !== ws) return;
+    if (this.viewers.get(viewerKey(ws)) !== ws) return;
+    if (ws.data.codec === "h264") return this.h264!.catchUp(ws);
+    if (ws.data.behindSince === null) return;
     if (!isBehind(ws.data, ws.getBufferedAmount(), latest?.jpeg.byteLength ?? 0)) this.markCaughtUp(ws, latest);
   }
 
@@ -133,6 +159,10 @@ export class ViewerHub {
     while (this.viewers.size > 0 && performance.now() < end) await Bun.sleep(10);
     for (const ws of [...this.viewers.values()]) this.forget(ws);
     this.server = null;
+  }
+
+  private *ofCodec(codec: EncoderKind): Generator<Viewer> {
+    for (const ws of this.viewers.values()) if (ws.data.codec === codec) yield ws;
   }
 
   /** Drops a viewer (once) and tells the session's control it left. */

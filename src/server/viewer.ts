@@ -3,6 +3,7 @@
 // `publish`. One that falls behind (too many frames not acknowledged, or too many bytes still buffered
 // in its socket) is unsubscribed and skips frames until it catches up (see viewer-hub.ts).
 import type { ServerWebSocket } from "bun";
+import type { EncoderKind } from "../encode/backend.ts";
 import type { Role } from "../protocol/viewer-messages.ts";
 
 /** A viewer with more frames than this not yet acknowledged skips frames (v2 viewers that ack). */
@@ -41,11 +42,15 @@ export interface ViewerData {
   framesSent: number;
   framesSkipped: number;
   rate: RateAllowance;
+  /** The codec of the frames it gets (h264: v2 viewers that asked for it, where offered). */
+  codec: EncoderKind;
+  /** H.264 viewers: waiting for an IDR, and the bytes of frames sent and not yet acknowledged. */
+  h264: { gated: boolean; sentBytes: Map<number, number> } | null;
 }
 
 export type Viewer = ServerWebSocket<ViewerData>;
 
-export function newViewerData(id: number, events: ViewerEvents, v2: boolean, viewOnly: boolean): ViewerData {
+export function newViewerData(id: number, events: ViewerEvents, v2: boolean, viewOnly: boolean, codec: EncoderKind = "jpeg"): ViewerData {
   return {
     id,
     events,
@@ -58,6 +63,8 @@ export function newViewerData(id: number, events: ViewerEvents, v2: boolean, vie
     framesSent: 0,
     framesSkipped: 0,
     rate: { messages: Number.POSITIVE_INFINITY, at: 0 },
+    codec,
+    h264: codec === "h264" ? { gated: true, sentBytes: new Map() } : null,
   };
 }
 

@@ -68,3 +68,17 @@ export async function ssim(
   if (perFrame.length === 0) throw new Error(`no SSIM in ffmpeg's output: ${out.stdout.slice(0, 200)} ${out.stderr}`);
   return { all: perFrame.reduce((a, b) => a + b, 0) / perFrame.length, perFrame };
 }
+
+/** Decodes a coded file to raw yuv420p frames (BT.601 limited range for JPEG's full-range YUV too). */
+export async function decodeToYuv(file: string, format: "h264" | "mjpeg", out: string): Promise<void> {
+  const r = await run(["ffmpeg", "-v", "error", "-y", "-f", format, "-i", file, "-pix_fmt", "yuv420p", "-f", "rawvideo", out]);
+  if (r.code !== 0) throw new Error(`ffmpeg decode failed: ${r.stderr}`);
+}
+
+/** Per-frame SSIM (all planes) of two raw yuv420p files of the same size and frame count. */
+export async function ssimYuv(a: string, b: string, width: number, height: number): Promise<number[]> {
+  const raw = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", `${width}x${height}`];
+  const out = await run(["ffmpeg", "-v", "error", ...raw, "-i", a, ...raw, "-i", b, "-lavfi", "ssim=stats_file=-", "-f", "null", "-"]);
+  if (out.code !== 0) throw new Error(`ffmpeg ssim failed: ${out.stderr}`);
+  return [...out.stdout.matchAll(/All:([0-9.]+)/g)].map((m) => Number(m[1]));
+}
