@@ -46,8 +46,11 @@ export interface H264Frame {
 export interface H264Backend {
   readonly kind: "h264";
   readonly name: "openh264";
-  /** Encodes the stream's next frame at about the SSIM of JPEG `quality`; an IDR when `idr` or the size changed. */
-  encode(image: RawImage, quality: number, idr: boolean): H264Frame;
+  /**
+   * Encodes the stream's next frame at about the SSIM of JPEG `quality`; an IDR when `idr` or the size
+   * changed. `onRead` runs once the pixels are no longer needed (converted to the encoder's own picture).
+   */
+  encode(image: RawImage, quality: number, idr: boolean, onRead: () => void): H264Frame;
 }
 
 /** Any backend, told apart by `kind`. */

@@ -12,9 +12,9 @@ export function createH264Backend(fps: number): H264Backend {
   return {
     kind: "h264",
     name: "openh264",
-    encode(image, quality, idr) {
+    encode(image, quality, idr, onRead) {
       encoder.setQp(qpForQuality(quality));
-      return encoder.encode(image, { idr });
+      return encoder.encode(image, { idr, onRead });
     },
   };
 }

@@ -24,7 +24,7 @@ export async function h264Unavailable(): Promise<string | null> {
   try {
     const backend = await loadH264Backend(30);
     const pixels = new Uint8Array(16 * 16 * 4);
-    backend.encode({ pixels, width: 16, height: 16, stride: 64, format: "rgba" }, 85, true);
+    backend.encode({ pixels, width: 16, height: 16, stride: 64, format: "rgba" }, 85, true, () => {});
     return null;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);

@@ -182,8 +182,11 @@ export class H264Encoder {
     this.qp = checkQp(qp);
   }
 
-  /** Encodes one frame, reading `image` in place; `idr` asks for an IDR (with SPS and PPS). */
-  encode(image: RawImage, options: { idr?: boolean; timestampMs?: number } = {}): AccessUnit {
+  /**
+   * Encodes one frame, reading `image` in place; `idr` asks for an IDR (with SPS and PPS). `onRead` runs
+   * once the pixels were converted into the encoder's own picture: the caller may reuse them from then on.
+   */
+  encode(image: RawImage, options: { idr?: boolean; timestampMs?: number; onRead?: () => void } = {}): AccessUnit {
     const width = image.width & ~1;
     const height = image.height & ~1;
     if (width < MIN_SIZE || height < MIN_SIZE) throw new Error(`H.264 frames must be at least ${MIN_SIZE}x${MIN_SIZE}`);
@@ -192,7 +195,7 @@ export class H264Encoder {
     const nativeQp = Math.min(51, this.qp + (this.temporalLayers === 2 ? 3 : 0));
     this.session ??= new Session(width, height, this.fps, nativeQp, this.temporalLayers);
     this.session.setQp(nativeQp);
-    return this.session.encode({ ...image, width, height }, options.idr ?? false, options.timestampMs);
+    return this.session.encode({ ...image, width, height }, options.idr ?? false, options.onRead, options.timestampMs);
   }
 
   close(): void {
@@ -297,9 +300,10 @@ class Session {
   }
 
   /** Encodes one frame of this session's size: an IDR when it is the first or `idr` is set, else a P frame. */
-  encode(image: RawImage, idr: boolean, timestampMs = (this.frames * 1000) / 30): AccessUnit {
+  encode(image: RawImage, idr: boolean, onRead?: () => void, timestampMs = (this.frames * 1000) / 30): AccessUnit {
     const handle = this.handleOrThrow();
     this.picture.convert(image);
+    onRead?.();
     if (idr && this.frames > 0) this.vtable.forceIntraFrame(handle, true);
     const s = new DataView(this.source.buffer);
     s.setBigInt64(SOURCE.uiTimeStamp, BigInt(Math.round(timestampMs)), true);

@@ -14,7 +14,7 @@ export interface Encoded {
 
 interface Slot {
   worker: Worker;
-  busy: { seq: number; resolve: (e: Encoded) => void; reject: (err: Error) => void } | null;
+  busy: { seq: number; resolve: (e: Encoded) => void; reject: (err: Error) => void; onRead?: () => void } | null;
 }
 
 const WORKER_URL = new URL("./worker.ts", import.meta.url).href;
@@ -79,12 +79,15 @@ export class EncoderPool {
     return this.slots.some((s) => s.busy === null);
   }
 
-  /** Encodes on an idle Worker; call only when `hasIdleWorker`. */
-  encode(job: EncodeJob): Promise<Encoded> {
+  /**
+   * Encodes on an idle Worker; call only when `hasIdleWorker`. `onRead` runs when an H.264 Worker says it
+   * has read the frame (before its encode ends).
+   */
+  encode(job: EncodeJob, onRead?: () => void): Promise<Encoded> {
     const slot = this.slots.find((s) => s.busy === null);
     if (!slot) return Promise.reject(new Error("no idle encoder"));
     return new Promise((resolve, reject) => {
-      slot.busy = { seq: job.meta.seq, resolve, reject };
+      slot.busy = { seq: job.meta.seq, resolve, reject, onRead };
       slot.worker.postMessage(job);
     });
   }
@@ -132,6 +135,9 @@ export class EncoderPool {
             startEnded();
             worker.terminate();
             reject(new Error(msg.error));
+            return;
+          case "read":
+            slot.busy?.onRead?.();
             return;
           case "encoded": {
             const job = slot.busy;

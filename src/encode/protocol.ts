@@ -34,4 +34,6 @@ export type FromWorker =
   | { type: "ready"; encoder: BackendName }
   | { type: "init-failed"; error: string }
   | { type: "encoded"; seq: number; data: ArrayBuffer; encodeMs: number; idr: boolean; temporalId: number }
+  /** H.264: the Worker has read the frame (converted it to its own picture); the encode goes on. */
+  | { type: "read"; seq: number }
   | { type: "failed"; seq: number; error: string };

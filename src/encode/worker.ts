@@ -69,6 +69,7 @@ function encode(backend: EncoderBackend, job: EncodeJob, image: RawImage) {
     const data = copyWithComment(backend.encode(image, job.meta.q), metadata(image.width, image.height));
     return { data, idr: false, temporalId: 0 };
   }
-  const frame = backend.encode(image, job.meta.q, job.idr ?? false);
+  // The frame's memory may be reused as soon as the encoder has its own copy (I420): say so at once.
+  const frame = backend.encode(image, job.meta.q, job.idr ?? false, () => post({ type: "read", seq: job.meta.seq }));
   return { data: insertSei(frame.data, buildSeiNal(metadata(frame.width, frame.height))), idr: frame.idr, temporalId: frame.temporalId };
 }

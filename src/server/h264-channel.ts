@@ -56,11 +56,11 @@ export class H264Channel {
     return this.idrWanted;
   }
 
-  /** Encodes the frame of `job` (call only when `idle`). */
-  async encode(job: EncodeJob): Promise<Encoded> {
+  /** Encodes the frame of `job` (call only when `idle`); `onRead` runs once the Worker has read its pixels. */
+  async encode(job: EncodeJob, onRead: () => void): Promise<Encoded> {
     const now = performance.now();
     const idr = this.idrWanted && now - this.lastIdrAt >= IDR_MIN_INTERVAL_MS;
-    const encoded = await this.pool!.encode({ ...job, idr });
+    const encoded = await this.pool!.encode({ ...job, idr }, onRead);
     if (encoded.idr) {
       // Any IDR serves those waiting, whether asked for or made by a resize or a new Worker.
       this.idrWanted = false;

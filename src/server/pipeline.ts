@@ -86,7 +86,7 @@ export class FramePipeline {
   private nextToDeliver = 1;
   private latest: EncodedFrame | null = null;
   private readonly frameWaiters = new Set<() => void>();
-  /** A frame encoded to JPEG already, waiting for the busy H.264 Worker. */
+  /** A frame handed to JPEG already, waiting for the busy H.264 Worker. */
   private h264Waiting: { job: EncodeJob; failed: (err: Error) => void; settle: () => void } | null = null;
 
   constructor(private readonly parts: PipelineParts) {}
@@ -243,7 +243,8 @@ export class FramePipeline {
 
   /**
    * Encodes on the H.264 Worker now, or as soon as it is free unless a newer frame comes first. Resolves
-   * once the Worker is done with the frame's memory (or the frame was given up).
+   * once the Worker has read the frame's memory (converted it to its own I420 picture, well before its
+   * encode ends), or the frame was given up.
    */
   private encodeH264(job: EncodeJob, failed: (err: Error) => void): Promise<void> {
     return new Promise((settle) => {
@@ -261,7 +262,7 @@ export class FramePipeline {
     this.h264Waiting = null;
     const { job } = waiting;
     h264
-      .encode(job)
+      .encode(job, waiting.settle)
       .then((e) => {
         this.parts.counters.h264FramesEncoded++;
         this.parts.h264EncodeMs.add(e.encodeMs);
