@@ -19,7 +19,8 @@ export class Connection {
   private timer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
-    private readonly url: string,
+    /** Asked at each attempt (the page may change its mind about the codec). */
+    private readonly url: () => string,
     private readonly ev: ConnectionEvents,
   ) {
     // Coming back online or to the tab is a good moment to try again at once.
@@ -39,7 +40,7 @@ export class Connection {
     this.ev.onConnecting();
     let ws: WebSocket;
     try {
-      ws = new WebSocket(this.url);
+      ws = new WebSocket(this.url());
     } catch {
       this.scheduleRetry(1006, "bad URL");
       return;
@@ -69,6 +70,19 @@ export class Connection {
     if (ws.bufferedAmount > 1 << 20) return false;
     ws.send(text);
     return true;
+  }
+
+  /** Closes the socket (if open) and connects again at once, to what `url` says now. */
+  restart(): void {
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onclose = null;
+      ws.close(1000, "reconnecting");
+      this.ev.onClose(1000, "reconnecting", 0);
+    }
+    this.attempt = 0;
+    this.connect();
   }
 
   /** Tries again now if a retry is waiting (the "retry now" button, coming back online). */

@@ -13,6 +13,7 @@
 
 import type { StreamConfig } from "../src/protocol/viewer-messages.ts";
 import { Connection } from "./connection.ts";
+import { H264Decoder, h264Supported } from "./h264.ts";
 import { InputForwarder, type OutgoingMessage } from "./input.ts";
 import { overlayRows, StatsOverlay } from "./overlay.ts";
 import { parseViewerMessage, readFrameMeta } from "./protocol.ts";
@@ -62,7 +63,36 @@ const view = new StreamView({
   },
   onDrop: () => stats.frameDropped(),
   onError: (err) => console.warn("vkcast: a frame failed to decode", err),
+  onDecoded: (ms) => stats.frameDecoded(performance.now(), ms),
 });
+
+// --- H.264 (where the browser decodes it; `?codec=jpeg` in the page's URL keeps to JPEG) ---------
+
+/** Ask for H.264: decided before the first connection; a decoder error turns it off for good. */
+let askH264 = false;
+/** The decoder of this connection, when the server's hello said H.264. */
+let h264: H264Decoder | null = null;
+
+function startH264(): void {
+  h264 = new H264Decoder({
+    onFrame: (frame, info) => {
+      stats.frameDecoded(performance.now(), info.decodeMs);
+      view.paintFrame(frame, { receivedAt: info.receivedAt, seq: info.meta?.seq, captureTime: info.meta?.t });
+    },
+    onError: (error) => {
+      // Back to JPEG on the same page: the server is asked again, for JPEG this time.
+      console.warn("vkcast: the H.264 decoder failed; switching to JPEG:", error);
+      askH264 = false;
+      app.dataset.h264Error = error; // for tests and for anyone inspecting the page
+      conn.restart();
+    },
+  });
+}
+
+function stopH264(): void {
+  h264?.close();
+  h264 = null;
+}
 
 // --- the socket -------------------------------------------------------------------------------
 
@@ -70,7 +100,7 @@ const view = new StreamView({
 function webSocketUrl(): string {
   const u = new URL("ws", location.href);
   u.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  u.search = "?v=2";
+  u.search = askH264 ? "?v=2&codec=h264" : "?v=2";
   return u.href;
 }
 
@@ -78,12 +108,13 @@ function send(msg: OutgoingMessage): void {
   conn.send(JSON.stringify(msg));
 }
 
-const conn = new Connection(webSocketUrl(), {
+const conn = new Connection(webSocketUrl, {
   onConnecting: () => {
     session.connecting();
     refresh();
   },
   onOpen: () => {
+    stopH264();
     session.opened(performance.now());
     stats.resetConnection();
     input.connected();
@@ -91,6 +122,7 @@ const conn = new Connection(webSocketUrl(), {
     refresh();
   },
   onClose: (code, reason, retryIn) => {
+    stopH264();
     view.reset();
     stats.resetConnection();
     session.closed(code, reason, retryIn, performance.now());
@@ -105,13 +137,15 @@ const conn = new Connection(webSocketUrl(), {
     if (session.state === "still") stats.restartRates();
     stats.frameReceived(now, data.byteLength);
     canvas.dataset.received = String(stats.received); // for tests and for anyone inspecting the page
-    const meta = readFrameMeta(new Uint8Array(data));
+    const bytes = new Uint8Array(data);
+    const meta = h264 ? H264Decoder.meta(bytes) : readFrameMeta(bytes);
     if (meta) {
       speaksV2();
       if (meta.q !== undefined) session.quality = meta.q;
     }
     session.frameArrived(now);
-    view.push(data, now, meta?.seq, meta?.t);
+    if (h264) h264.decode(bytes, meta, now);
+    else view.push(data, now, meta?.seq, meta?.t);
     if (app.dataset.state !== session.state) refresh();
   },
   onText: (text) => {
@@ -120,6 +154,9 @@ const conn = new Connection(webSocketUrl(), {
     switch (msg?.type) {
       case "hello":
         speaksV2();
+        session.codec = msg.codec === "h264" ? "h264" : "jpeg";
+        app.dataset.codec = session.codec; // for tests and for anyone inspecting the page
+        if (session.codec === "h264") startH264();
         applyConfig(msg);
         break;
       case "config":
@@ -219,4 +256,8 @@ setInterval(ping, PING_INTERVAL_MS);
 
 overlay.restore();
 view.layout();
-conn.connect();
+const codecParam = new URLSearchParams(location.search).get("codec");
+void h264Supported().then((ok) => {
+  askH264 = ok && codecParam !== "jpeg";
+  conn.connect();
+});

@@ -39,6 +39,8 @@ export function overlayRows(session: Session, s: StatsSnapshot, frame: FrameInfo
   const rows: OverlayRow[] = [
     ["fps", fpsText(session, s.fps)],
     ["latency", fmt(s.latency, 0, " ms")],
+    ["codec", session.codec === "h264" ? "H.264 (WebCodecs)" : "JPEG"],
+    ["decode", fmt(s.decode, 1, " ms")],
     ["decode+paint", fmt(s.localDelay, 1, " ms")],
     ["rtt", fmt(s.rtt, 1, " ms")],
     ["frame", frame.width ? `${frame.width}×${frame.height}${quality}` : "n/a"],

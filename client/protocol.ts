@@ -35,7 +35,7 @@ export function readFrameMeta(jpeg: Uint8Array): FrameMeta | null {
     }
     const len = (jpeg[i + 2]! << 8) | jpeg[i + 3]!; // includes the two length bytes
     if (len < 2 || i + 2 + len > jpeg.length) return null;
-    if (marker === COM) return parseMeta(jpeg.subarray(i + 4, i + 2 + len));
+    if (marker === COM) return parseFrameMeta(jpeg.subarray(i + 4, i + 2 + len));
     // Only APPn (0xE0-0xEF) may sit between SOI and the metadata; anything else means there is none.
     if (marker < 0xe0 || marker > 0xef) return null;
     i += 2 + len;
@@ -45,7 +45,8 @@ export function readFrameMeta(jpeg: Uint8Array): FrameMeta | null {
 
 const decoder = new TextDecoder();
 
-function parseMeta(payload: Uint8Array): FrameMeta | null {
+/** The frame metadata JSON (of a COM segment, or of an H.264 SEI); null when it is not a JSON object. */
+export function parseFrameMeta(payload: Uint8Array): FrameMeta | null {
   let data: unknown;
   try {
     data = JSON.parse(decoder.decode(payload));

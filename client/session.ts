@@ -24,6 +24,8 @@ export class Session {
   /** The server's target frame rate. */
   targetFps: number | undefined = undefined;
   quality: number | undefined = undefined;
+  /** The codec of the frames, as the hello says ("jpeg" before it, or from a v1 server). */
+  codec: "jpeg" | "h264" = "jpeg";
   /** The server's latest per-viewer stats (v2), null until one arrives on this connection. */
   serverStats: StatsMessage | null = null;
   /** The page has shown a live stream at least once (a later close reads "reconnecting"). */

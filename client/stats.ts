@@ -84,6 +84,8 @@ export interface StatsSnapshot {
   latency: number | null;
   /** Received→shown, ms (decode + wait for paint); null before any frame. */
   localDelay: number | null;
+  /** Decode alone, ms (createImageBitmap, or VideoDecoder's decode to output); null before any frame. */
+  decode: number | null;
   /** Round trip of ping/pong, ms. */
   rtt: number | null;
   kbPerFrame: number | null;
@@ -98,6 +100,7 @@ export class Stats {
   private bytes = new Rate();
   private latencies = new Window(DELAY_WINDOW_MS);
   private localDelays = new Window(DELAY_WINDOW_MS);
+  private decodes = new Window(DELAY_WINDOW_MS);
   private offsets: { rtt: number; offset: number }[] = [];
   received = 0;
   painted = 0;
@@ -110,6 +113,10 @@ export class Stats {
 
   frameDropped(): void {
     this.dropped++;
+  }
+
+  frameDecoded(now: number, ms: number): void {
+    this.decodes.add(now, ms);
   }
 
   /** A frame reached the canvas; `captureTime` is the server's epoch ms from the frame metadata. */
@@ -152,6 +159,7 @@ export class Stats {
       fps: this.paints.perSecond(now),
       latency: this.latencies.mean(now),
       localDelay: this.localDelays.mean(now),
+      decode: this.decodes.mean(now),
       rtt: this.offsets.at(-1)?.rtt ?? null,
       kbPerFrame: frames ? this.bytes.sum(now) / frames / 1024 : null,
       mbps: bytesPerSecond === null ? null : (bytesPerSecond * 8) / 1e6,
@@ -171,6 +179,7 @@ export class Stats {
     this.restartRates();
     this.latencies.clear();
     this.localDelays.clear();
+    this.decodes.clear();
     this.offsets = [];
   }
 }

@@ -25,6 +25,8 @@ export interface ViewOptions {
   onDrop: () => void;
   /** A frame could not be decoded. */
   onError: (err: unknown) => void;
+  /** A JPEG was decoded in `ms`. */
+  onDecoded: (ms: number) => void;
 }
 
 export class StreamView {
@@ -122,6 +124,14 @@ export class StreamView {
     if (!this.decoding) this.decodeNext();
   }
 
+  /** A decoded H.264 frame: painted and closed at once (the decoder has few frames to lend). */
+  paintFrame(frame: VideoFrame, p: Painted): void {
+    this.setFrameSize(frame.displayWidth, frame.displayHeight);
+    this.ctx.drawImage(frame, 0, 0, frame.displayWidth, frame.displayHeight);
+    frame.close();
+    this.o.onPaint(p);
+  }
+
   /** Forgets frames not shown yet (on disconnect: their acks would go nowhere). */
   reset(): void {
     this.generation++;
@@ -141,12 +151,14 @@ export class StreamView {
     this.queued = null;
     this.decoding = true;
     const gen = this.generation;
+    const started = performance.now();
     createImageBitmap(item.data).then(
       (bitmap) => {
         if (gen !== this.generation) {
           bitmap.close();
           return;
         }
+        this.o.onDecoded(performance.now() - started);
         this.decoding = false;
         if (this.ready) {
           this.ready.data.close();
