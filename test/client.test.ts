@@ -526,7 +526,8 @@ describe("browser client", () => {
     let forward = true;
     try {
       const p = await ctx.newPage();
-      // Between page and server: frames lose their COM segment, and text to the page is dropped.
+      // Between page and server: frames lose their COM segment, and text to the page is dropped. The page
+      // asks for JPEG (codec=jpeg): an old server ignores what the page asks and sends JPEG anyway.
       await p.routeWebSocket(/\/ws/, (ws) => {
         const upstream = ws.connectToServer();
         upstream.onMessage((m) => {
@@ -537,7 +538,7 @@ describe("browser client", () => {
           upstream.send(m);
         });
       });
-      await p.goto(`${server.url}?stats=1`);
+      await p.goto(`${server.url}?stats=1&codec=jpeg`);
       await p.waitForFunction(() => document.getElementById("app")!.dataset.state === "live", null, { timeout: 10_000 });
       await waitForPaints(p, 10);
       // The frame rate shows once it has been measured for long enough.
@@ -573,7 +574,8 @@ describe("browser client", () => {
     const ctx = await browser.newContext({ viewport: { width: 640, height: 400 } });
     try {
       const p = await ctx.newPage();
-      // The page gets only the frames the test sends; it keeps talking to the server otherwise.
+      // The page gets only the frames the test sends (JPEGs: the page asks for them with codec=jpeg); it
+      // keeps talking to the server otherwise.
       let route: WebSocketRoute | null = null;
       const seen: Buffer[] = [];
       await p.routeWebSocket(/\/ws/, (ws) => {
@@ -584,7 +586,7 @@ describe("browser client", () => {
         });
         ws.onMessage((m) => upstream.send(m));
       });
-      await p.goto(`${server.url}?stats=1`);
+      await p.goto(`${server.url}?stats=1&codec=jpeg`);
       const frameOfWidth = async (w: number) => {
         const end = Date.now() + 5000;
         for (;;) {
