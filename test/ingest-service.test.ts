@@ -53,7 +53,7 @@ describe("a vkcast that outlives its producers", () => {
     drivers.push(again);
     const refused = await again.ask({ op: "attach", socket: vkcast.socketPath, stream: "back", width: W, height: H });
     expect(refused.error).toContain("stream back already has a producer");
-  });
+  }, 30_000);
 
   test("a producer killed mid-frame: viewers keep the picture and see the waiting state; a new producer resumes", async () => {
     const first = await attached(vkcast, "front");
@@ -79,7 +79,7 @@ describe("a vkcast that outlives its producers", () => {
     expect((await vkcast.health()).status).toBe(200);
     await viewer.until(() => viewer.texts.some((t) => t.type === "config" && t.sourceError === null), 10_000, "a config saying it is back");
     expect(vkcast.proc.exitCode).toBeNull();
-  });
+  }, 30_000);
 
   test("another user's producer is refused: by the socket's permissions, and by its credentials", async () => {
     const nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
@@ -98,7 +98,7 @@ describe("a vkcast that outlives its producers", () => {
       chmodSync(vkcast.socketPath.replace(/\/[^/]+$/, ""), 0o700);
     }
     expect((await (await fetch(`${vkcast.origin}s/intruder/api/config`)).status)).toBe(404);
-  });
+  }, 30_000);
 });
 
 describe("the socket file", () => {
@@ -125,7 +125,7 @@ describe("the socket file", () => {
     const plain = Bun.spawnSync(["bun", "run", "index.ts", `--source=ipc:${dir}/plain`, "--port=0"], { cwd: ROOT });
     expect(plain.exitCode).toBe(2);
     expect(plain.stderr.toString()).toContain("exists and is not a socket");
-  });
+  }, 30_000);
 
   test("--source ipc listens on $XDG_RUNTIME_DIR/vkcast/PORT.sock; --exit-with-producer exits when its producer leaves", async () => {
     const runtime = scratch();
@@ -145,5 +145,5 @@ describe("the socket file", () => {
     p.close();
     expect(await proc.exited).toBe(0);
     expect(existsSync(path!)).toBe(false);
-  });
+  }, 30_000);
 });
