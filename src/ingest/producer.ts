@@ -51,7 +51,6 @@ export class Producer {
   private closed = false;
   private backlog: Uint8Array[] = [];
   private backlogBytes = 0;
-  inputDropped = 0;
   private readonly helloTimer: ReturnType<typeof setTimeout>;
 
   constructor(
@@ -75,6 +74,7 @@ export class Producer {
     } catch (err) {
       // Nothing a producer sends may throw past here: the listener serves other producers too.
       if (!(err instanceof ProtocolError)) this.log.error("producer message failed", { stream: this.stream, error: String(err) });
+      if (this.target) this.target.counters.ingestProtocolViolations++;
       this.fail(err instanceof Error ? err.message : String(err));
     }
   }
@@ -83,7 +83,11 @@ export class Producer {
     if (msg.type === "hello") return this.onHello(msg);
     if (!this.target) throw new ProtocolError(`expected hello first, got ${msg.type}`);
     if (msg.type === "frame") return this.onFrame(msg);
-    if (msg.type === "ring") return this.send({ type: "ring", ring: this.newRing(this.stream!, msg).info() });
+    if (msg.type === "ring") {
+      this.send({ type: "ring", ring: this.newRing(this.stream!, msg).info() });
+      this.target.counters.ingestRingsMade++;
+      return;
+    }
     this.onMapped(msg.ring);
   }
 
@@ -100,6 +104,8 @@ export class Producer {
     }
     this.stream = hello.stream;
     this.target = target;
+    target.counters.ingestProducersConnected++;
+    target.counters.ingestRingsMade++;
     this.watching = target.hasClients();
     this.log.info("producer connected", { stream: hello.stream, peer: this.peer, ...ring.shape });
     const { url } = target;
@@ -151,6 +157,7 @@ export class Producer {
         captureTime: f.t ?? Date.now(),
         release: () => this.onRelease(ring, f.slot),
       });
+      this.target!.counters.ingestFramesSubmitted++;
     } catch (err) {
       ring.give(f.slot);
       throw new ProtocolError(`frame refused: ${(err as Error).message}`);
@@ -185,7 +192,7 @@ export class Producer {
   private send(msg: ServerMessage): void {
     if (this.closed) return;
     if (msg.type === "input" && this.backlogBytes > this.limits.inputBacklogBytes) {
-      this.inputDropped++;
+      this.target!.counters.ingestInputDropped++;
       return;
     }
     const bytes = textEncoder.encode(encodeLine(msg));

@@ -3,6 +3,7 @@
 import type { Frame } from "../frame.ts";
 import type { InputEvent } from "../protocol/input-schema.ts";
 import type { Stream, StreamingServer } from "../server.ts";
+import type { IngestCounters } from "./counters.ts";
 import { ProtocolError } from "./messages.ts";
 
 /** Shown to viewers (config), on /healthz and /api/config while a stream has no producer. */
@@ -17,6 +18,8 @@ export interface IngestTarget {
   hasClients(): boolean;
   /** Where viewers watch it, with the token when one is needed. */
   readonly url: string;
+  /** The stream's ingest counters: the producer counts what it does here. */
+  readonly counters: IngestCounters;
 }
 
 export interface StreamDirectory {
@@ -48,6 +51,7 @@ export class ServerStreams implements StreamDirectory {
       drainInput: () => stream.drainInput(),
       hasClients: () => stream.hasClients(),
       url,
+      counters: stream.ingest,
     };
   }
 

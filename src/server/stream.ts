@@ -3,6 +3,7 @@
 import type { Server } from "bun";
 import type { EncoderKind } from "../encode/backend.ts";
 import { checkFrame, type Frame } from "../frame.ts";
+import type { IngestCounters } from "../ingest/counters.ts";
 import type { Logger } from "../log.ts";
 import { type InputEvent, parseMessage } from "../protocol/input-schema.ts";
 import { PROTOCOL_VERSION, type StreamConfig } from "../protocol/viewer-messages.ts";
@@ -61,6 +62,8 @@ export interface Stream {
   readonly height: number;
   /** Report the frame source's state here: `health.failed("waiting for the engine")`, `rendered(ms)`, ... */
   readonly health: SourceHealth;
+  /** An external producer's counters (the ingest socket counts here); in /api/stats and /metrics. */
+  readonly ingest: IngestCounters;
   /** Offers a frame; never blocks; the newest frame wins when encoding is behind. */
   pushFrame(frame: Frame | Uint8Array): void;
   /** Validated input from this stream's viewers with control since the last call, oldest first. */
@@ -192,6 +195,10 @@ export class ServedStream implements Stream, ViewerEvents {
   /** Validated input events from viewers with control since the last call, oldest first. */
   drainInput(): InputEvent[] {
     return this.input.drain();
+  }
+
+  get ingest(): IngestCounters {
+    return this.telemetry.stats;
   }
 
   /** Tells v2 viewers the config again, e.g. after the source's health changed. */

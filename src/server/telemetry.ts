@@ -1,12 +1,13 @@
 // What a stream counts and measures, and how it is shown: GET /api/stats (JSON) and GET /metrics
 // (Prometheus, one `stream` label per stream). The /api/stats field names are a contract (README).
+import type { IngestCounters } from "../ingest/counters.ts";
 import type { HubCounters } from "./viewer-hub.ts";
 import type { SourceHealth } from "./health.ts";
 import { type Metric, Samples } from "./metrics.ts";
 import type { PipelineCounters } from "./pipeline.ts";
 
 /** A stream's counters, all since start. */
-export interface StreamStats extends PipelineCounters, HubCounters {
+export interface StreamStats extends PipelineCounters, HubCounters, IngestCounters {
   inputAccepted: number;
   /** Messages rejected as malformed. */
   inputRejected: number;
@@ -39,6 +40,11 @@ function newStreamStats(): StreamStats {
     inputDropped: 0,
     inputRateLimited: 0,
     upgradesRefused: 0,
+    ingestProducersConnected: 0,
+    ingestFramesSubmitted: 0,
+    ingestRingsMade: 0,
+    ingestProtocolViolations: 0,
+    ingestInputDropped: 0,
   };
 }
 
@@ -154,6 +160,11 @@ export function streamMetrics(r: StreamReport): Metric[] {
     c("input_rejected_total", "Messages rejected as malformed.", st.inputRejected),
     c("input_denied_total", "Input events from viewers without control.", st.inputDenied),
     c("input_dropped_total", "Input events pushed out of the full queue.", st.inputDropped),
+    c("ingest_producers_connected_total", "Producers that completed their handshake (--source ipc).", st.ingestProducersConnected),
+    c("ingest_frames_submitted_total", "Frames producers submitted that were handed to the stream.", st.ingestFramesSubmitted),
+    c("ingest_rings_made_total", "Shared-memory rings made for producers.", st.ingestRingsMade),
+    c("ingest_protocol_violations_total", "Producers closed for a protocol violation after their hello.", st.ingestProtocolViolations),
+    c("ingest_input_dropped_total", "Input events not sent to a producer behind on reading its socket.", st.ingestInputDropped),
     g("viewers", "Viewers connected now (WebSocket and MJPEG).", r.websocketViewers + r.mjpegViewers),
     g("encoder_workers", "Encoder Workers in use.", r.encoderWorkers),
     g("source_ok", "1 while the frame source renders without error.", r.health.error ? 0 : 1),
