@@ -16,6 +16,8 @@ export interface EngineTarget {
   drainInput(): InputEvent[];
   hasClients(): boolean;
   pushFrame(frame: Frame): void;
+  /** Tells viewers the config again: the source's error in it changed. */
+  announceConfig(): void;
 }
 
 export interface EngineLoop {
@@ -57,11 +59,12 @@ export function runEngine(
       try {
         source = await reopen!();
         target.health.recovered(source.device);
+        target.announceConfig();
         log.info("frame source re-created", { source: source.name, device: source.device });
         break;
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
-        target.health.failed(message);
+        if (target.health.failed(message)) target.announceConfig();
         log.error("could not re-create the frame source", { error: message, retryMs: wait });
       }
     }
@@ -77,12 +80,17 @@ export function runEngine(
         if (target.encoderWorkers) source.setFramesInFlight?.(target.encoderWorkers + 1);
         const renderStart = performance.now();
         const frame = await source.nextFrame((renderStart - started) / 1000, input);
+        const wasFailing = target.health.error !== null;
         target.health.rendered(performance.now() - renderStart, frame.stages);
+        if (wasFailing) target.announceConfig();
         if (stopped) frame.release?.();
         else target.pushFrame(frame);
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
-        if (target.health.failed(message)) log.error("frame source failed", { source: source.name, error: message });
+        if (target.health.failed(message)) {
+          log.error("frame source failed", { source: source.name, error: message });
+          target.announceConfig();
+        }
         if (source.lost && reopen) void recreate();
       }
     }

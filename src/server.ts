@@ -108,6 +108,11 @@ export class StreamingServer {
     return this.defaultStream.health;
   }
 
+  /** Tells the default stream's v2 viewers the config again, e.g. after `health` changed. */
+  announceConfig(): void {
+    this.defaultStream.announceConfig();
+  }
+
   /** Capture-to-acknowledged latency of the default stream's v2 viewers (ms). */
   get latencyMs(): Samples {
     return this.defaultStream.telemetry.latencyMs;

@@ -17,8 +17,9 @@ test("a lost Vulkan device: /healthz says so, the source is re-created, frames r
   const server = new StreamingServer({ port: 0, fps: 30, device: first.device });
   await server.start(320, 180);
   const engine = runEngine(server, first, logger, open);
-  const viewer = await Viewer.connect(wsUrl(server.url), false);
+  const viewer = await Viewer.connect(wsUrl(server.url, "ws?v=2"), false);
   await viewer.until(() => viewer.frames.length > 3, 5000, "frames");
+  const sourceErrors = () => viewer.texts.filter((t) => t.type === "config").map((t) => t.sourceError);
 
   first.injectFailure(VK_ERROR_DEVICE_LOST);
   await viewer.until(() => server.health.error !== null, 3000, "the error to be reported");
@@ -26,6 +27,8 @@ test("a lost Vulkan device: /healthz says so, the source is re-created, frames r
   const health = await fetch(`${server.url}healthz`);
   expect(health.status).toBe(503);
   expect((await health.json()).error).toContain("device lost");
+  // v2 viewers are told (the page shows it), and told again once it renders.
+  await viewer.until(() => sourceErrors().some((e) => String(e).includes("device lost")), 3000, "a config naming the error");
 
   const before = viewer.frames.length;
   await viewer.until(() => viewer.frames.length > before + 3, 8000, "frames from the re-created source");
@@ -33,6 +36,7 @@ test("a lost Vulkan device: /healthz says so, the source is re-created, frames r
   expect(first.lost).toBe(true);
   expect(server.health.error).toBeNull();
   expect((await fetch(`${server.url}healthz`)).status).toBe(200);
+  await viewer.until(() => sourceErrors().at(-1) === null, 3000, "a config saying the source works again");
   expect(errors.some((e) => e.includes("re-creating"))).toBe(true);
   viewer.close();
   await engine.stop();
