@@ -1,5 +1,6 @@
 // vkcast's main job: parse flags, pick a frame source, start the server, stop cleanly on a signal.
 import { type CliOptions, parseCli, usage, UsageError } from "./src/cli.ts";
+import { runEdgeJob, startOrigin } from "./src/cluster/processes.ts";
 import { runEngine } from "./src/engine.ts";
 import type { FrameSource } from "./src/frame.ts";
 import { IngestListener } from "./src/ingest/listener.ts";
@@ -30,6 +31,8 @@ if (options.help) {
 }
 
 const log = createLogger(options.logLevel, options.jsonLogs);
+// An edge has no frame source and no encoder; it serves until a signal ends the process (nothing below runs).
+if (options.edge) await runEdgeJob(options, log, SHUTDOWN_LIMIT_MS);
 // With --source ipc[:PATH] frames come from producers on a Unix socket ("" here: the default path).
 const ipcPath = options.source === "ipc" ? "" : options.source.startsWith("ipc:") ? options.source.slice(4) : null;
 
@@ -92,6 +95,12 @@ if (ipcPath !== null) {
   }
   console.log(`vkcast: producers connect to ${ingest.path}`);
 }
+// With --nats and --session this server is the origin of a session that edges serve.
+const origin = options.nats ? startOrigin(server, options, log) : null;
+origin?.ready.catch((err: Error) => {
+  log.error("could not publish to NATS", { error: err.message });
+  void shutdown("NATS refused");
+});
 const { origin: url, encoder, codecs, token } = server;
 log.info("vkcast is running", { url, device: server.health.device, encoder, codecs, auth: token !== null });
 if (options.noAuth && !isLoopback(options.host)) log.warn("--no-auth on a non-loopback host: anyone who reaches it can drive it");
@@ -109,6 +118,7 @@ const shutdown = async (signal: string) => {
     process.exit(1);
   }, SHUTDOWN_LIMIT_MS).unref();
   await engine?.stop();
+  await origin?.stop();
   ingest?.close();
   await server.stop();
   engine?.source.close();

@@ -5,6 +5,7 @@ import type { EncoderChoice, EncoderKind } from "./encode/backend.ts";
 import { LIMITS, checkInt } from "./limits.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 import { CONTROL_POLICIES, checkCodecs, type ControlPolicy, DEFAULTS as SERVER } from "./server/options.ts";
+import { STREAM_NAME } from "./server/stream.ts";
 
 export interface CliOptions {
   host: string;
@@ -34,6 +35,11 @@ export interface CliOptions {
   allowOrigin: string[];
   tlsCert: string | undefined;
   tlsKey: string | undefined;
+  /** The NATS broker of a cluster (src/cluster/): an origin publishes to it, an edge serves from it. */
+  nats: string | undefined;
+  natsCa: string | undefined;
+  session: string | undefined;
+  edge: boolean;
   help: boolean;
 }
 
@@ -107,6 +113,15 @@ const codecList = (raw: string, flag: string) => {
     throw new UsageError(`${flag}: ${(err as Error).message} (got '${raw}')`);
   }
 };
+const natsUrl = (raw: string, flag: string) => {
+  // Not echoed: it may hold a password.
+  if (!/^(nats|tls):\/\/[^/\s]+\/?$/.test(raw)) throw new UsageError(`${flag} must be a URL like nats://[user:pass@]host:4222`);
+  return raw;
+};
+const sessionName = (raw: string, flag: string) => {
+  if (!STREAM_NAME.test(raw)) throw new UsageError(`${flag} must match ${STREAM_NAME.source} (got '${raw}')`);
+  return raw;
+};
 const readableFile = (raw: string, flag: string) => {
   try {
     readFileSync(raw);
@@ -166,6 +181,14 @@ const SPECS: Record<string, Spec> = {
   "allow-origin": { value: "ORIGINS", help: "other web origins that may open /ws, comma-separated", parse: origins },
   "tls-cert": { value: "FILE", help: "serve HTTPS/WSS with this PEM certificate (needs --tls-key)", parse: readableFile },
   "tls-key": { value: "FILE", help: "the PEM private key for --tls-cert", parse: readableFile },
+  nats: {
+    value: "URL",
+    help: "NATS broker (nats://[user:pass@|token@]host:port, tls://…): publish as an origin, or --edge",
+    parse: natsUrl,
+  },
+  "nats-ca": { value: "FILE", help: "PEM CA file for TLS to the broker", parse: readableFile },
+  session: { value: "NAME", help: "with --nats: this origin's session name; with --edge: serve that session only", parse: sessionName },
+  edge: { help: "serve the sessions of --nats (no frame source, no encoder); every live one unless --session", parse: bool },
   help: { help: "show this help and exit", parse: bool },
 };
 
@@ -196,6 +219,10 @@ const DEFAULTS: CliOptions = {
   allowOrigin: [],
   tlsCert: undefined,
   tlsKey: undefined,
+  nats: undefined,
+  natsCa: undefined,
+  session: undefined,
+  edge: false,
   help: false,
 };
 
@@ -238,6 +265,12 @@ export function parseCli(argv: readonly string[], env: Record<string, string | u
   }
   if (options.noAuth && (options.token !== undefined || options.viewToken !== undefined)) {
     throw new UsageError("--no-auth contradicts --token and --view-token");
+  }
+  if (options.nats === undefined && (options.edge || options.session !== undefined || options.natsCa !== undefined)) {
+    throw new UsageError("--edge, --session and --nats-ca need --nats URL");
+  }
+  if (options.nats !== undefined && !options.edge && options.session === undefined) {
+    throw new UsageError("--nats needs --session NAME (an origin) or --edge");
   }
   return options as unknown as CliOptions;
 }

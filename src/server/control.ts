@@ -20,6 +20,11 @@ export interface SessionControl {
   leave(key: ViewerKey): void;
   /** The viewer's role now ("view" for a key it does not know). */
   roleOf(key: ViewerKey): Role;
+  /**
+   * Whether this viewer's input may go on to the engine: it controls. (An edge also lets through the input of a
+   * viewer the origin has not decided on yet: the origin, which got the join first, judges it.)
+   */
+  mayInput(key: ViewerKey): boolean;
   /** Calls `listener` for each viewer whose role changes after its join; returns the unsubscribe. */
   onChange(listener: RoleListener): () => void;
 }
@@ -73,6 +78,10 @@ export class PolicyControl implements SessionControl {
 
   roleOf(key: ViewerKey): Role {
     return this.members.get(key)?.role ?? "view";
+  }
+
+  mayInput(key: ViewerKey): boolean {
+    return this.roleOf(key) === "control";
   }
 
   onChange(listener: RoleListener): () => void {

@@ -51,7 +51,12 @@ export interface StreamLinks {
    * token a request carries (an edge checks each session's own tokens).
    */
   authorize?: (token: string | null) => "control" | "view" | null;
+  /** Settings decided elsewhere (an edge shows its origin's), shown in /api/config, hello and config messages. */
+  settingsFrom?: () => RemoteSettings | null;
 }
+
+/** The /api/config fields an origin decides for the edges that relay it. */
+export type RemoteSettings = Pick<StreamConfig, "fps" | "quality" | "interactiveQuality" | "stillQuality" | "encoder" | "control">;
 
 /** A stream as a library user holds it (StreamingServer.addStream, .stream(name)). */
 export interface Stream {
@@ -104,6 +109,7 @@ export class ServedStream implements Stream, ViewerEvents {
   remoteViewers = 0;
   readonly authorize: StreamLinks["authorize"];
   private readonly forwardInput: StreamLinks["forwardInput"];
+  private readonly settingsFrom: StreamLinks["settingsFrom"];
   private readonly demandListeners = new Set<() => void>();
   private readonly input: InputQueue;
   private readonly quality: QualityPolicy;
@@ -134,6 +140,7 @@ export class ServedStream implements Stream, ViewerEvents {
     this.control = links.control ?? new PolicyControl(settings.control);
     this.forwardInput = links.forwardInput;
     this.authorize = links.authorize;
+    this.settingsFrom = links.settingsFrom;
     this.hub = new ViewerHub(name, this.control, this.telemetry.stats, log, () => this.config());
     const stream = this;
     this.pipeline = new FramePipeline({
@@ -222,7 +229,7 @@ export class ServedStream implements Stream, ViewerEvents {
 
   submitInput(key: ViewerKey, event: InputEvent): boolean {
     const stats = this.telemetry.stats;
-    if (this.control.roleOf(key) !== "control") {
+    if (!this.control.mayInput(key)) {
       stats.inputDenied++;
       return false;
     }
@@ -244,7 +251,7 @@ export class ServedStream implements Stream, ViewerEvents {
   /** GET /api/config. */
   config(): StreamConfig {
     const s = this.settings;
-    return {
+    const own: StreamConfig = {
       width: this.width,
       height: this.height,
       fps: s.fps,
@@ -260,6 +267,8 @@ export class ServedStream implements Stream, ViewerEvents {
       protocol: PROTOCOL_VERSION,
       sourceError: this.health.error,
     };
+    const remote = this.settingsFrom?.();
+    return remote ? { ...own, ...remote } : own;
   }
 
   /** GET /api/stats. */
@@ -322,17 +331,11 @@ export class ServedStream implements Stream, ViewerEvents {
   }
 
   onViewerOpen(ws: Viewer): void {
-    this.hub.add(ws, this.pipeline.latestEncoded, (role) => ({
-      type: "hello",
-      protocol: PROTOCOL_VERSION,
-      width: this.width,
-      height: this.height,
-      fps: this.settings.fps,
-      quality: this.settings.quality,
-      role,
-      id: ws.data.id,
-      codec: ws.data.codec,
-    }));
+    this.hub.add(ws, this.pipeline.latestEncoded, (role) => {
+      const { fps, quality } = this.config();
+      const { width, height } = this;
+      return { type: "hello", protocol: PROTOCOL_VERSION, width, height, fps, quality, role, id: ws.data.id, codec: ws.data.codec };
+    });
     this.demandChanged();
   }
 

@@ -1,0 +1,254 @@
+// The origin of a session: it publishes each encoded frame of its stream once, with its metadata, on
+// the session's subject; it announces the session each second (size, device, viewers, token digests);
+// and it is the one authority over the session's control. Edges' joins, leaves, demand and input come in
+// on one subject, in order; viewers of an edge are keyed "EDGE:ID" in the stream's SessionControl, and
+// every edge is told the roles of its viewers. The stream renders while the session has viewers anywhere.
+import type { Logger } from "../log.ts";
+import { parseMessage } from "../protocol/input-schema.ts";
+import type { ViewerKey } from "../server/control.ts";
+import type { EncodedFrame } from "../server/pipeline.ts";
+import type { Stream } from "../server/stream.ts";
+import type { Broker } from "./connect.ts";
+import { frameMessages, readJpegMeta } from "./frame-wire.ts";
+import { encodeMessage, type Heartbeat, parseUp, type UpMessage } from "./messages.ts";
+import { type TokenDigests, tokenDigest } from "./session-tokens.ts";
+import { DISCOVER_SUBJECT, HEARTBEAT_SUBJECT, newInstanceId, sessionSubjects } from "./subjects.ts";
+
+/** How often the session is announced. Edges call it offline after missing about two. */
+export const HEARTBEAT_MS = 1000;
+/** An edge not heard from for this long is gone: its viewers leave the session. */
+const EDGE_TIMEOUT_MS = 3500;
+
+interface EdgeState {
+  /** Its viewers that want frames. */
+  viewers: number;
+  /** When it was last heard from (performance.now). */
+  heardAt: number;
+  /** Its viewers in the session's control, by their id on the edge. */
+  members: Set<number>;
+  /** The highest viewer id of this edge whose join is known here. */
+  upTo: number;
+}
+
+export interface OriginCounters {
+  framesPublished: number;
+  /** Frames larger than the broker's max_payload, sent in several chunks. */
+  framesChunked: number;
+  /** Frames not published because the broker was unreachable. */
+  framesUnsent: number;
+  bytesPublished: number;
+  /** Messages from edges refused (malformed, or input that fails the schema). */
+  edgeMessagesRejected: number;
+}
+
+export class Origin {
+  readonly instance = newInstanceId();
+  readonly counters: OriginCounters = { framesPublished: 0, framesChunked: 0, framesUnsent: 0, bytesPublished: 0, edgeMessagesRejected: 0 };
+  private readonly subjects: ReturnType<typeof sessionSubjects>;
+  private readonly edges = new Map<string, EdgeState>();
+  /** Edges whose viewers' roles must be sent (coalesced to one message per edge and turn). */
+  private readonly rolesDue = new Set<string>();
+  private readonly tokens: TokenDigests;
+  private readonly timers: ReturnType<typeof setInterval>[] = [];
+  private readonly subscriptions: { unsubscribe(): void }[] = [];
+  private stopped = false;
+
+  constructor(
+    private readonly broker: Broker,
+    readonly session: string,
+    private readonly stream: Stream,
+    tokens: { token: string | null; viewToken: string | null },
+    private readonly log: Logger,
+  ) {
+    this.subjects = sessionSubjects(session);
+    this.tokens = { control: tokenDigest(tokens.token), view: tokenDigest(tokens.viewToken) };
+  }
+
+  /** Starts publishing and listening; the first heartbeat goes out at once. */
+  start(): void {
+    const nc = this.broker.nc;
+    this.subscriptions.push(
+      nc.subscribe(this.subjects.up, { callback: (_err, msg) => this.onUp(msg.data) }),
+      nc.subscribe(DISCOVER_SUBJECT, { callback: () => this.announce() }),
+    );
+    this.stream.control.onChange((key) => this.rolesChanged(key));
+    this.broker.onReconnect(() => this.announce());
+    this.timers.push(
+      setInterval(() => this.announce(), HEARTBEAT_MS),
+      setInterval(() => this.forgetSilentEdges(performance.now()), 500),
+    );
+    this.announce();
+    void this.relayFrames();
+    this.log.info("origin publishing", { session: this.session, instance: this.instance, maxPayload: this.broker.maxPayload });
+  }
+
+  /** Says goodbye (edges show "source offline" at once) and stops. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const timer of this.timers) clearInterval(timer);
+    for (const sub of this.subscriptions) sub.unsubscribe();
+    this.broker.publish(HEARTBEAT_SUBJECT, encodeMessage({ type: "gone", session: this.session, instance: this.instance }));
+    await this.broker.nc.flush().catch(() => {});
+  }
+
+  /** Viewers of the session on edges now (they count in the stream's hasClients). */
+  get edgeViewers(): number {
+    let viewers = 0;
+    for (const edge of this.edges.values()) viewers += edge.viewers;
+    return viewers;
+  }
+
+  /** The heartbeat: the session, its config (viewers: the whole session's) and its token digests. */
+  private announce(): void {
+    if (this.stopped) return;
+    const { session, instance, tokens } = this;
+    const heartbeat: Heartbeat = { type: "session", session, instance, config: this.stream.config(), tokens };
+    this.broker.publish(HEARTBEAT_SUBJECT, encodeMessage(heartbeat));
+  }
+
+  /** Publishes each newly encoded frame of the stream (the newest one, when several came at once). */
+  private async relayFrames(): Promise<void> {
+    let after = this.stream.latestEncoded?.seq ?? 0;
+    while (!this.stopped) {
+      const frame = await this.stream.nextEncodedFrame(after);
+      if (!frame || this.stopped) return;
+      after = frame.seq;
+      this.publishFrame(frame);
+    }
+  }
+
+  private publishFrame(frame: EncodedFrame): void {
+    const meta = readJpegMeta(frame.jpeg);
+    if (!meta) return;
+    const c = this.counters;
+    const messages = frameMessages(meta, this.instance, frame.jpeg, this.broker.maxPayload);
+    if (!this.broker.online) {
+      c.framesUnsent++;
+      return;
+    }
+    for (const message of messages) this.broker.publish(this.subjects.frames, message);
+    c.framesPublished++;
+    if (messages.length > 1) c.framesChunked++;
+    c.bytesPublished += frame.jpeg.byteLength;
+  }
+
+  private onUp(data: Uint8Array): void {
+    const message = parseUp(data);
+    if (typeof message === "string") return this.reject(message);
+    const edge = this.edgeState(message.edge);
+    edge.heardAt = performance.now();
+    this.handle(message, edge);
+  }
+
+  private handle(message: UpMessage, edge: EdgeState): void {
+    const control = this.stream.control;
+    switch (message.type) {
+      case "join":
+        edge.members.add(message.id);
+        edge.upTo = Math.max(edge.upTo, message.id);
+        control.join(keyOf(message.edge, message.id), message.mayControl);
+        this.rolesDueFor(message.edge);
+        return;
+      case "leave":
+        if (edge.members.delete(message.id)) control.leave(keyOf(message.edge, message.id));
+        return;
+      case "input": {
+        // Checked again here: the origin trusts no edge with the engine's input.
+        const parsed = parseMessage(JSON.stringify(message.event));
+        if (!parsed.ok || parsed.kind !== "input") return this.reject(parsed.ok ? "input.event is not an input event" : parsed.error);
+        this.stream.submitInput(keyOf(message.edge, message.id), parsed.event);
+        return;
+      }
+      case "demand":
+        this.setViewers(edge, message.viewers);
+        return;
+      case "state":
+        this.setViewers(edge, message.viewers);
+        this.reconcile(message.edge, edge, message.members);
+        // Answered each time, so roles lost on the way (a broker restart) are right again within a second.
+        this.rolesDueFor(message.edge);
+        return;
+      case "resend": {
+        this.announce();
+        const latest = this.stream.latestEncoded;
+        if (latest) this.publishFrame(latest);
+      }
+    }
+  }
+
+  /** The edge's own list wins: viewers this origin missed join, viewers it has that the edge lost leave. */
+  private reconcile(name: string, edge: EdgeState, members: [number, 0 | 1][]): void {
+    const listed = new Set<number>();
+    for (const [id, mayControl] of members) {
+      listed.add(id);
+      edge.upTo = Math.max(edge.upTo, id);
+      if (edge.members.has(id)) continue;
+      edge.members.add(id);
+      this.stream.control.join(keyOf(name, id), mayControl === 1);
+    }
+    for (const id of edge.members) {
+      if (listed.has(id)) continue;
+      edge.members.delete(id);
+      this.stream.control.leave(keyOf(name, id));
+    }
+  }
+
+  private setViewers(edge: EdgeState, viewers: number): void {
+    edge.viewers = viewers;
+    this.stream.remoteViewers = this.edgeViewers;
+  }
+
+  private edgeState(name: string): EdgeState {
+    let edge = this.edges.get(name);
+    if (!edge) {
+      edge = { viewers: 0, heardAt: performance.now(), members: new Set(), upTo: 0 };
+      this.edges.set(name, edge);
+      this.log.info("edge joined the session", { session: this.session, edge: name });
+    }
+    return edge;
+  }
+
+  /** An edge that went quiet (killed, cut off) leaves with all its viewers. */
+  private forgetSilentEdges(now: number): void {
+    for (const [name, edge] of this.edges) {
+      if (now - edge.heardAt <= EDGE_TIMEOUT_MS) continue;
+      this.edges.delete(name);
+      for (const id of edge.members) this.stream.control.leave(keyOf(name, id));
+      this.stream.remoteViewers = this.edgeViewers;
+      this.log.warn("edge went silent; its viewers left the session", { session: this.session, edge: name, viewers: edge.viewers });
+    }
+  }
+
+  private rolesChanged(key: ViewerKey): void {
+    const colon = key.indexOf(":");
+    if (colon > 0) this.rolesDueFor(key.slice(0, colon));
+  }
+
+  private rolesDueFor(edge: string): void {
+    if (this.rolesDue.size === 0) queueMicrotask(() => this.sendRoles());
+    this.rolesDue.add(edge);
+  }
+
+  private sendRoles(): void {
+    const control = this.stream.control;
+    for (const name of this.rolesDue) {
+      const edge = this.edges.get(name);
+      if (!edge) continue;
+      const controllers = [...edge.members].filter((id) => control.roleOf(keyOf(name, id)) === "control");
+      const roles = { type: "roles" as const, instance: this.instance, controllers, upTo: edge.upTo };
+      this.broker.publish(this.subjects.edge(name), encodeMessage(roles));
+    }
+    this.rolesDue.clear();
+  }
+
+  private reject(error: string): void {
+    this.counters.edgeMessagesRejected++;
+    this.log.debug("edge message refused", { session: this.session, error });
+  }
+}
+
+/** A viewer of an edge, as the session's control knows it. */
+function keyOf(edge: string, id: number): ViewerKey {
+  return `${edge}:${id}`;
+}
