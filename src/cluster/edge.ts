@@ -32,7 +32,8 @@ export class Edge {
     private readonly log: Logger,
   ) {
     const routes = {
-      "/": () => (only ? new Response(null, { status: 302, headers: { Location: `/s/${only}/` } }) : sessionListPage(this.name, this.list())),
+      // An edge of one session leads straight to it.
+      "/": () => (only ? redirect(`/s/${only}/`) : sessionListPage(this.name, this.list())),
       "/api/sessions": () => sessionListJson(this.name, this.list()),
     };
     this.server = new StreamingServer({ ...options, relay: true, routes, logger: log });
@@ -81,6 +82,7 @@ export class Edge {
         viewers: s.announced!.config.viewers,
         here: s.stream.viewerCount,
         url: `/s/${s.session}/`,
+        relay: { ...s.counters },
       }))
       .sort((a, b) => a.name.localeCompare(b.name));
   }
@@ -114,4 +116,8 @@ export class Edge {
       this.log.info("session removed after a minute offline", { edge: this.name, session: name });
     }
   }
+}
+
+function redirect(location: string): Response {
+  return new Response(null, { status: 302, headers: { Location: location } });
 }

@@ -70,47 +70,54 @@ export function readFrameMessage(message: Uint8Array): { header: FrameHeader; bo
 /** Puts chunked frames back together. Chunks of one publisher arrive in order; a gap drops that frame. */
 export class FrameAssembler {
   private current: { header: FrameHeader; bytes: Uint8Array; next: number; filled: number } | null = null;
-  /** Frames given up on: a chunk was lost (the broker dropped it) or a newer frame began. */
+  /** The last frame given up on: its later chunks are let go without counting it again. */
+  private lost: FrameHeader | null = null;
+  /** Frames given up on: a chunk was lost (the broker dropped it), or a frame began in the middle. */
   dropped = 0;
 
   /** Takes one chunk; returns the whole frame once its last chunk arrived. */
   add(header: FrameHeader, body: Uint8Array): { header: FrameHeader; frame: Uint8Array } | null {
     if (header.parts === 1) {
-      if (this.current) this.giveUp();
+      this.abandon();
       return body.byteLength === header.bytes ? { header, frame: body } : null;
     }
     const c = this.current;
-    const continues = c && c.header.instance === header.instance && c.header.seq === header.seq && c.next === header.part;
-    if (!continues) {
-      if (c) this.giveUp();
+    if (c && sameFrame(c.header, header)) {
+      if (header.part !== c.next) return this.abandon();
+    } else {
+      this.abandon();
       if (header.part !== 0) {
-        this.dropped++;
+        if (!this.lost || !sameFrame(this.lost, header)) {
+          this.lost = header;
+          this.dropped++;
+        }
         return null;
       }
       this.current = { header, bytes: new Uint8Array(header.bytes), next: 0, filled: 0 };
     }
     const a = this.current!;
-    if (a.filled + body.byteLength > a.bytes.byteLength) {
-      this.giveUp();
-      return null;
-    }
+    if (a.filled + body.byteLength > a.bytes.byteLength) return this.abandon();
     a.bytes.set(body, a.filled);
     a.filled += body.byteLength;
     a.next++;
     if (a.next < header.parts) return null;
+    if (a.filled !== a.bytes.byteLength) return this.abandon();
     this.current = null;
-    if (a.filled !== a.bytes.byteLength) {
-      this.dropped++;
-      return null;
-    }
     return { header: a.header, frame: a.bytes };
   }
 
-  private giveUp(): void {
-    this.current = null;
-    this.dropped++;
+  /** Gives up the frame being put together, if any. */
+  private abandon(): null {
+    if (this.current) {
+      this.lost = this.current.header;
+      this.current = null;
+      this.dropped++;
+    }
+    return null;
   }
 }
+
+const sameFrame = (a: FrameHeader, b: FrameHeader) => a.instance === b.instance && a.seq === b.seq;
 
 /** The metadata in a JPEG's COM segment right after SOI (where vkcast's encoders put it), or null. */
 export function readJpegMeta(jpeg: Uint8Array): FrameMeta | null {

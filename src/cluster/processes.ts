@@ -68,7 +68,15 @@ export async function startEdge(options: CliOptions, log: Logger): Promise<{ edg
 
 /** The edge job of index.ts: serves until SIGINT or SIGTERM, then closes viewers (1001) and exits 0. It never returns. */
 export async function runEdgeJob(options: CliOptions, log: Logger, shutdownLimitMs: number): Promise<never> {
-  const { edge, stop } = await startEdge(options, log);
+  let started: Awaited<ReturnType<typeof startEdge>>;
+  try {
+    started = await startEdge(options, log);
+  } catch (err) {
+    // The broker refused (credentials, TLS) or the port is taken.
+    console.error(`vkcast: the edge could not start: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  const { edge, stop } = started;
   console.log(`vkcast: edge ${edge.name} serving ${edge.server.url}`);
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -11,6 +11,8 @@ export interface SessionEntry {
   here: number;
   /** Where this edge serves it. */
   url: string;
+  /** What this edge did with the session's frames (EdgeSessionCounters). */
+  relay: Record<string, number>;
 }
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
