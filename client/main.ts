@@ -96,11 +96,13 @@ function stopH264(): void {
 
 // --- the socket -------------------------------------------------------------------------------
 
-/** ./ws beside the page, with the page's scheme made ws: or wss:. */
+/** ./ws beside the page, with the page's scheme made ws: or wss:; the page's ?quality= (a pinned tier) goes along. */
 function webSocketUrl(): string {
   const u = new URL("ws", location.href);
   u.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   u.search = askH264 ? "?v=2&codec=h264" : "?v=2";
+  const quality = new URLSearchParams(location.search).get("quality");
+  if (quality) u.searchParams.set("quality", quality);
   return u.href;
 }
 
@@ -145,7 +147,7 @@ const conn = new Connection(webSocketUrl, {
     }
     session.frameArrived(now);
     if (h264) h264.decode(bytes, meta, now);
-    else view.push(data, now, meta?.seq, meta?.t);
+    else view.push(data, now, meta?.seq, meta?.t, meta?.s);
     if (app.dataset.state !== session.state) refresh();
   },
   onText: (text) => {

@@ -57,6 +57,7 @@ export function overlayRows(session: Session, s: StatsSnapshot, frame: FrameInfo
       ["capture→ack", latencySummaryText(server.latencyMs)],
       ["viewers", String(server.viewers)],
     );
+    if (server.tier) rows.push(["tier", `${server.tier}: ${server.tierReason ?? ""}`]);
   }
   return rows;
 }

@@ -13,6 +13,8 @@ export interface FrameMeta {
   w?: number;
   h?: number;
   q?: number;
+  /** The scale it was encoded at (a smaller tier): w and h stay the frame's size, the client scales it up. */
+  s?: number;
 }
 
 const SOI = 0xd8;
@@ -56,7 +58,7 @@ export function parseFrameMeta(payload: Uint8Array): FrameMeta | null {
   if (typeof data !== "object" || data === null || Array.isArray(data)) return null;
   const src = data as Record<string, unknown>;
   const meta: FrameMeta = {};
-  for (const key of ["seq", "t", "w", "h", "q"] as const) {
+  for (const key of ["seq", "t", "w", "h", "q", "s"] as const) {
     const v = src[key];
     if (typeof v === "number" && Number.isFinite(v)) meta[key] = v;
   }

@@ -14,6 +14,8 @@ interface Pending<T> {
   receivedAt: number;
   seq: number | undefined;
   captureTime: number | undefined;
+  /** The scale it was encoded at (1, or less for a smaller tier). */
+  scale: number;
 }
 
 export interface ViewOptions {
@@ -117,8 +119,8 @@ export class StreamView {
   }
 
   /** A JPEG arrived. */
-  push(jpeg: ArrayBuffer, receivedAt: number, seq: number | undefined, captureTime: number | undefined): void {
-    const item = { data: new Blob([jpeg], { type: "image/jpeg" }), receivedAt, seq, captureTime };
+  push(jpeg: ArrayBuffer, receivedAt: number, seq: number | undefined, captureTime: number | undefined, scale = 1): void {
+    const item = { data: new Blob([jpeg], { type: "image/jpeg" }), receivedAt, seq, captureTime, scale: scale > 0 && scale <= 1 ? scale : 1 };
     if (this.queued) this.o.onDrop();
     this.queued = item;
     if (!this.decoding) this.decodeNext();
@@ -184,8 +186,11 @@ export class StreamView {
     if (!item) return;
     this.ready = null;
     const bmp = item.data;
-    this.setFrameSize(bmp.width, bmp.height);
-    this.ctx.drawImage(bmp, 0, 0);
+    // A frame of a smaller tier is drawn at the frame's own size, so input keeps landing in frame pixels.
+    const width = Math.round(bmp.width / item.scale);
+    const height = Math.round(bmp.height / item.scale);
+    this.setFrameSize(width, height);
+    this.ctx.drawImage(bmp, 0, 0, width, height);
     bmp.close();
     this.o.onPaint({ receivedAt: item.receivedAt, seq: item.seq, captureTime: item.captureTime });
   }

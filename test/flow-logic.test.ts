@@ -106,11 +106,11 @@ describe("acknowledgements", () => {
 
   test("frames sent are counted, and tracked for acks only once the viewer has acked", () => {
     const data = viewer();
-    noteSent(data, 1);
+    noteSent(data, 1, 1000, 1);
     expect([data.framesSent, data.unacked]).toEqual([1, []]);
     noteAck(data, 1);
-    noteSent(data, 2);
-    noteSent(data, 3);
+    noteSent(data, 2, 1000, 2);
+    noteSent(data, 3, 1000, 3);
     expect([data.framesSent, data.unacked]).toEqual([3, [2, 3]]);
   });
 });

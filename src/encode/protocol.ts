@@ -9,6 +9,8 @@ export interface FrameMeta {
   w: number;
   h: number;
   q: number;
+  /** The scale it was encoded at, when not 1 (a smaller tier): w and h stay the frame's own size. */
+  s?: number;
 }
 
 export interface EncodeJob {

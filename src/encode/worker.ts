@@ -5,6 +5,7 @@
 // transferred between threads.
 import { toArrayBuffer } from "bun:ffi";
 import type { EncoderBackend, RawImage } from "./backend.ts";
+import { halve } from "./downscale.ts";
 import { buildSeiNal, insertSei } from "./h264-sei.ts";
 import { copyWithComment } from "./jpeg-comment.ts";
 import { loadH264Backend, loadJpegBackend } from "./load.ts";
@@ -66,7 +67,9 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
 function encode(backend: EncoderBackend, job: EncodeJob, image: RawImage) {
   const metadata = (w: number, h: number) => textEncoder.encode(JSON.stringify({ ...job.meta, w, h }));
   if (backend.kind === "jpeg") {
-    const data = copyWithComment(backend.encode(image, job.meta.q), metadata(image.width, image.height));
+    // A smaller tier (meta.s 0.5) is encoded from the frame halved.
+    const coded = job.meta.s === 0.5 ? halve(image) : image;
+    const data = copyWithComment(backend.encode(coded, job.meta.q), metadata(coded.width, coded.height));
     return { data, idr: false, temporalId: 0 };
   }
   // The frame's memory may be reused as soon as the encoder has its own copy (I420): say so at once.

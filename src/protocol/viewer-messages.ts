@@ -73,6 +73,9 @@ export interface StatsMessage {
   framesSkipped: number;
   latencyMs: SampleSummary;
   viewers: number;
+  /** The tier this viewer gets (full, low, small) and why. */
+  tier?: string;
+  tierReason?: string;
 }
 
 /** A message from this viewer was rejected; `error` names the bad field. The socket stays open. */

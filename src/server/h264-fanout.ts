@@ -46,7 +46,7 @@ export class H264Fanout {
       }
       state.gated = false;
       ws.data.behindSince = null;
-      noteSent(ws.data, frame.seq);
+      noteSent(ws.data, frame.seq, frame.data.byteLength, now);
       if (ws.data.hasAcked) state.sentBytes.set(frame.seq, frame.data.byteLength);
       if (ws.isSubscribed(this.topic)) subscribed++;
       else direct.push(ws);

@@ -9,6 +9,7 @@ import type { Asset } from "./client-assets.ts";
 import type { AccessSettings } from "./options.ts";
 import { DEFAULT_STREAM, STREAM_NAME, type ServedStream } from "./stream.ts";
 import { healthResponse, streamRoute } from "./stream-routes.ts";
+import { pinnedTier } from "./tiers.ts";
 import type { ViewerData } from "./viewer.ts";
 
 export interface ListenerParts {
@@ -128,7 +129,9 @@ function upgrade(
   const codec = url.searchParams.get("codec") ?? "jpeg";
   if (codec !== "jpeg" && codec !== "h264") return new Response("400: codec must be jpeg or h264\n", { status: 400 });
   if (codec === "h264" && !v2) return new Response("400: codec=h264 needs v=2 (the hello says which codec comes)\n", { status: 400 });
-  if (server.upgrade(req, { data: stream.newViewer(v2, role === "view", codec) })) return undefined;
+  const pinned = pinnedTier(url.searchParams.get("quality"));
+  if (pinned instanceof Error) return new Response(`400: ${pinned.message}\n`, { status: 400 });
+  if (server.upgrade(req, { data: stream.newViewer(v2, role === "view", codec, pinned) })) return undefined;
   return new Response("expected a WebSocket upgrade\n", { status: 426 });
 }
 

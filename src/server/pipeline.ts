@@ -13,10 +13,14 @@ import type { Logger } from "../log.ts";
 import type { H264Channel } from "./h264-channel.ts";
 import type { Samples } from "./metrics.ts";
 import type { QualityPolicy } from "./quality.ts";
+import { JPEG_TIERS } from "./tiers.ts";
 
 export interface EncodedFrame {
   seq: number;
+  /** The best encoding made of this frame (tier 0 where viewers or a snapshot want it). */
   jpeg: Uint8Array;
+  /** Its encoding for each tier (tiers.ts), null where no viewer wanted that tier. */
+  tiers: (Uint8Array | null)[];
 }
 
 /** One H.264 access unit (Annex B, with the metadata SEI) of the stream. */
@@ -54,6 +58,8 @@ export interface PipelineParts {
   log: Logger;
   /** A frame newer than any before was encoded: fan it out. */
   deliver(frame: EncodedFrame, meta: FrameMeta): void;
+  /** The JPEG tiers some viewer uses now (none: tier 0 only). */
+  tiersInUse(): ReadonlySet<number>;
   /** The stream's H.264 encoder, where H.264 is offered. */
   h264: H264Channel | null;
   /** Whether anyone wants frames in `codec` now. */
@@ -82,7 +88,7 @@ export class FramePipeline {
   private pushIntervalMs = 0;
   private seq = 0;
   /** Encodes that finished before an earlier one did, by seq (null: it failed), and the next seq to deliver. */
-  private readonly finished = new Map<number, { meta: FrameMeta; jpeg: Uint8Array } | null>();
+  private readonly finished = new Map<number, { meta: FrameMeta; tiers: (Uint8Array | null)[] } | null>();
   private nextToDeliver = 1;
   private latest: EncodedFrame | null = null;
   private readonly frameWaiters = new Set<() => void>();
@@ -217,11 +223,12 @@ export class FramePipeline {
     };
     const encodes: Promise<void>[] = [];
     if (jpeg) {
-      const encoded = encoder.encode(job).then(
-        (e) => {
+      // The still frame goes to everyone at full quality; otherwise each tier a viewer uses, once.
+      const tiers = parts.quality.lastKind === "still" || parts.tiersInUse().size === 0 ? new Set([0]) : parts.tiersInUse();
+      const encoded = this.encodeTiers(encoder, job, tiers).then(
+        (encodings) => {
           parts.counters.framesEncoded++;
-          parts.encodeMs.add(e.encodeMs);
-          this.deliverInOrder(job.meta.seq, { meta: job.meta, jpeg: e.data });
+          this.deliverInOrder(job.meta.seq, { meta: job.meta, tiers: encodings });
         },
         (err: Error) => {
           this.deliverInOrder(job.meta.seq, null);
@@ -274,23 +281,38 @@ export class FramePipeline {
       });
   }
 
+  /** Encodes the frame once per tier in `tiers`, one after another on the Worker each one frees. */
+  private async encodeTiers(encoder: FrameEncoder, job: EncodeJob, tiers: ReadonlySet<number>): Promise<(Uint8Array | null)[]> {
+    const out: (Uint8Array | null)[] = JPEG_TIERS.map(() => null);
+    for (const t of [...tiers].sort((a, b) => a - b)) {
+      const tier = JPEG_TIERS[t]!;
+      if (out.some((e) => e !== null) && !encoder.hasIdleWorker) break;
+      const meta: FrameMeta = { ...job.meta, q: tier.quality(job.meta.q) };
+      if (tier.scale !== 1) meta.s = tier.scale;
+      const encoded = await encoder.encode({ ...job, meta });
+      this.parts.encodeMs.add(encoded.encodeMs);
+      out[t] = encoded.data;
+    }
+    return out;
+  }
+
   /** A frame encoded elsewhere (an edge relays its origin's): delivered if newer than the last one. */
   deliverEncoded(meta: FrameMeta, jpeg: Uint8Array): void {
     if (!this.isOpen || (this.latest && meta.seq <= this.latest.seq)) return;
-    this.latest = { seq: meta.seq, jpeg };
+    this.latest = { seq: meta.seq, jpeg, tiers: [jpeg] };
     this.wakeFrameWaiters();
     this.parts.deliver(this.latest, meta);
   }
 
   /** Delivers frame `seq` (null: its encode failed) once every frame before it was delivered or failed. */
-  private deliverInOrder(seq: number, done: { meta: FrameMeta; jpeg: Uint8Array } | null): void {
+  private deliverInOrder(seq: number, done: { meta: FrameMeta; tiers: (Uint8Array | null)[] } | null): void {
     if (!this.encoder || seq < this.nextToDeliver) return;
     this.finished.set(seq, done);
     while (this.finished.has(this.nextToDeliver)) {
       const next = this.finished.get(this.nextToDeliver)!;
       this.finished.delete(this.nextToDeliver++);
       if (!next) continue;
-      this.latest = { seq: next.meta.seq, jpeg: next.jpeg };
+      this.latest = { seq: next.meta.seq, jpeg: next.tiers.find((e) => e !== null)!, tiers: next.tiers };
       this.wakeFrameWaiters();
       this.parts.deliver(this.latest, next.meta);
     }

@@ -37,6 +37,8 @@ export interface Qualities {
 export class QualityPolicy {
   private readonly memory: QualityMemory = { lastHash: null, lastWasStill: false, interacting: false };
   private lastInputAt = -Infinity;
+  /** The kind of the last frame let through. */
+  lastKind: FrameKind = "normal";
 
   constructor(private readonly qualities: Qualities) {}
 
@@ -49,6 +51,7 @@ export class QualityPolicy {
   qualityFor(hash: bigint, now: number): number | null {
     const kind = frameKind(this.memory, hash, now - this.lastInputAt);
     if (kind === null) return null;
+    this.lastKind = kind;
     this.memory.interacting = kind === "interactive";
     this.memory.lastHash = hash;
     this.memory.lastWasStill = kind === "still";

@@ -18,6 +18,7 @@ import type { FrameFeed } from "./mjpeg.ts";
 import type { StreamSettings } from "./options.ts";
 import { type EncodedFrame, type FrameEncoder, FramePipeline } from "./pipeline.ts";
 import { QualityPolicy } from "./quality.ts";
+import { JPEG_TIERS } from "./tiers.ts";
 import { type StreamReport, statsSnapshot, StreamTelemetry, streamMetrics } from "./telemetry.ts";
 import { newViewerData, noteAck, type Viewer, type ViewerData, type ViewerEvents, withinRateLimit } from "./viewer.ts";
 import { sendText, ViewerHub, viewerKey } from "./viewer-hub.ts";
@@ -151,6 +152,7 @@ export class ServedStream implements Stream, ViewerEvents {
       queueMs: this.telemetry.queueMs,
       h264EncodeMs: this.telemetry.h264EncodeMs,
       log,
+      tiersInUse: () => this.hub.tiersInUse(),
       deliver: (frame, meta) => {
         this.noteFrame(meta);
         const started = performance.now();
@@ -323,11 +325,11 @@ export class ServedStream implements Stream, ViewerEvents {
 
   /**
    * The data of a WebSocket viewer about to be upgraded onto this stream. A codec the listener does not
-   * offer is answered with JPEG (the hello says which codec the viewer gets).
+   * offer is answered with JPEG (the hello says which codec the viewer gets); `pinnedTier` comes from `?quality=`.
    */
-  newViewer(v2: boolean, viewOnly: boolean, codec: EncoderKind = "jpeg"): ViewerData {
+  newViewer(v2: boolean, viewOnly: boolean, codec: EncoderKind = "jpeg", pinnedTier: number | null = null): ViewerData {
     const offered = this.host.codecs.includes(codec) ? codec : "jpeg";
-    return newViewerData(this.nextViewerId++, this, v2, viewOnly, offered);
+    return newViewerData(this.nextViewerId++, this, v2, viewOnly, offered, pinnedTier);
   }
 
   onViewerOpen(ws: Viewer): void {
@@ -368,6 +370,7 @@ export class ServedStream implements Stream, ViewerEvents {
       return;
     }
     if (noteAck(ws.data, control.seq)) this.telemetry.acknowledged(control.seq);
+    this.hub.acked(ws, control.seq, this.settings.fps);
     this.hub.catchUp(ws, this.pipeline.latestEncoded);
   }
 
@@ -400,6 +403,8 @@ export class ServedStream implements Stream, ViewerEvents {
       framesSkipped: ws.data.framesSkipped,
       latencyMs: this.telemetry.latencyMs.summary(),
       viewers: this.hub.size,
+      tier: JPEG_TIERS[ws.data.subscribedTier]!.name,
+      tierReason: ws.data.tier.reason,
     }));
   }
 

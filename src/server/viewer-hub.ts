@@ -7,7 +7,9 @@ import type { Logger } from "../log.ts";
 import type { Role, StreamConfig, ViewerMessage } from "../protocol/viewer-messages.ts";
 import type { SessionControl, ViewerKey } from "./control.ts";
 import type { H264Fanout } from "./h264-fanout.ts";
+import { goodputBps, linkAcked, rttMs } from "./link.ts";
 import type { EncodedFrame, EncodedH264Frame } from "./pipeline.ts";
+import { chooseTier, JPEG_TIERS, tierBytes } from "./tiers.ts";
 import { CLOSE_TOO_SLOW, isBehind, noteSent, type Viewer, type ViewerData } from "./viewer.ts";
 
 /** How long a viewer closed for being too slow gets to take its close frame before it is cut off. */
@@ -26,10 +28,12 @@ export class ViewerHub {
   private readonly viewers = new Map<ViewerKey, Viewer>();
   private server: Server<ViewerData> | null = null;
 
-  /** The pub/sub topic of this stream's frames. */
+  /** The pub/sub topic of this stream's frames (tier 0; tier N adds `:N`). */
   private readonly topic: string;
   /** The fan-out of H.264 frames to H.264 viewers, where the stream offers H.264. */
   h264: H264Fanout | null = null;
+  /** Recent bytes per frame of each tier (null until encoded once). */
+  private readonly tierSizes: (number | null)[] = JPEG_TIERS.map(() => null);
 
   constructor(
     private readonly stream: string,
@@ -88,25 +92,67 @@ export class ViewerHub {
     for (const ws of this.viewers.values()) if (ws.data.v2) sendText(ws, { type: "config", ...config, role: ws.data.role });
   }
 
-  /** One publish for every viewer that keeps up; the rest skip this frame. */
+  /** The tiers viewers are subscribed to or want now: the pipeline encodes these. */
+  tiersInUse(): Set<number> {
+    const used = new Set<number>();
+    for (const ws of this.viewers.values()) if (ws.data.codec === "jpeg") used.add(ws.data.subscribedTier).add(ws.data.tier.tier);
+    return used;
+  }
+
+  /** One publish per tier for the viewers that keep up; the rest skip this frame. */
   publish(frame: EncodedFrame): void {
     const now = performance.now();
-    let receivers = 0;
+    frame.tiers.forEach((jpeg, t) => {
+      if (jpeg) this.tierSizes[t] = this.tierSizes[t] === null ? jpeg.byteLength : 0.8 * this.tierSizes[t]! + 0.2 * jpeg.byteLength;
+    });
+    const receivers = frame.tiers.map(() => 0);
     for (const ws of this.viewers.values()) {
       if (ws.data.codec !== "jpeg") continue;
-      if (ws.data.behindSince === null && isBehind(ws.data, ws.getBufferedAmount(), frame.jpeg.byteLength)) this.markBehind(ws, now);
-      if (ws.data.behindSince !== null) {
-        ws.data.framesSkipped++;
+      const d = ws.data;
+      // A viewer moves to the tier it wants with the first frame that has it.
+      if (d.tier.tier !== d.subscribedTier && frame.tiers[d.tier.tier]) this.resubscribe(ws, d.tier.tier);
+      const jpeg = encodingFor(frame, d.subscribedTier);
+      if (d.behindSince === null && isBehind(d, ws.getBufferedAmount(), jpeg.byteLength)) this.markBehind(ws, now);
+      if (d.behindSince !== null) {
+        d.lastSkipAt = now;
+        d.framesSkipped++;
         this.counters.framesSkipped++;
+      } else if (frame.tiers[d.subscribedTier]) {
+        noteSent(d, frame.seq, jpeg.byteLength, now);
+        receivers[d.subscribedTier]!++;
       } else {
-        noteSent(ws.data, frame.seq);
-        receivers++;
+        // Its tier was not encoded (a still frame is made at full quality only): sent to it alone.
+        this.sendFrame(ws, frame, now);
       }
     }
-    if (receivers === 0 || !this.server) return;
-    this.server.publish(this.topic, frame.jpeg, false);
-    this.counters.framesPublished++;
-    this.counters.bytesSent += frame.jpeg.byteLength * receivers;
+    if (!this.server) return;
+    receivers.forEach((n, t) => {
+      if (n === 0) return;
+      const jpeg = frame.tiers[t]!;
+      this.server!.publish(this.topicOf(t), jpeg, false);
+      this.counters.bytesSent += jpeg.byteLength * n;
+    });
+    if (receivers.some((n) => n > 0)) this.counters.framesPublished++;
+  }
+
+  /** A viewer acknowledged `seq`: its link is measured again and its tier chosen by it. */
+  acked(ws: Viewer, seq: number, fps: number): void {
+    const now = performance.now();
+    const d = ws.data;
+    linkAcked(d.link, seq, now);
+    const reading = {
+      now,
+      goodputBps: goodputBps(d.link),
+      rttMs: rttMs(d.link),
+      queueMs: d.link.queueMs,
+      msSinceSkip: now - d.lastSkipAt,
+      tierBytes: tierBytes(this.tierSizes, JPEG_TIERS.map((t) => t.relativeSize)),
+      fps,
+      pinned: d.pinnedTier,
+    };
+    if (chooseTier(d.tier, reading)) {
+      this.log.debug("viewer tier", { stream: this.stream, id: d.id, tier: JPEG_TIERS[d.tier.tier]!.name, reason: d.tier.reason });
+    }
   }
 
   /** One H.264 frame to the H.264 viewers that may have it. */
@@ -125,7 +171,8 @@ export class ViewerHub {
     if (this.viewers.get(viewerKey(ws)) !== ws) return;
     if (ws.data.codec === "h264") return this.h264!.catchUp(ws);
     if (ws.data.behindSince === null) return;
-    if (!isBehind(ws.data, ws.getBufferedAmount(), latest?.jpeg.byteLength ?? 0)) this.markCaughtUp(ws, latest);
+    const bytes = latest ? encodingFor(latest, ws.data.tier.tier).byteLength : 0;
+    if (!isBehind(ws.data, ws.getBufferedAmount(), bytes)) this.markCaughtUp(ws, latest);
   }
 
   /** Closes viewers that skipped frames for longer than `stallTimeoutMs`; the rest retry catching up. */
@@ -174,19 +221,41 @@ export class ViewerHub {
     return true;
   }
 
-  private markBehind(ws: Viewer, now: number): void {
-    ws.data.behindSince = now;
-    ws.unsubscribe(this.topic);
+  private topicOf(tier: number): string {
+    return tier === 0 ? this.topic : `${this.topic}:${tier}`;
   }
 
+  private resubscribe(ws: Viewer, tier: number): void {
+    if (ws.data.behindSince === null) ws.unsubscribe(this.topicOf(ws.data.subscribedTier));
+    ws.data.subscribedTier = tier;
+    if (ws.data.behindSince === null) ws.subscribe(this.topicOf(tier));
+  }
+
+  private sendFrame(ws: Viewer, frame: EncodedFrame, now: number): void {
+    const jpeg = encodingFor(frame, ws.data.subscribedTier);
+    ws.sendBinary(jpeg, false);
+    noteSent(ws.data, frame.seq, jpeg.byteLength, now);
+    this.counters.bytesSent += jpeg.byteLength;
+  }
+
+  private markBehind(ws: Viewer, now: number): void {
+    ws.data.behindSince = now;
+    ws.unsubscribe(this.topicOf(ws.data.subscribedTier));
+  }
+
+  /** Back in step: the newest frame at once (in the tier it wants, where made), then each publish of its tier. */
   private markCaughtUp(ws: Viewer, latest: EncodedFrame | null): void {
     ws.data.behindSince = null;
-    if (latest) {
-      ws.sendBinary(latest.jpeg, false);
-      noteSent(ws.data, latest.seq);
-    }
-    ws.subscribe(this.topic);
+    if (latest?.tiers[ws.data.tier.tier]) ws.data.subscribedTier = ws.data.tier.tier;
+    if (latest) this.sendFrame(ws, latest, performance.now());
+    ws.subscribe(this.topicOf(ws.data.subscribedTier));
   }
+}
+
+/** A frame's encoding for `tier`, else the nearest smaller one made, else the best one made. */
+function encodingFor(frame: EncodedFrame, tier: number): Uint8Array {
+  for (let t = tier; t < frame.tiers.length; t++) if (frame.tiers[t]) return frame.tiers[t]!;
+  return frame.jpeg;
 }
 
 /** A local viewer's key in its session's control: its id on this listener. */

@@ -5,11 +5,15 @@
 import type { ServerWebSocket } from "bun";
 import type { EncoderKind } from "../encode/backend.ts";
 import type { Role } from "../protocol/viewer-messages.ts";
+import { bytesInFlight, goodputBps, type LinkState, linkSent, newLinkState } from "./link.ts";
+import { newTierState, type TierState } from "./tiers.ts";
 
 /** A viewer with more frames than this not yet acknowledged skips frames (v2 viewers that ack). */
 export const MAX_UNACKED = 2;
 /** A viewer whose socket holds more than this many frames' worth of bytes skips frames. */
 export const MAX_BUFFERED_FRAMES = 2;
+/** A viewer's frames in flight may stand for at most this much of its link's time (beyond, it skips to the newest). */
+export const MAX_IN_FLIGHT_MS = 100;
 /** Frames smaller than this count as this big when judging the socket's buffer (tiny frames, bursts). */
 const MIN_FRAME_BYTES = 16 * 1024;
 /** Close code for a viewer that stopped reading for too long (private-use range 4000-4999). */
@@ -46,11 +50,25 @@ export interface ViewerData {
   codec: EncoderKind;
   /** H.264 viewers: waiting for an IDR, and the bytes of frames sent and not yet acknowledged. */
   h264: { gated: boolean; sentBytes: Map<number, number> } | null;
+  /** What its link delivers (from its acks), the tier it wants, the tier it is subscribed to, and a pinned tier. */
+  link: LinkState;
+  tier: TierState;
+  subscribedTier: number;
+  pinnedTier: number | null;
+  /** When it last skipped a frame (performance.now). */
+  lastSkipAt: number;
 }
 
 export type Viewer = ServerWebSocket<ViewerData>;
 
-export function newViewerData(id: number, events: ViewerEvents, v2: boolean, viewOnly: boolean, codec: EncoderKind = "jpeg"): ViewerData {
+export function newViewerData(
+  id: number,
+  events: ViewerEvents,
+  v2: boolean,
+  viewOnly: boolean,
+  codec: EncoderKind = "jpeg",
+  pinnedTier: number | null = null,
+): ViewerData {
   return {
     id,
     events,
@@ -65,6 +83,11 @@ export function newViewerData(id: number, events: ViewerEvents, v2: boolean, vie
     rate: { messages: Number.POSITIVE_INFINITY, at: 0 },
     codec,
     h264: codec === "h264" ? { gated: true, sentBytes: new Map() } : null,
+    link: newLinkState(),
+    tier: newTierState(pinnedTier),
+    subscribedTier: pinnedTier ?? 0,
+    pinnedTier,
+    lastSkipAt: -Infinity,
   };
 }
 
@@ -84,15 +107,24 @@ export function withinRateLimit(allowance: RateAllowance, rate: number, now: num
   return true;
 }
 
-/** Whether a viewer cannot take another frame now: too many unacked frames, or too many bytes buffered. */
+/**
+ * Whether a viewer cannot take another frame now: too many unacked frames, frames in flight that would
+ * stand for more than MAX_IN_FLIGHT_MS of its link, or too many bytes buffered.
+ */
 export function isBehind(data: ViewerData, bufferedBytes: number, frameBytes: number): boolean {
   if (data.hasAcked && data.unacked.length > MAX_UNACKED) return true;
+  const goodput = goodputBps(data.link);
+  if (goodput !== null && data.link.inFlight.size > 0) {
+    if (((bytesInFlight(data.link) + frameBytes) * 8 * 1000) / goodput > MAX_IN_FLIGHT_MS) return true;
+  }
   return bufferedBytes > MAX_BUFFERED_FRAMES * Math.max(frameBytes, MIN_FRAME_BYTES);
 }
 
-export function noteSent(data: ViewerData, seq: number): void {
+export function noteSent(data: ViewerData, seq: number, bytes: number, now: number): void {
   data.framesSent++;
-  if (data.hasAcked) data.unacked.push(seq);
+  if (!data.hasAcked) return;
+  data.unacked.push(seq);
+  linkSent(data.link, seq, bytes, now);
 }
 
 /** Records an ack; returns whether it acknowledged anything new. */

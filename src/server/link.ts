@@ -1,0 +1,83 @@
+// What a viewer's link delivers, measured from its acks (pure, times given): goodput, base RTT and the
+// queueing delay of recent frames. A frame's ack comes back once it is painted, so the time from its send
+// to its ack is the link's round trip plus its transmit time (plus the viewer's paint).
+//
+// Goodput as BBR measures delivery rate: when a frame is acked, the bytes acked since the ack that was the
+// newest when it was sent, over the time since that ack. Each sample is at most what the link carries
+// (less while the stream sends less than the link could), so the goodput is the largest recent sample.
+
+/** Goodput samples kept (about two seconds of frames), and delays kept for the base RTT (a few seconds). */
+const SAMPLE_WINDOW = 60;
+const DELAY_WINDOW = 120;
+/** Samples needed before the goodput is trusted. */
+const MIN_SAMPLES = 5;
+
+interface SentFrame {
+  sentAt: number;
+  bytes: number;
+  /** Bytes acked, and when the newest ack came (or when it was sent into an idle link), at its send. */
+  delivered: number;
+  deliveredAt: number;
+}
+
+export interface LinkState {
+  /** Frames sent and not yet acknowledged, by seq. */
+  inFlight: Map<number, SentFrame>;
+  /** Bytes acknowledged so far, and when the newest ack came. */
+  delivered: number;
+  deliveredAt: number;
+  /** Recent (ack - send) delays, for the base RTT. */
+  delays: number[];
+  /** Recent goodput samples (bits/s). */
+  samples: number[];
+  /** Queueing delay of recent frames above the base, smoothed (a single late ack is a hiccup, not a queue) (ms). */
+  queueMs: number;
+}
+
+export function newLinkState(): LinkState {
+  return { inFlight: new Map(), delivered: 0, deliveredAt: -Infinity, delays: [], samples: [], queueMs: 0 };
+}
+
+export function linkSent(link: LinkState, seq: number, bytes: number, now: number): void {
+  const idle = link.inFlight.size === 0;
+  link.inFlight.set(seq, { sentAt: now, bytes, delivered: link.delivered, deliveredAt: idle ? now : link.deliveredAt });
+}
+
+/** Bytes sent and not yet acknowledged. */
+export function bytesInFlight(link: LinkState): number {
+  let sum = 0;
+  for (const f of link.inFlight.values()) sum += f.bytes;
+  return sum;
+}
+
+/** An ack of `seq`: it acknowledges every frame up to it. */
+export function linkAcked(link: LinkState, seq: number, now: number): void {
+  const frame = link.inFlight.get(seq);
+  for (const [s, f] of [...link.inFlight]) {
+    if (s > seq) continue;
+    link.delivered += f.bytes;
+    link.inFlight.delete(s);
+  }
+  link.deliveredAt = now;
+  if (!frame) return;
+  const delay = now - frame.sentAt;
+  push(link.delays, delay, DELAY_WINDOW);
+  link.queueMs = 0.7 * link.queueMs + 0.3 * Math.max(0, delay - rttMs(link)!);
+  const ms = now - frame.deliveredAt;
+  if (ms > 0) push(link.samples, ((link.delivered - frame.delivered) * 8 * 1000) / ms, SAMPLE_WINDOW);
+}
+
+/** Goodput in bits per second (the largest recent sample), null before enough samples. */
+export function goodputBps(link: LinkState): number | null {
+  return link.samples.length < MIN_SAMPLES ? null : Math.max(...link.samples);
+}
+
+/** The base round trip: the smallest recent (ack - send) delay (ms), or null before the first ack. */
+export function rttMs(link: LinkState): number | null {
+  return link.delays.length === 0 ? null : Math.min(...link.delays);
+}
+
+function push<T>(list: T[], item: T, keep: number): void {
+  list.push(item);
+  if (list.length > keep) list.shift();
+}
