@@ -32,7 +32,7 @@ export function pinnedTier(value: string | null): number | null | Error {
 /** Share of the goodput a tier may use at the stream's rate; going up needs more room still. */
 const UTILIZATION = 0.8;
 const UP_HEADROOM = 0.85;
-/** Frames queued this long above the base round trip (smoothed), or a frame skipped this recently, move the viewer down. */
+/** Frames queued this long above the base round trip (smoothed), or a frame skipped this recently with some queue, move it down. */
 const QUEUE_DOWN_MS = 50;
 const SKIP_RECENT_MS = 300;
 /** Queueing below this counts as calm for going up. */
@@ -92,7 +92,7 @@ export function chooseTier(state: TierState, r: LinkReading): boolean {
   const mbit = (r.goodputBps / 1e6).toFixed(1);
   // The goodput is a lower bound while the stream sends less than the link carries: only a queue (or frames
   // skipped for time in flight) says the link is full; the goodput then says how far down to go.
-  const queued = r.queueMs > QUEUE_DOWN_MS || r.msSinceSkip < SKIP_RECENT_MS;
+  const queued = r.queueMs > QUEUE_DOWN_MS || (r.msSinceSkip < SKIP_RECENT_MS && r.queueMs > QUEUE_CALM_MS);
   if (state.tier < last && queued && r.now - state.changedAt >= DOWN_SPACING_MS) {
     let to = state.tier + 1;
     while (to < last && need(to) > budget) to++;
