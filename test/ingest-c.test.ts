@@ -285,11 +285,12 @@ describe("against the real server", () => {
   test("two named streams at once, each at its own URL with its own pixels", async () => {
     const socket = socketPath();
     await startVkcast(socket);
+    // One after the other: the first stream named is the default one, also at /.
     const left = startC(bin.producer, [socket, "serve", "left"]);
-    const right = startC(bin.producer, [socket, "serve", "right"]);
     left.send("push 320 240 rgba 11 0");
-    right.send("push 480 272 bgra 12 0");
     const leftUrl = (await left.out.until(/^url (\S+)$/))[1]!;
+    const right = startC(bin.producer, [socket, "serve", "right"]);
+    right.send("push 480 272 bgra 12 0");
     const rightUrl = (await right.out.until(/^url (\S+)$/))[1]!;
     expect(rightUrl).toEndWith("/s/right/");
     expect(leftUrl).not.toBe(rightUrl);
@@ -530,10 +531,13 @@ test("with slots held, the client never has more than 4 rings alive, and asks ag
     }
     expect(alive.size).toBe(4);
     // A fifth size would need a fifth ring: the frame is dropped and nothing is asked...
+    const droppedBefore = Number(frames.at(-1)!.dropped);
     p.send("push 1600 900 rgba 5 0");
     await p.out.until(/^dropped 1600 900 rgba 5$/);
     p.send("push 320 180 rgba 6 0"); // ...while frames that fit go on (and, the socket being ordered, flush what came before)
     await until(() => frames.some((f) => f.width === 320 && f.ring === current), "the small frame after the dropped one");
+    // Each frame message carries the client's running count of frames it dropped.
+    expect(frames.find((f) => f.width === 320 && f.ring === current)!.dropped).toBe(droppedBefore + 1);
     expect(requests).toEqual([1, 2, 3]);
     // Ring 1 drains: now the client may ask, and the large frame goes through.
     for (const slot of alive.get(1)!) peer.send({ type: "release", ring: 1, slot });

@@ -136,24 +136,25 @@ describe("a producer that stops reading its socket", () => {
 });
 
 describe("ingest counters", () => {
-  test("/api/stats and /metrics count a stream's producers, frames, rings, violations and input not sent", async () => {
+  test("/api/stats and /metrics count a stream's producers, frames (submitted, dropped by them), rings, violations, input not sent", async () => {
     // Default limits but a small input backlog, so that a producer that stops reading has input dropped soon.
     const { server, listener } = await openIngest({ inputBacklogBytes: 4096 });
     const stats = async () => (await (await fetch(`${server.origin}s/counted/api/stats`)).json()) as Record<string, number>;
 
     // The first stream named becomes the default one (labelled "default"): another stream comes first.
     await (await connect(listener.path)).handshake({ stream: "first" });
-    // A producer: its ring, a second ring it asks for, three frames, then a slot out of range.
+    // A producer: its ring, a second ring it asks for, three frames (saying it dropped 2, then 5 in all,
+    // then not saying), then a violation: a running total of dropped frames that went down.
     const p = await connect(listener.path);
     await p.handshake({ stream: "counted" });
     p.send({ type: "ring", width: 64, height: 48, format: "rgba" });
     p.map((await p.next("ring")).ring as RingInfo);
-    for (let i = 0; i < 3; i++) {
-      p.submit(i, 64, 48, pattern(64, 48, i * 40));
+    for (const [slot, dropped] of [[0, { dropped: 2 }], [1, { dropped: 5 }], [2, {}]] as const) {
+      p.submit(slot, 64, 48, pattern(64, 48, slot * 40), dropped);
       await p.next("release");
     }
-    p.send({ type: "frame", ring: p.ring!.id, slot: 5, width: 64, height: 48, stride: p.ring!.stride, format: "rgba" });
-    expect(await p.refusal()).toContain("frame.slot 5 is out of range");
+    p.submit(0, 64, 48, pattern(64, 48), { dropped: 4 });
+    expect(await p.refusal()).toBe("frame.dropped 4 is less than before (5)");
 
     // A second producer of the stream that stops reading: its viewer's input is dropped, not sent.
     await deafProducer(listener.path, "counted");
@@ -165,6 +166,7 @@ describe("ingest counters", () => {
       ingestProducersConnected: 2,
       ingestRingsMade: 3,
       ingestFramesSubmitted: 3,
+      ingestFramesDroppedByProducer: 5,
       ingestProtocolViolations: 1,
     });
     const metrics = parsePrometheus(await (await fetch(`${server.origin}metrics`)).text());
@@ -172,6 +174,7 @@ describe("ingest counters", () => {
     expect(series("producers_connected")).toBe(2);
     expect(series("rings_made")).toBe(3);
     expect(series("frames_submitted")).toBe(3);
+    expect(series("frames_dropped_by_producer")).toBe(5);
     expect(series("protocol_violations")).toBe(1);
     expect(series("input_dropped")).toBeGreaterThan(0);
     // Each stream counts its own producers only.

@@ -34,7 +34,7 @@ describe("Python client", () => {
     await frameMatches(url, W, H, pattern(W, H, 100));
     expect((await driver.call({ op: "acquire", width: W, height: H, shift: 150 })).slot).toBe(true);
     await frameMatches(url, W, H, pattern(W, H, 150));
-  });
+  }, 30_000);
 
   test("a larger frame gets a larger ring: /api/config and /frame.jpg follow the new size", async () => {
     const { driver, url } = await started();
@@ -44,7 +44,22 @@ describe("Python client", () => {
     expect([config.width, config.height]).toEqual([640, 360]);
     const tooLarge = await driver.ask({ op: "push", width: 64, height: 2200 });
     expect(tooLarge.error).toBe("ValueError: vkcast streams frames from 1x1 to 3840x2160 (got 64x2200)");
-  });
+  }, 30_000);
+
+  test("frames the client drops (a larger frame waits for its ring) are reported: /api/stats counts them", async () => {
+    const { driver, url } = await started();
+    await driver.call({ op: "push", width: W, height: H });
+    // The first larger frame is dropped while its ring is asked for; pushes go on until one gets through.
+    let reported = 0;
+    await until(async () => {
+      reported = Number((await driver.call({ op: "push", width: 640, height: 360 })).dropped);
+      return ((await (await fetch(`${url}api/config`)).json()) as { width: number }).width === 640;
+    }, "a 640x360 frame to get through");
+    expect(reported).toBeGreaterThanOrEqual(1);
+    // The count the client sent with its last submitted frame.
+    const stats = (await (await fetch(`${url}api/stats`)).json()) as { ingestFramesDroppedByProducer: number };
+    expect(stats.ingestFramesDroppedByProducer).toBe(reported);
+  }, 30_000);
 
   test("a viewer's pointer_down arrives in _input_queue; has_clients() follows viewers", async () => {
     const { driver, url } = await started();
@@ -57,14 +72,14 @@ describe("Python client", () => {
     expect((await driver.call({ op: "input", timeout: 10 })).event).toEqual(event);
     viewer.close();
     await until(async () => (await driver.call({ op: "has_clients" })).value === false, "has_clients() to turn false");
-  });
+  }, 30_000);
 
   test("stop() ends vkcast and frees its port before it returns", async () => {
     const { driver, port } = await started();
     expect(portIsFree(port)).toBe(false);
     await driver.call({ op: "stop" });
     expect(portIsFree(port)).toBe(true);
-  });
+  }, 30_000);
 
   test("SIGKILL of the engine ends the vkcast it launched and frees the port", async () => {
     const { driver, url, port } = await started();
@@ -73,7 +88,7 @@ describe("Python client", () => {
     await driver.kill("SIGKILL");
     await until(() => portIsFree(port), "the port to be free after the engine was killed");
     await viewer.closed;
-  });
+  }, 30_000);
 
   test("pip install ./clients/python: the installed package launches the vkcast VKCAST_BIN names", async () => {
     const dir = mkdtempSync(`${tmpdir()}/vkcast-pip-`);
@@ -91,7 +106,7 @@ describe("Python client", () => {
     await driver.call({ op: "push", width: W, height: H, shift: 5 });
     await frameMatches(url, W, H, pattern(W, H, 5));
     expect(existsSync(`${dir}/site/vkcast/server.py`)).toBe(true);
-  });
+  }, 30_000);
 
   test("the original's producer loop runs with only its import changed (test/fixtures/seed_loop.py)", async () => {
     const port = freePort();
@@ -116,5 +131,5 @@ describe("Python client", () => {
       await proc.exited;
     }
     await until(() => portIsFree(port), "the port to be free after the seed loop was killed");
-  });
+  }, 30_000);
 });

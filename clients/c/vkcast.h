@@ -772,9 +772,10 @@ int vkcast_submit(vkcast *v) {
     whole = (long long)t;
     /* the fraction by hand: printf's %f would follow the locale's decimal point */
     n = snprintf(line, sizeof line,
-                 "{\"type\":\"frame\",\"ring\":%lld,\"slot\":%d,\"width\":%d,\"height\":%d,\"stride\":%d,\"format\":\"%s\",\"t\":%lld.%03d}\n",
+                 "{\"type\":\"frame\",\"ring\":%lld,\"slot\":%d,\"width\":%d,\"height\":%d,\"stride\":%d,\"format\":\"%s\",\"t\":%lld.%03d,"
+                 "\"dropped\":%llu}\n",
                  v->ring.id, v->acquired, v->acq_width, v->acq_height, v->acq_stride, vkcast__format_name(v->acq_format), whole,
-                 (int)((t - (double)whole) * 1000));
+                 (int)((t - (double)whole) * 1000), v->counters.frames_dropped);
     v->ring.owned[v->acquired] = 0;
     v->acquired = -1;
     v->counters.frames_submitted++;

@@ -6,6 +6,8 @@ export interface IngestCounters {
   ingestProducersConnected: number;
   /** Frames its producers submitted that were handed to the stream. */
   ingestFramesSubmitted: number;
+  /** Frames its producers dropped on their side (no free slot, a ring on its way), as they report them. */
+  ingestFramesDroppedByProducer: number;
   /** Rings of shared memory made for its producers (at the handshake and on request). */
   ingestRingsMade: number;
   /** Producers closed for a protocol violation after their hello. */

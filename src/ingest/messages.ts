@@ -43,6 +43,8 @@ export interface FrameSubmit {
   format: IngestFormat;
   /** Capture time, ms since the epoch; absent: the time vkcast read the message. */
   t?: number;
+  /** Frames the producer dropped on its side since it connected (a running total), if it says. */
+  dropped?: number;
 }
 export type ProducerMessage = Hello | RingRequest | Mapped | FrameSubmit;
 
@@ -126,6 +128,7 @@ export function parseProducerMessage(line: string): ProducerMessage {
         stride: int(m, "frame", "stride", 1, Number.MAX_SAFE_INTEGER),
         format: format(m, "frame"),
         ...(t === undefined ? {} : { t }),
+        ...(m.dropped === undefined ? {} : { dropped: int(m, "frame", "dropped", 0, Number.MAX_SAFE_INTEGER) }),
       };
     }
     default:

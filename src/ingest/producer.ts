@@ -51,6 +51,8 @@ export class Producer {
   private closed = false;
   private backlog: Uint8Array[] = [];
   private backlogBytes = 0;
+  /** The producer's own count of frames it dropped, as its last frame message said. */
+  private droppedReported = 0;
   private readonly helloTimer: ReturnType<typeof setTimeout>;
 
   constructor(
@@ -146,6 +148,7 @@ export class Producer {
       const size = `${f.width}x${f.height} with stride ${f.stride}`;
       throw new ProtocolError(`frame ${size} needs ${bytes} bytes; a slot of ring ${ring.id} has ${ring.slotBytes}`);
     }
+    if (f.dropped !== undefined) this.noteDropped(f.dropped);
     const pixels = ring.take(f.slot, bytes);
     try {
       this.target!.pushFrame({
@@ -162,6 +165,12 @@ export class Producer {
       ring.give(f.slot);
       throw new ProtocolError(`frame refused: ${(err as Error).message}`);
     }
+  }
+
+  private noteDropped(total: number): void {
+    if (total < this.droppedReported) throw new ProtocolError(`frame.dropped ${total} is less than before (${this.droppedReported})`);
+    this.target!.counters.ingestFramesDroppedByProducer += total - this.droppedReported;
+    this.droppedReported = total;
   }
 
   /** The encoder is done with a slot (or dropped its frame): it is the producer's again. */
@@ -206,7 +215,9 @@ export class Producer {
   private queue(bytes: Uint8Array): void {
     this.backlog.push(bytes);
     this.backlogBytes += bytes.length;
-    if (this.backlogBytes > this.limits.maxBacklogBytes) this.fail(`the producer stopped reading its socket (${this.backlogBytes} bytes unread)`);
+    if (this.backlogBytes > this.limits.maxBacklogBytes) {
+      this.fail(`the producer stopped reading its socket (${this.backlogBytes} bytes unread)`);
+    }
   }
 
   /** The socket can take more: write what waits. */

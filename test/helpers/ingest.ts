@@ -329,13 +329,13 @@ export class RawProducer {
     this.send({ type: "mapped", ring: ring.id });
   }
 
-  /** Writes RGBA `pixels` (width*4 per row) into `slot` at the ring's stride and submits it. */
-  submit(slot: number, width: number, height: number, pixels: Uint8Array): void {
+  /** Writes RGBA `pixels` (width*4 per row) into `slot` at the ring's stride and submits it (with `extra` fields). */
+  submit(slot: number, width: number, height: number, pixels: Uint8Array, extra: object = {}): void {
     const ring = this.ring!;
     for (let y = 0; y < height; y++) {
       this.memory!.set(pixels.subarray(y * width * 4, (y + 1) * width * 4), slot * ring.slotBytes + y * ring.stride);
     }
-    this.send({ type: "frame", ring: ring.id, slot, width, height, stride: ring.stride, format: "rgba", t: Date.now() });
+    this.send({ type: "frame", ring: ring.id, slot, width, height, stride: ring.stride, format: "rgba", t: Date.now(), ...extra });
   }
 
   close(): void {

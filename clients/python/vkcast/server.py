@@ -224,6 +224,7 @@ class StreamingServer:
             "stride": row_stride(width, channels),
             "format": _FORMATS[channels],
             "t": time.time() * 1000.0,
+            "dropped": self.frames_dropped,  # vkcast counts what its producers dropped
         }
         with self._lock:
             conn = self._conn
