@@ -6,7 +6,9 @@
 // openh264.ts) at a sweep of constant quantisers, with one and with two temporal layers. SSIM is
 // ffmpeg's ssim filter (all planes, yuv420p) of each decoded stream against the rendered frames. Bytes
 // per second are at 30 fps. Encode ms: one frame in this thread (H.264 includes the RGBA -> I420
-// conversion), median and p95. "parity" interpolates the H.264 bytes at JPEG q85's SSIM along the sweep.
+// conversion), median and p95 of the wall time, and the median CPU time of this process over the encode
+// (user + system: what the encode cost, also on a machine busy with other work). "parity" interpolates
+// the H.264 bytes at JPEG q85's SSIM along the sweep.
 // Last, a viewer slower than the stream under both skipping policies (bench/codec-slow.ts).
 //
 // Options: --frames=N (60; 20 with --quick), --sizes=1280x720,1920x1080, --scenes=vulkan,rich,
@@ -55,8 +57,26 @@ interface Row {
   ssim: number;
   encodeMsP50: number;
   encodeMsP95: number;
+  encodeCpuMsP50: number;
   idrBytes?: number;
   pMedianBytes?: number;
+}
+
+/** Times calls: wall ms and this process's CPU ms (user + system) for each. */
+function timer() {
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  return {
+    samples: [wall, cpu],
+    time<T>(f: () => T): T {
+      const [t0, c0] = [performance.now(), process.cpuUsage()];
+      const out = f();
+      const c = process.cpuUsage(c0);
+      wall.push(performance.now() - t0);
+      cpu.push((c.user + c.system) / 1000);
+      return out;
+    },
+  };
 }
 
 /** Bytes at `target` SSIM along a sweep, interpolating log(bytes) between the two points around it. */
@@ -91,35 +111,27 @@ export default async function codecBench(args: string[]) {
         const frames = await sceneFrames(scene, width, height, count);
         const images = frames.map((pixels) => ({ pixels, width, height, stride: width * 4, format: "rgba" as const }));
         await Bun.write(dir.file("ref.rgba"), new Blob(frames as Uint8Array<ArrayBuffer>[]));
-        const measure = async (file: string, format: "h264" | "mjpeg", parts: Uint8Array[], ms: number[]) => {
+        const measure = async (file: string, format: "h264" | "mjpeg", parts: Uint8Array[], [ms, cpu]: number[][]) => {
           await Bun.write(dir.file(file), new Blob(parts as Uint8Array<ArrayBuffer>[]));
           const { all } = await ssim(dir.file("ref.rgba"), width, height, dir.file(file), format);
           const bytes = parts.reduce((a, p) => a + p.length, 0);
-          return { bytesPerSecond: (bytes / parts.length) * FPS, ssim: all, encodeMsP50: quantile(ms, 0.5), encodeMsP95: quantile(ms, 0.95) };
+          const timing = { encodeMsP50: quantile(ms!, 0.5), encodeMsP95: quantile(ms!, 0.95), encodeCpuMsP50: quantile(cpu!, 0.5) };
+          return { bytesPerSecond: (bytes / parts.length) * FPS, ssim: all, ...timing };
         };
         for (const quality of JPEG_QUALITIES) {
-          const ms: number[] = [];
-          const parts = images.map((image) => {
-            const t0 = performance.now();
-            const out = jpeg.encode(image, quality).slice();
-            ms.push(performance.now() - t0);
-            return out;
-          });
-          rows.push({ scene, size, codec: "jpeg", setting: `q${quality}`, quality, ...(await measure("j.mjpeg", "mjpeg", parts, ms)) });
+          const times = timer();
+          const parts = images.map((image) => times.time(() => jpeg.encode(image, quality).slice()));
+          rows.push({ scene, size, codec: "jpeg", setting: `q${quality}`, quality, ...(await measure("j.mjpeg", "mjpeg", parts, times.samples)) });
         }
         for (const layers of [1, 2] as const) {
           for (const qp of qps) {
             const encoder = new H264Encoder({ fps: FPS, qp, temporalLayers: layers });
-            const ms: number[] = [];
-            const parts = images.map((image) => {
-              const t0 = performance.now();
-              const au = encoder.encode(image);
-              ms.push(performance.now() - t0);
-              return au.data;
-            });
+            const times = timer();
+            const parts = images.map((image) => times.time(() => encoder.encode(image).data));
             encoder.close();
             const pSizes = parts.slice(1).map((p) => p.length);
-            const row = { scene, size, codec: "h264" as const, setting: `qp${qp} tl${layers}`, layers, qp, ...(await measure("h.h264", "h264", parts, ms)) };
+            const measured = await measure("h.h264", "h264", parts, times.samples);
+            const row = { scene, size, codec: "h264" as const, setting: `qp${qp} tl${layers}`, layers, qp, ...measured };
             rows.push({ ...row, idrBytes: parts[0]!.length, pMedianBytes: quantile(pSizes, 0.5) });
           }
         }
@@ -150,8 +162,11 @@ export default async function codecBench(args: string[]) {
   console.log(`JPEG (libjpeg-turbo) and H.264 (OpenH264), ${count} frames per scene and size, bytes at ${FPS} fps, SSIM by ffmpeg`);
   console.log(
     table(
-      ["scene", "size", "codec", "setting", "MB/s", "Mbit/s", "SSIM", "enc ms p50", "enc ms p95", "IDR KB", "P KB"],
-      rows.map((r) => [r.scene, r.size, r.codec, r.setting, mb(r.bytesPerSecond), mb(r.bytesPerSecond) * 8, r.ssim.toFixed(4), r.encodeMsP50, r.encodeMsP95, (r.idrBytes ?? NaN) / 1024, (r.pMedianBytes ?? NaN) / 1024]),
+      ["scene", "size", "codec", "setting", "MB/s", "Mbit/s", "SSIM", "enc ms p50", "enc ms p95", "enc CPU ms p50", "IDR KB", "P KB"],
+      rows.map((r) => [
+        r.scene, r.size, r.codec, r.setting, mb(r.bytesPerSecond), mb(r.bytesPerSecond) * 8, r.ssim.toFixed(4),
+        r.encodeMsP50, r.encodeMsP95, r.encodeCpuMsP50, (r.idrBytes ?? NaN) / 1024, (r.pMedianBytes ?? NaN) / 1024,
+      ]),
     ),
   );
   console.log("\nAt JPEG q85's SSIM: H.264 bytes interpolated along the quantiser sweep");
