@@ -7,11 +7,14 @@ import type { Logger } from "../log.ts";
 
 /** IDRs asked for are at most this often (a resize or a restarted Worker makes one regardless). */
 export const IDR_MIN_INTERVAL_MS = 1000;
+/** After the Worker failed to start, the next attempt waits this long. */
+const RESTART_AFTER_MS = 5000;
 
 export class H264Channel {
   private pool: EncoderPool | null = null;
   private starting: Promise<void> | null = null;
   private closed = false;
+  private failedAt = -Infinity;
   private idrWanted = false;
   private lastIdrAt = -Infinity;
   /** Bytes of the last IDR (0 before the first). */
@@ -27,7 +30,7 @@ export class H264Channel {
 
   /** Starts the Worker unless it runs or is starting. */
   start(): void {
-    if (this.pool || this.starting || this.closed) return;
+    if (this.pool || this.starting || this.closed || performance.now() - this.failedAt < RESTART_AFTER_MS) return;
     this.starting = EncoderPool.createH264(this.fps, (msg) => this.log.error(msg)).then(
       (pool) => {
         this.starting = null;
@@ -37,7 +40,8 @@ export class H264Channel {
       },
       (err: Error) => {
         this.starting = null;
-        this.log.error("the H.264 encoder failed to start", { error: err.message });
+        this.failedAt = performance.now();
+        this.log.error("the H.264 encoder failed to start", { error: err.message, retryMs: RESTART_AFTER_MS });
       },
     );
   }
