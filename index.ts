@@ -8,6 +8,7 @@ import { defaultSocketPath, SocketPathError } from "./src/ingest/socket-path.ts"
 import { ServerStreams } from "./src/ingest/streams.ts";
 import { isLoopback } from "./src/server/access.ts";
 import { createLogger } from "./src/log.ts";
+import { selfSigned } from "./src/self-signed.ts";
 import { StreamingServer } from "./src/server.ts";
 import { SyntheticSource } from "./src/sources/synthetic.ts";
 import { VulkanSource, VulkanUnavailableError } from "./src/sources/vulkan.ts";
@@ -31,6 +32,17 @@ if (options.help) {
 }
 
 const log = createLogger(options.logLevel, options.jsonLogs);
+// --tls self-signed: made once in the per-user state directory, then reused like --tls-cert/--tls-key.
+let certificateLines: string[] = [];
+if (options.tls === "self-signed") {
+  const made = selfSigned(options.host);
+  options = { ...options, tlsCert: made.cert, tlsKey: made.key };
+  certificateLines = [
+    `vkcast: certificate SHA-256 ${made.fingerprint}`,
+    `vkcast: certificate SPKI SHA-256 (base64, for --ignore-certificate-errors-spki-list) ${made.spkiFingerprint}`,
+  ];
+}
+if (options.edge) certificateLines.forEach((line) => console.log(line));
 // An edge has no frame source and no encoder; it serves until a signal ends the process (nothing below runs).
 if (options.edge) await runEdgeJob(options, log, SHUTDOWN_LIMIT_MS);
 // With --source ipc[:PATH] frames come from producers on a Unix socket ("" here: the default path).
@@ -105,6 +117,7 @@ const { origin: url, encoder, codecs, token } = server;
 log.info("vkcast is running", { url, device: server.health.device, encoder, codecs, auth: token !== null });
 if (options.noAuth && !isLoopback(options.host)) log.warn("--no-auth on a non-loopback host: anyone who reaches it can drive it");
 console.log(`vkcast: open ${server.url}`);
+certificateLines.forEach((line) => console.log(line));
 if (server.viewUrl) console.log(`vkcast: view-only link ${server.viewUrl}`);
 
 let stopping = false;

@@ -8,7 +8,7 @@ vkcast_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUN_VERSION=1.4.5
 
 # What each profile needs from Debian (the main job renders with Vulkan, encodes with libjpeg-turbo and OpenH264).
-vkcast_packages="libturbojpeg0 libopenh264-7 libyuv0 libvulkan1 libvulkan-dev mesa-vulkan-drivers glslc gcc libc6-dev"
+vkcast_packages="libturbojpeg0 libopenh264-7 libyuv0 libvulkan1 libvulkan-dev mesa-vulkan-drivers glslc gcc libc6-dev openssl"
 case "$vkcast_profile" in
   main) ;;
   test) vkcast_packages="$vkcast_packages chromium firefox-esr vulkan-validationlayers fonts-dejavu-core libopenh264-dev ffmpeg python3-numpy python3-pip python3-setuptools" ;;

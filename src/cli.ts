@@ -33,6 +33,7 @@ export interface CliOptions {
   viewToken: string | undefined;
   noAuth: boolean;
   allowOrigin: string[];
+  tls: "self-signed" | undefined;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   /** The NATS broker of a cluster (src/cluster/): an origin publishes to it, an edge serves from it. */
@@ -179,6 +180,7 @@ const SPECS: Record<string, Spec> = {
   "view-token": { value: "TOKEN", help: "a second token that lets viewers watch but never drive", parse: token },
   "no-auth": { help: "no token even on a non-loopback host (anyone who reaches it can drive it)", parse: bool },
   "allow-origin": { value: "ORIGINS", help: "other web origins that may open /ws, comma-separated", parse: origins },
+  tls: { value: "self-signed", help: "serve HTTPS/WSS with a certificate made here and kept in ~/.local/state/vkcast", parse: oneOf(["self-signed"]) },
   "tls-cert": { value: "FILE", help: "serve HTTPS/WSS with this PEM certificate (needs --tls-key)", parse: readableFile },
   "tls-key": { value: "FILE", help: "the PEM private key for --tls-cert", parse: readableFile },
   nats: {
@@ -217,6 +219,7 @@ const DEFAULTS: CliOptions = {
   viewToken: undefined,
   noAuth: false,
   allowOrigin: [],
+  tls: undefined,
   tlsCert: undefined,
   tlsKey: undefined,
   nats: undefined,
@@ -259,6 +262,9 @@ export function parseCli(argv: readonly string[], env: Record<string, string | u
   }
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
     throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  if (options.tls !== undefined && options.tlsCert !== undefined) {
+    throw new UsageError("--tls self-signed contradicts --tls-cert and --tls-key");
   }
   if (options.viewToken !== undefined && options.viewToken === options.token) {
     throw new UsageError("--view-token must differ from --token");
