@@ -2,7 +2,7 @@
 // every constant and every function signature, parsed from the header, so neither can drift.
 import { expect, test } from "bun:test";
 import { FFIType } from "bun:ffi";
-import { SYMBOLS, VKC_DRAW, VKC_ERR, VKC_SCENE } from "../src/vulkan/binding.ts";
+import { SYMBOLS, VKC_DRAW, VKC_ERR, VKC_MAX_SLOTS, VKC_OUTPUT, VKC_SCENE } from "../src/vulkan/binding.ts";
 
 const header = await Bun.file(`${import.meta.dir}/../src/vulkan/vkcast_vk.h`).text();
 const code = header.replace(/\/\/.*$/gm, ""); // comments may mention API names
@@ -24,9 +24,11 @@ test("every VKC_ERR_* code of the header is in the binding with the same value, 
   expect(prefixed("ERR", VKC_ERR)).toEqual(fromHeader);
 });
 
-test("the scene and draw-kind constants match the header", () => {
+test("the scene, draw-kind and output constants and the ring limit match the header", () => {
   expect(prefixed("SCENE", VKC_SCENE)).toEqual(headerConstants("SCENE"));
   expect(prefixed("DRAW", VKC_DRAW)).toEqual(headerConstants("DRAW"));
+  expect(prefixed("OUTPUT", VKC_OUTPUT)).toEqual(headerConstants("OUTPUT"));
+  expect(headerConstants("MAX")).toEqual({ VKC_MAX_SLOTS });
 });
 
 /** The FFI type a C parameter or return type is passed as. */

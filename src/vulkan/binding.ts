@@ -14,6 +14,10 @@ export const SYMBOLS = {
   vkc_device_type: { args: [FFIType.ptr], returns: FFIType.i32 },
   vkc_slot_count: { args: [FFIType.ptr], returns: FFIType.i32 },
   vkc_slot_pixels: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.ptr },
+  vkc_configure: { args: [FFIType.ptr, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  vkc_slot_bytes: { args: [FFIType.ptr], returns: FFIType.i32 },
+  vkc_slot_export: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  vkc_device_uuid: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   vkc_set_geometry: {
     args: [FFIType.ptr, FFIType.ptr, FFIType.u32, FFIType.ptr, FFIType.u32, FFIType.ptr, FFIType.u32],
     returns: FFIType.i32,
@@ -42,6 +46,12 @@ export const VKC_ERR = {
 
 /** VKC_SCENE_*: vkc_create's `scene`. */
 export const VKC_SCENE = { ORBIT: 0, PATTERN: 1 } as const;
+
+/** VKC_OUTPUT_*: what a slot holds (vkc_configure): RGBA, 4:2:0 planes read back, or 4:2:0 planes kept on the GPU. */
+export const VKC_OUTPUT = { RGBA: 0, YUV420: 1, YUV420_GPU: 2 } as const;
+
+/** The deepest ring vkc_configure makes. */
+export const VKC_MAX_SLOTS = 16;
 
 /** VKC_DRAW_*: the kind of a draw in vkc_set_geometry, i.e. the pipeline that draws it. */
 export const VKC_DRAW = { MESH: 0, GROUND: 1 } as const;

@@ -43,7 +43,7 @@ function filesIn(dir: string, pattern: RegExp): string[] {
 
 /** Every input of the build: the C files and headers, the shaders (and their includes), this script. */
 function sources(): string[] {
-  return [...filesIn(SRC_DIR, /\.[ch]$/), import.meta.path, ...filesIn(SHADER_DIR, /\.(vert|frag|glsl)$/)];
+  return [...filesIn(SRC_DIR, /\.[ch]$/), import.meta.path, ...filesIn(SHADER_DIR, /\.(vert|frag|comp|glsl)$/)];
 }
 
 function run(cmd: string[], cwd: string): void {
@@ -79,7 +79,7 @@ function buildVulkanLibrary(): string {
   const tmp = join(BUILD_DIR, `.vk-${process.pid}-${Math.random().toString(36).slice(2)}`);
   mkdirSync(tmp, { recursive: true });
   try {
-    for (const shader of filesIn(SHADER_DIR, /\.(vert|frag)$/))
+    for (const shader of filesIn(SHADER_DIR, /\.(vert|frag|comp)$/))
       run([glslc!, "-O", "--target-env=vulkan1.2", "-mfmt=c", "-I", SHADER_DIR, "-o", join(tmp, `${basename(shader)}.inc`), shader], tmp);
     const out = join(tmp, "libvkcast_vk.so");
     run(

@@ -10,7 +10,7 @@
 // to run while a slot is in flight. No function calls abort()/exit(): errors are returned as
 // negative codes (VkResult values or VKC_ERR_*), and a text for the last one is kept per context.
 //
-// Resources: a ring of VKC_SLOTS slots, each with a DEVICE_LOCAL colour image (R8G8B8A8_UNORM, so the
+// Resources: a ring of slots (2 unless vkc_configure asks for up to VKC_MAX_SLOTS), each with a DEVICE_LOCAL colour image (R8G8B8A8_UNORM, so the
 // bytes are RGBA), a depth image, a framebuffer, a uniform buffer, a command buffer and a HOST_VISIBLE
 // (preferably HOST_CACHED) readback buffer that stays mapped for the slot's life. Completion of slot i
 // is "timeline value >= slot[i].value".
@@ -88,7 +88,7 @@ static void *submit_thread(void *arg) {
     while (!c->stopping && c->fifo_len == 0) pthread_cond_wait(&c->wake, &c->lock);
     if (c->fifo_len == 0) break; // stopping, and nothing left to submit
     int slot = c->fifo[c->fifo_head];
-    c->fifo_head = (c->fifo_head + 1) % (VKC_SLOTS + 1);
+    c->fifo_head = (c->fifo_head + 1) % (VKC_MAX_SLOTS + 1);
     c->fifo_len--;
     vkc_slot *s = &c->slots[slot];
     uint64_t value = s->value;
@@ -128,7 +128,7 @@ static void stop_thread(vkc_ctx *c) {
   c->stopping = 1;
   pthread_cond_signal(&c->wake);
   pthread_mutex_unlock(&c->lock);
-  pthread_join(c->thread, NULL); // returns once the queued submits (at most VKC_SLOTS) are made
+  pthread_join(c->thread, NULL); // returns once the queued submits (at most one per slot) are made
   c->thread_started = 0;
 }
 
@@ -158,13 +158,32 @@ static int slot_done(vkc_ctx *c, int slot, uint64_t *now) {
 const char *vkc_error(vkc_ctx *c) { return c ? c->error : ""; }
 const char *vkc_device_name(vkc_ctx *c) { return c->props.deviceName; }
 int vkc_device_type(vkc_ctx *c) { return (int)c->props.deviceType; }
-int vkc_slot_count(vkc_ctx *c) {
-  (void)c;
-  return VKC_SLOTS;
-}
+int vkc_slot_count(vkc_ctx *c) { return c->slot_count; }
 void *vkc_slot_pixels(vkc_ctx *c, int slot) {
-  if (slot < 0 || slot >= VKC_SLOTS || !c->have_slots) return NULL;
+  if (slot < 0 || slot >= c->slot_count || !c->have_slots) return NULL;
   return c->slots[slot].readback_ptr;
+}
+
+int vkc_slot_bytes(vkc_ctx *c) {
+  uint32_t p[4];
+  if (!c->have_slots) return 0;
+  return (int)(c->output == VKC_OUTPUT_RGBA ? (VkDeviceSize)c->width * c->height * 4 : yuv_layout(c->width, c->height, p));
+}
+
+int vkc_slot_export(vkc_ctx *c, int slot, int *out) {
+  if (slot < 0 || slot >= c->slot_count || !c->have_slots || c->slots[slot].export_fd < 0) {
+    set_error(c, "vkc_slot_export: slot %d has no exported memory (VKC_OUTPUT_YUV420_GPU)", slot);
+    return VKC_ERR_ARG;
+  }
+  out[0] = c->slots[slot].export_fd;
+  out[1] = (int)c->slots[slot].planes_alloc;
+  out[2] = c->export_dedicated;
+  return 0;
+}
+
+int vkc_device_uuid(vkc_ctx *c, uint8_t *out) {
+  memcpy(out, c->uuid, VK_UUID_SIZE);
+  return VK_UUID_SIZE;
 }
 
 static void destroy_context(vkc_ctx *c) {
@@ -172,6 +191,7 @@ static void destroy_context(vkc_ctx *c) {
   if (c->device) {
     vkDeviceWaitIdle(c->device); // at close only; whatever is in flight finishes first
     destroy_slots(c);
+    destroy_yuv_pipeline(c);
     VkPipeline p[4] = {c->mesh_pipeline, c->ground_pipeline, c->sky_pipeline, c->pattern_pipeline};
     for (int i = 0; i < 4; i++)
       if (p[i]) vkDestroyPipeline(c->device, p[i], NULL);
@@ -249,7 +269,7 @@ static int init_context(vkc_ctx *c, const char *device, int validation) {
     VkQueryPoolCreateInfo qp = {
         .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
         .queryType = VK_QUERY_TYPE_TIMESTAMP,
-        .queryCount = VKC_SLOTS * 3,
+        .queryCount = VKC_MAX_SLOTS * 3,
     };
     CHECK(vkCreateQueryPool(c->device, &qp, NULL, &c->queries));
   }
@@ -271,6 +291,9 @@ vkc_ctx *vkc_create(const char *device, int scene, int validation, int nice) {
   c->scene = scene == VKC_SCENE_PATTERN ? VKC_SCENE_PATTERN : VKC_SCENE_ORBIT;
   c->validation = validation;
   c->nice = nice < 0 ? 0 : nice > 19 ? 19 : nice;
+  c->slot_count = VKC_DEFAULT_SLOTS;
+  c->output = VKC_OUTPUT_RGBA;
+  for (int i = 0; i < VKC_MAX_SLOTS; i++) c->slots[i].export_fd = -1;
   snprintf(c->device_want, sizeof c->device_want, "%s", device ? device : "");
   if (pthread_create(&c->thread, NULL, submit_thread, c) != 0) {
     vkc_free(c);
@@ -289,7 +312,7 @@ int vkc_ready(vkc_ctx *c) {
 
 // 0 when no slot is in flight; VKC_ERR_BUSY (naming `what`) when one is, so callers never wait.
 static int require_idle_slots(vkc_ctx *c, const char *what) {
-  for (int i = 0; i < VKC_SLOTS; i++) {
+  for (int i = 0; i < VKC_MAX_SLOTS; i++) {
     uint64_t now = 0;
     int d = slot_done(c, i, &now);
     if (d < 0) return d;
@@ -333,11 +356,34 @@ int vkc_set_geometry(vkc_ctx *c, const void *vertices, uint32_t vertex_bytes, co
   memcpy(c->draws, draws, draw_count * sizeof(vkc_draw));
   c->draw_count = draw_count;
   if (c->have_slots)
-    for (int i = 0; i < VKC_SLOTS; i++) {
+    for (int i = 0; i < c->slot_count; i++) {
       CHECK(vkResetCommandBuffer(c->slots[i].cmd, 0));
       e = record_slot(c, i);
       if (e) return e;
     }
+  return 0;
+}
+
+int vkc_configure(vkc_ctx *c, int slots, int output) {
+  if (is_lost(c)) return VKC_ERR_LOST;
+  if (slots < 1 || slots > VKC_MAX_SLOTS || output < VKC_OUTPUT_RGBA || output > VKC_OUTPUT_YUV420_GPU) {
+    set_error(c, "vkc_configure: slots must be 1..%d and output a VKC_OUTPUT_* value (got %d, %d)", VKC_MAX_SLOTS, slots, output);
+    return VKC_ERR_ARG;
+  }
+  if (output == VKC_OUTPUT_YUV420_GPU && !c->can_export) {
+    set_error(c, "%s cannot export memory (no VK_KHR_external_memory_fd)", c->props.deviceName);
+    return VKC_ERR_ARG;
+  }
+  int busy = require_idle_slots(c, "vkc_configure");
+  if (busy) return busy;
+  if (output != VKC_OUTPUT_RGBA && !c->yuv_pipeline) {
+    int e = create_yuv_pipeline(c);
+    if (e) return e;
+  }
+  destroy_slots(c);
+  c->slot_count = slots;
+  c->output = output;
+  c->width = c->height = 0;
   return 0;
 }
 
@@ -368,7 +414,7 @@ int vkc_submit(vkc_ctx *c, int slot, const void *uniforms, uint32_t bytes) {
     set_error(c, "the Vulkan device was lost (VK_ERROR_DEVICE_LOST)");
     return VKC_ERR_LOST;
   }
-  if (slot < 0 || slot >= VKC_SLOTS) return VKC_ERR_ARG;
+  if (slot < 0 || slot >= c->slot_count) return VKC_ERR_ARG;
   if (!c->have_slots) {
     set_error(c, "no render target (the last resize failed)");
     return VKC_ERR_NO_TARGET;
@@ -389,8 +435,8 @@ int vkc_submit(vkc_ctx *c, int slot, const void *uniforms, uint32_t bytes) {
   s->value = c->submitted;
   s->queued = 1;
   s->submit_error = 0;
-  s->invalidate = !s->readback_coherent || !s->timings_coherent;
-  c->fifo[(c->fifo_head + c->fifo_len) % (VKC_SLOTS + 1)] = slot;
+  s->invalidate = (s->readback_mem && !s->readback_coherent) || !s->timings_coherent;
+  c->fifo[(c->fifo_head + c->fifo_len) % (VKC_MAX_SLOTS + 1)] = slot;
   c->fifo_len++;
   pthread_cond_signal(&c->wake);
   pthread_mutex_unlock(&c->lock);
@@ -398,23 +444,24 @@ int vkc_submit(vkc_ctx *c, int slot, const void *uniforms, uint32_t bytes) {
 }
 
 int vkc_poll(vkc_ctx *c, int slot) {
-  if (slot < 0 || slot >= VKC_SLOTS) return VKC_ERR_ARG;
+  if (slot < 0 || slot >= c->slot_count) return VKC_ERR_ARG;
   uint64_t now = 0;
   int d = slot_done(c, slot, &now);
   if (d == 1 && c->slots[slot].invalidate && c->have_slots) {
     vkc_slot *s = &c->slots[slot];
     VkMappedMemoryRange ranges[2] = {
-        {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = s->readback_mem, .size = VK_WHOLE_SIZE},
         {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = s->timings_mem, .size = VK_WHOLE_SIZE},
+        {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE, .memory = s->readback_mem, .size = VK_WHOLE_SIZE},
     };
-    CHECK(vkInvalidateMappedMemoryRanges(c->device, 2, ranges));
+    // No readback buffer when the planes stay on the GPU (VKC_OUTPUT_YUV420_GPU).
+    CHECK(vkInvalidateMappedMemoryRanges(c->device, s->readback_mem ? 2 : 1, ranges));
     s->invalidate = 0;
   }
   return d;
 }
 
 int vkc_frame_times(vkc_ctx *c, int slot, double *out) {
-  if (slot < 0 || slot >= VKC_SLOTS) return 0;
+  if (slot < 0 || slot >= c->slot_count) return 0;
   pthread_mutex_lock(&c->lock);
   out[2] = c->slots[slot].submit_ms;
   pthread_mutex_unlock(&c->lock);

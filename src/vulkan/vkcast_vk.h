@@ -29,6 +29,16 @@ extern "C" {
 #define VKC_SCENE_ORBIT 0   // the meshes of vkc_set_geometry under a sky
 #define VKC_SCENE_PATTERN 1 // a test pattern: pixel (x, y) is (x & 255, y & 255, (x ^ y) & 255, 255)
 
+// What a slot holds once its frame is done (vkc_configure). The 4:2:0 planes are libjpeg-turbo's
+// conversion of the RGBA picture: 2 * ceil(height / 2) Y rows of a pitch rounded up to 8 bytes (an odd
+// last row repeated), then U and V rows of half that pitch, ceil(height / 2) of them (src/frame.ts yuv420Layout).
+#define VKC_OUTPUT_RGBA 0       // width * height RGBA pixels, rows packed, in host memory
+#define VKC_OUTPUT_YUV420 1     // the 4:2:0 planes in host memory: 3/8 of the bytes of RGBA
+#define VKC_OUTPUT_YUV420_GPU 2 // the 4:2:0 planes stay in GPU memory, exported as an fd (vkc_slot_export)
+
+// The deepest ring vkc_configure makes.
+#define VKC_MAX_SLOTS 16
+
 // The `kind` of a draw in vkc_set_geometry: which pipeline draws it.
 #define VKC_DRAW_MESH 0
 #define VKC_DRAW_GROUND 1
@@ -65,8 +75,25 @@ VKC_API int vkc_device_type(vkc_ctx *c);
 // How many slots the ring has; slots are numbered 0 .. count - 1.
 VKC_API int vkc_slot_count(vkc_ctx *c);
 
-// The slot's mapped readback memory: width * height RGBA pixels, rows packed. Valid until the next
-// vkc_resize or vkc_close; readable while vkc_poll says the slot is done. NULL without render targets.
+// The ring's depth and what each slot holds (VKC_OUTPUT_*). Drops the slots: vkc_resize makes them
+// again. VKC_ERR_BUSY while a slot is in flight; VKC_ERR_ARG for a bad value, or for
+// VKC_OUTPUT_YUV420_GPU on a device that cannot export memory (VK_KHR_external_memory_fd).
+VKC_API int vkc_configure(vkc_ctx *c, int slots, int output);
+
+// Bytes of a slot's output (RGBA pixels or 4:2:0 planes); 0 without render targets.
+VKC_API int vkc_slot_bytes(vkc_ctx *c);
+
+// With VKC_OUTPUT_YUV420_GPU: the slot's planes as exported memory. out[0] an fd (the library's: it is
+// closed when the slots are dropped; import a duplicate), out[1] the allocation's size, out[2] 1 when it
+// is a dedicated allocation. Returns 0, or VKC_ERR_ARG when the slot has no exported memory.
+VKC_API int vkc_slot_export(vkc_ctx *c, int slot, int *out);
+
+// The device's UUID (VkPhysicalDeviceIDProperties.deviceUUID, the UUID CUDA reports too) into out[16]; returns 16.
+VKC_API int vkc_device_uuid(vkc_ctx *c, uint8_t *out);
+
+// The slot's mapped readback memory: its output (width * height RGBA pixels, rows packed, or the 4:2:0
+// planes). Valid until the next vkc_resize, vkc_configure or vkc_close; readable while vkc_poll says the
+// slot is done. NULL without render targets, and with VKC_OUTPUT_YUV420_GPU (nothing is read back).
 VKC_API void *vkc_slot_pixels(vkc_ctx *c, int slot);
 
 // Uploads the scene's meshes: vertices are (position xyz, normal xyz) float32, indices uint32, draws

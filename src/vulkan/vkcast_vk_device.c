@@ -259,6 +259,33 @@ int pick_device(vkc_ctx *c, const char *want) {
   return 0;
 }
 
+static int has_device_extension(VkPhysicalDevice pd, const char *name) {
+  uint32_t n = 0;
+  if (vkEnumerateDeviceExtensionProperties(pd, NULL, &n, NULL) != VK_SUCCESS || n == 0) return 0;
+  VkExtensionProperties *p = calloc(n, sizeof *p);
+  if (!p) return 0;
+  int found = 0;
+  if (vkEnumerateDeviceExtensionProperties(pd, NULL, &n, p) == VK_SUCCESS)
+    for (uint32_t i = 0; i < n; i++)
+      if (strcmp(p[i].extensionName, name) == 0) found = 1;
+  free(p);
+  return found;
+}
+
+// Whether buffers of the 4:2:0 planes can be exported as opaque fds, and whether only dedicated allocations can.
+static void check_export(vkc_ctx *c) {
+  VkPhysicalDeviceExternalBufferInfo info = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_EXTERNAL_BUFFER_INFO,
+      .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT,
+      .handleType = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT,
+  };
+  VkExternalBufferProperties props = {.sType = VK_STRUCTURE_TYPE_EXTERNAL_BUFFER_PROPERTIES};
+  vkGetPhysicalDeviceExternalBufferProperties(c->physical, &info, &props);
+  VkExternalMemoryFeatureFlags f = props.externalMemoryProperties.externalMemoryFeatures;
+  c->can_export = c->can_export && (f & VK_EXTERNAL_MEMORY_FEATURE_EXPORTABLE_BIT);
+  c->export_dedicated = (f & VK_EXTERNAL_MEMORY_FEATURE_DEDICATED_ONLY_BIT) != 0;
+}
+
 int create_device(vkc_ctx *c) {
   float priority = 1.0f;
   VkDeviceQueueCreateInfo queue = {
@@ -271,14 +298,28 @@ int create_device(vkc_ctx *c) {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
       .timelineSemaphore = VK_TRUE,
   };
+  // Memory export to CUDA (nvJPEG) where the driver has it; nothing else needs an extension.
+  const char *exts[1] = {VK_KHR_EXTERNAL_MEMORY_FD_EXTENSION_NAME};
+  c->can_export = has_device_extension(c->physical, exts[0]);
   VkDeviceCreateInfo info = {
       .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
       .pNext = &f12,
       .queueCreateInfoCount = 1,
       .pQueueCreateInfos = &queue,
+      .enabledExtensionCount = c->can_export ? 1 : 0,
+      .ppEnabledExtensionNames = exts,
   };
   CHECK(vkCreateDevice(c->physical, &info, NULL, &c->device));
   vkGetDeviceQueue(c->device, c->queue_family, 0, &c->queue);
+  if (c->can_export) {
+    c->get_memory_fd = (PFN_vkGetMemoryFdKHR)vkGetDeviceProcAddr(c->device, "vkGetMemoryFdKHR");
+    c->can_export = c->get_memory_fd != NULL;
+    check_export(c);
+  }
+  VkPhysicalDeviceIDProperties id = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES};
+  VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &id};
+  vkGetPhysicalDeviceProperties2(c->physical, &p2);
+  memcpy(c->uuid, id.deviceUUID, VK_UUID_SIZE);
 
   const VkFormat depth[3] = {VK_FORMAT_D32_SFLOAT, VK_FORMAT_X8_D24_UNORM_PACK32, VK_FORMAT_D16_UNORM};
   c->depth_format = VK_FORMAT_D16_UNORM; // required to be supported

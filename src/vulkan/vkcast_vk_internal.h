@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define VKC_SLOTS 2
+#define VKC_DEFAULT_SLOTS 2 // until vkc_configure asks for another depth
 #define VKC_UNIFORM_BYTES 4096
 #define VKC_MAX_DRAWS 64
 #define VKC_MAX_SIDE 16384
@@ -40,6 +40,13 @@ typedef struct {
   void *readback_ptr, *uniforms_ptr, *timings_ptr;
   int readback_coherent, timings_coherent;
   VkDescriptorSet set;
+  // 4:2:0 output: the planes in device memory (exportable with VKC_OUTPUT_YUV420_GPU; none when the
+  // readback buffer is device memory too, as on lavapipe) and the conversion's descriptor set.
+  VkBuffer planes;
+  VkDeviceMemory planes_mem;
+  VkDeviceSize planes_alloc;
+  VkDescriptorSet yuv_set;
+  int export_fd; // -1 when there is none
   VkCommandBuffer cmd;
   uint64_t value;       // timeline value that marks this slot's last submission done; 0: never
   int invalidate;       // a non-coherent readback must be invalidated once the slot is done
@@ -72,7 +79,7 @@ struct vkc_ctx {
   char error[1024];
   vkc_messages *messages; // heap: the messenger callback holds its address
 
-  // timing: timestamp queries, VKC_SLOTS * 3 of them
+  // timing: timestamp queries, VKC_MAX_SLOTS * 3 of them
   int timestamps;     // 1 when the queue family has valid timestamp bits
   uint64_t ts_mask;
   double ts_period_ns;
@@ -94,7 +101,19 @@ struct vkc_ctx {
 
   uint32_t width, height;
   int have_slots;
-  vkc_slot slots[VKC_SLOTS];
+  int slot_count; // the ring's depth: 1..VKC_MAX_SLOTS (vkc_configure)
+  int output;     // VKC_OUTPUT_*
+  vkc_slot slots[VKC_MAX_SLOTS];
+
+  // The RGBA to 4:2:0 conversion (yuv420.comp), made on first use; memory export to CUDA.
+  VkDescriptorSetLayout yuv_set_layout;
+  VkPipelineLayout yuv_layout;
+  VkPipeline yuv_pipeline;
+  VkDescriptorPool yuv_pool;
+  int can_export;        // VK_KHR_external_memory_fd is enabled
+  int export_dedicated;  // the driver wants exported buffers in dedicated allocations
+  PFN_vkGetMemoryFdKHR get_memory_fd;
+  uint8_t uuid[VK_UUID_SIZE];
 
   // The library's thread: it initializes the context (instance, device, pipeline compiles take
   // 100+ ms on lavapipe), then submits the slots queued in its FIFO.
@@ -106,7 +125,7 @@ struct vkc_ctx {
   char device_want[256];
   pthread_mutex_t lock;
   pthread_cond_t wake;
-  int fifo[VKC_SLOTS + 1];
+  int fifo[VKC_MAX_SLOTS + 1];
   int fifo_head, fifo_len;
 };
 
@@ -132,13 +151,17 @@ int create_instance(vkc_ctx *c, int validation);
 int pick_device(vkc_ctx *c, const char *want);
 int create_device(vkc_ctx *c);
 
-// vkcast_vk_pipelines.c: render pass, layouts and the scene's pipelines
+// vkcast_vk_pipelines.c: render pass, layouts and the scene's pipelines; the 4:2:0 conversion
 int create_pipelines(vkc_ctx *c);
+int create_yuv_pipeline(vkc_ctx *c);
+void destroy_yuv_pipeline(vkc_ctx *c);
 
 // vkcast_vk_slots.c: memory and the ring of slots
 int create_buffer(vkc_ctx *c, VkDeviceSize size, VkBufferUsageFlags usage, VkMemoryPropertyFlags want,
                   VkMemoryPropertyFlags need, VkBuffer *buf, VkDeviceMemory *mem, void **mapped, int *coherent);
 int create_slots(vkc_ctx *c);
+// The 4:2:0 layout of a width x height frame: p = {Y pitch, chroma pitch, U offset, V offset}; returns the bytes.
+VkDeviceSize yuv_layout(uint32_t width, uint32_t height, uint32_t p[4]);
 int record_slot(vkc_ctx *c, int index);
 void destroy_slots(vkc_ctx *c);
 

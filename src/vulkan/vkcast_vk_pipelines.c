@@ -21,6 +21,9 @@ static const uint32_t spv_fullscreen_vert[] =
 static const uint32_t spv_pattern_frag[] =
 #include "pattern.frag.inc"
     ;
+static const uint32_t spv_yuv420_comp[] =
+#include "yuv420.comp.inc"
+    ;
 
 // ---------------------------------------------------------------------------------------------------
 // Pipelines
@@ -163,11 +166,12 @@ static int create_render_pass(vkc_ctx *c) {
   VkPipelineStageFlags depth_stages =
       VK_PIPELINE_STAGE_EARLY_FRAGMENT_TESTS_BIT | VK_PIPELINE_STAGE_LATE_FRAGMENT_TESTS_BIT;
   VkSubpassDependency deps[2] = {
-      // The previous use of this slot: its copy read the colour image, its tests wrote the depth.
+      // The previous use of this slot: its copy (or 4:2:0 conversion) read the colour image, its tests
+      // wrote the depth.
       {
           .srcSubpass = VK_SUBPASS_EXTERNAL,
           .dstSubpass = 0,
-          .srcStageMask = VK_PIPELINE_STAGE_TRANSFER_BIT | depth_stages,
+          .srcStageMask = VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | depth_stages,
           .dstStageMask = VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT | depth_stages,
           .srcAccessMask = VK_ACCESS_DEPTH_STENCIL_ATTACHMENT_WRITE_BIT,
           .dstAccessMask = VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT | VK_ACCESS_DEPTH_STENCIL_ATTACHMENT_READ_BIT |
@@ -215,11 +219,11 @@ int create_pipelines(vkc_ctx *c) {
       .pSetLayouts = &c->set_layout,
   };
   CHECK(vkCreatePipelineLayout(c->device, &pl, NULL, &c->layout));
-  VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, VKC_SLOTS};
+  VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER, VKC_MAX_SLOTS};
   VkDescriptorPoolCreateInfo dp = {
       .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
       .flags = VK_DESCRIPTOR_POOL_CREATE_FREE_DESCRIPTOR_SET_BIT,
-      .maxSets = VKC_SLOTS,
+      .maxSets = VKC_MAX_SLOTS,
       .poolSizeCount = 1,
       .pPoolSizes = &ps,
   };
@@ -249,4 +253,59 @@ int create_pipelines(vkc_ctx *c) {
   for (int i = 0; i < 6; i++)
     if (m[i]) vkDestroyShaderModule(c->device, m[i], NULL);
   return e;
+}
+
+// The RGBA to 4:2:0 conversion (yuv420.comp): the colour image as a storage image, the planes as a
+// storage buffer, the layout as push constants (width, height, Y pitch, chroma pitch, U and V offsets).
+int create_yuv_pipeline(vkc_ctx *c) {
+  VkDescriptorSetLayoutBinding b[2] = {
+      {.binding = 0, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_IMAGE, .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT},
+      {.binding = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT},
+  };
+  VkDescriptorSetLayoutCreateInfo sl = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO, .bindingCount = 2, .pBindings = b};
+  CHECK(vkCreateDescriptorSetLayout(c->device, &sl, NULL, &c->yuv_set_layout));
+  VkPushConstantRange push = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .offset = 0, .size = 6 * sizeof(uint32_t)};
+  VkPipelineLayoutCreateInfo pl = {
+      .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+      .setLayoutCount = 1,
+      .pSetLayouts = &c->yuv_set_layout,
+      .pushConstantRangeCount = 1,
+      .pPushConstantRanges = &push,
+  };
+  CHECK(vkCreatePipelineLayout(c->device, &pl, NULL, &c->yuv_layout));
+  VkDescriptorPoolSize ps[2] = {{VK_DESCRIPTOR_TYPE_STORAGE_IMAGE, VKC_MAX_SLOTS}, {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VKC_MAX_SLOTS}};
+  VkDescriptorPoolCreateInfo dp = {
+      .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+      .flags = VK_DESCRIPTOR_POOL_CREATE_FREE_DESCRIPTOR_SET_BIT,
+      .maxSets = VKC_MAX_SLOTS,
+      .poolSizeCount = 2,
+      .pPoolSizes = ps,
+  };
+  CHECK(vkCreateDescriptorPool(c->device, &dp, NULL, &c->yuv_pool));
+  VkShaderModule module;
+  int e = shader(c, spv_yuv420_comp, sizeof spv_yuv420_comp, &module);
+  if (e) return e;
+  VkComputePipelineCreateInfo info = {
+      .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+      .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                .module = module,
+                .pName = "main"},
+      .layout = c->yuv_layout,
+  };
+  VkResult r = vkCreateComputePipelines(c->device, VK_NULL_HANDLE, 1, &info, NULL, &c->yuv_pipeline);
+  vkDestroyShaderModule(c->device, module, NULL);
+  CHECK(r);
+  return 0;
+}
+
+void destroy_yuv_pipeline(vkc_ctx *c) {
+  if (c->yuv_pipeline) vkDestroyPipeline(c->device, c->yuv_pipeline, NULL);
+  if (c->yuv_layout) vkDestroyPipelineLayout(c->device, c->yuv_layout, NULL);
+  if (c->yuv_pool) vkDestroyDescriptorPool(c->device, c->yuv_pool, NULL);
+  if (c->yuv_set_layout) vkDestroyDescriptorSetLayout(c->device, c->yuv_set_layout, NULL);
+  c->yuv_pipeline = VK_NULL_HANDLE;
+  c->yuv_layout = VK_NULL_HANDLE;
+  c->yuv_pool = VK_NULL_HANDLE;
+  c->yuv_set_layout = VK_NULL_HANDLE;
 }

@@ -82,13 +82,98 @@ static int create_image(vkc_ctx *c, VkFormat format, VkImageUsageFlags usage, Vk
   return 0;
 }
 
+// The buffer the 4:2:0 conversion writes: device memory, exportable as an opaque fd for CUDA when
+// `exported` (in a dedicated allocation where the driver wants one).
+static int create_planes(vkc_ctx *c, vkc_slot *s, VkDeviceSize size, int exported) {
+  VkExternalMemoryBufferCreateInfo ext = {
+      .sType = VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO,
+      .handleTypes = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT,
+  };
+  VkBufferCreateInfo info = {
+      .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+      .pNext = exported ? &ext : NULL,
+      .size = size,
+      .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT,
+      .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
+  };
+  CHECK(vkCreateBuffer(c->device, &info, NULL, &s->planes));
+  VkMemoryRequirements req;
+  vkGetBufferMemoryRequirements(c->device, s->planes, &req);
+  int type = memory_type(c, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0);
+  VkMemoryDedicatedAllocateInfo dedicated = {.sType = VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO, .buffer = s->planes};
+  VkExportMemoryAllocateInfo export = {
+      .sType = VK_STRUCTURE_TYPE_EXPORT_MEMORY_ALLOCATE_INFO,
+      .pNext = c->export_dedicated ? &dedicated : NULL,
+      .handleTypes = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT,
+  };
+  VkMemoryAllocateInfo alloc = {
+      .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+      .pNext = exported ? &export : NULL,
+      .allocationSize = req.size,
+      .memoryTypeIndex = (uint32_t)type,
+  };
+  CHECK(vkAllocateMemory(c->device, &alloc, NULL, &s->planes_mem));
+  s->planes_alloc = req.size;
+  CHECK(vkBindBufferMemory(c->device, s->planes, s->planes_mem, 0));
+  if (exported) {
+    VkMemoryGetFdInfoKHR get = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_GET_FD_INFO_KHR,
+        .memory = s->planes_mem,
+        .handleType = VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT,
+    };
+    CHECK(c->get_memory_fd(c->device, &get, &s->export_fd));
+  }
+  return 0;
+}
+
+// The conversion's descriptor set: the slot's colour image in, `target` (planes or readback) out.
+static int create_yuv_set(vkc_ctx *c, vkc_slot *s, VkBuffer target) {
+  VkDescriptorSetAllocateInfo da = {
+      .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+      .descriptorPool = c->yuv_pool,
+      .descriptorSetCount = 1,
+      .pSetLayouts = &c->yuv_set_layout,
+  };
+  CHECK(vkAllocateDescriptorSets(c->device, &da, &s->yuv_set));
+  VkDescriptorImageInfo image = {.imageView = s->color_view, .imageLayout = VK_IMAGE_LAYOUT_GENERAL};
+  VkDescriptorBufferInfo buffer = {target, 0, VK_WHOLE_SIZE};
+  VkWriteDescriptorSet w[2] = {
+      {.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = s->yuv_set, .dstBinding = 0, .descriptorCount = 1,
+       .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_IMAGE, .pImageInfo = &image},
+      {.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = s->yuv_set, .dstBinding = 1, .descriptorCount = 1,
+       .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &buffer},
+  };
+  vkUpdateDescriptorSets(c->device, 2, w, 0, NULL);
+  return 0;
+}
+
+VkDeviceSize yuv_layout(uint32_t width, uint32_t height, uint32_t p[4]) {
+  uint32_t y_pitch = (width + 7) / 8 * 8, c_pitch = y_pitch / 2, c_rows = (height + 1) / 2;
+  p[0] = y_pitch;
+  p[1] = c_pitch;
+  p[2] = y_pitch * c_rows * 2; // an even number of Y rows: libjpeg-turbo repeats an odd last one
+  p[3] = p[2] + c_pitch * c_rows;
+  return (VkDeviceSize)p[3] + (VkDeviceSize)c_pitch * c_rows;
+}
+
+// Where the conversion writes straight into the mapped readback buffer: devices whose memory is the
+// host's (lavapipe, integrated GPUs), so no copy is needed.
+static int converts_in_place(vkc_ctx *c) {
+  return c->output == VKC_OUTPUT_YUV420 &&
+         (c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU || c->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Slots
 
 void destroy_slots(vkc_ctx *c) {
   if (!c->device) return;
-  for (int i = 0; i < VKC_SLOTS; i++) {
+  for (int i = 0; i < VKC_MAX_SLOTS; i++) {
     vkc_slot *s = &c->slots[i];
+    if (s->yuv_set) vkFreeDescriptorSets(c->device, c->yuv_pool, 1, &s->yuv_set);
+    if (s->planes) vkDestroyBuffer(c->device, s->planes, NULL);
+    if (s->planes_mem) vkFreeMemory(c->device, s->planes_mem, NULL);
+    if (s->export_fd >= 0) close(s->export_fd);
     if (s->cmd) vkFreeCommandBuffers(c->device, c->pool, 1, &s->cmd);
     if (s->set) vkFreeDescriptorSets(c->device, c->descriptor_pool, 1, &s->set);
     if (s->framebuffer) vkDestroyFramebuffer(c->device, s->framebuffer, NULL);
@@ -106,8 +191,53 @@ void destroy_slots(vkc_ctx *c) {
     uint64_t value = s->value; // the timeline keeps counting across resizes
     memset(s, 0, sizeof *s);
     s->value = value;
+    s->export_fd = -1;
   }
   c->have_slots = 0;
+}
+
+// The 4:2:0 conversion after the render pass: the colour image (left in TRANSFER_SRC_OPTIMAL) goes to
+// GENERAL for the compute shader, which writes the planes; on a discrete GPU they are then copied to
+// the mapped readback buffer (VKC_OUTPUT_YUV420) or stay where they are (VKC_OUTPUT_YUV420_GPU).
+static void record_yuv(vkc_ctx *c, vkc_slot *s, VkCommandBuffer cmd) {
+  VkImageMemoryBarrier to_general = {
+      .sType = VK_STRUCTURE_TYPE_IMAGE_MEMORY_BARRIER,
+      .srcAccessMask = VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT,
+      .dstAccessMask = VK_ACCESS_SHADER_READ_BIT,
+      .oldLayout = VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL,
+      .newLayout = VK_IMAGE_LAYOUT_GENERAL,
+      .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+      .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+      .image = s->color,
+      .subresourceRange = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 1, 0, 1},
+  };
+  // TRANSFER too: the render pass's last dependency ends its final layout transition there.
+  vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                       VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 0, NULL, 0, NULL, 1, &to_general);
+  uint32_t layout[6];
+  yuv_layout(c->width, c->height, layout + 2);
+  layout[0] = c->width;
+  layout[1] = c->height;
+  vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->yuv_pipeline);
+  vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->yuv_layout, 0, 1, &s->yuv_set, 0, NULL);
+  vkCmdPushConstants(cmd, c->yuv_layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof layout, layout);
+  // One invocation per 8x2 pixels, 8x8 invocations per group.
+  vkCmdDispatch(cmd, ((c->width + 7) / 8 + 7) / 8, ((c->height + 1) / 2 + 7) / 8, 1);
+  if (c->output != VKC_OUTPUT_YUV420 || converts_in_place(c)) return;
+  VkBufferMemoryBarrier to_copy = {
+      .sType = VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER,
+      .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+      .dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT,
+      .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+      .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+      .buffer = s->planes,
+      .size = VK_WHOLE_SIZE,
+  };
+  vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, NULL, 1, &to_copy, 0,
+                       NULL);
+  uint32_t p[4];
+  VkBufferCopy region = {.size = yuv_layout(c->width, c->height, p)};
+  vkCmdCopyBuffer(cmd, s->planes, s->readback, 1, &region);
 }
 
 int record_slot(vkc_ctx *c, int index) {
@@ -158,31 +288,26 @@ int record_slot(vkc_ctx *c, int index) {
   }
   vkCmdEndRenderPass(cmd);
   if (c->timestamps) vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT, c->queries, q0 + 1);
-  // Tightly packed rows: stride = width * 4.
-  VkBufferImageCopy region = {
-      .bufferOffset = 0,
-      .bufferRowLength = 0,
-      .bufferImageHeight = 0,
-      .imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1},
-      .imageOffset = {0, 0, 0},
-      .imageExtent = {c->width, c->height, 1},
-  };
-  vkCmdCopyImageToBuffer(cmd, s->color, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, s->readback, 1, &region);
+  if (c->output == VKC_OUTPUT_RGBA) {
+    // Tightly packed rows: stride = width * 4.
+    VkBufferImageCopy region = {
+        .imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1},
+        .imageExtent = {c->width, c->height, 1},
+    };
+    vkCmdCopyImageToBuffer(cmd, s->color, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, s->readback, 1, &region);
+  } else {
+    record_yuv(c, s, cmd);
+  }
   if (c->timestamps) {
-    vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, c->queries, q0 + 2);
+    vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, c->queries, q0 + 2);
     // Never vkGetQueryPoolResults in the frame loop: on lavapipe it waits for the whole device.
     vkCmdCopyQueryPoolResults(cmd, c->queries, q0, 3, s->timings, 0, sizeof(uint64_t),
                               VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
   }
+  // What the host reads: the readback buffer (written by the copy, or by the conversion in place) and
+  // the timings; exported planes are read by CUDA once the host saw the frame done.
+  VkAccessFlags written = converts_in_place(c) ? VK_ACCESS_SHADER_WRITE_BIT : VK_ACCESS_TRANSFER_WRITE_BIT;
   VkBufferMemoryBarrier to_host[2] = {
-      {.sType = VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER,
-       .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
-       .dstAccessMask = VK_ACCESS_HOST_READ_BIT,
-       .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-       .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-       .buffer = s->readback,
-       .offset = 0,
-       .size = VK_WHOLE_SIZE},
       {.sType = VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER,
        .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
        .dstAccessMask = VK_ACCESS_HOST_READ_BIT,
@@ -191,28 +316,40 @@ int record_slot(vkc_ctx *c, int index) {
        .buffer = s->timings,
        .offset = 0,
        .size = VK_WHOLE_SIZE},
+      {.sType = VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER,
+       .srcAccessMask = c->output == VKC_OUTPUT_YUV420_GPU ? VK_ACCESS_SHADER_WRITE_BIT : written,
+       .dstAccessMask = VK_ACCESS_HOST_READ_BIT,
+       .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+       .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+       .buffer = c->output == VKC_OUTPUT_YUV420_GPU ? s->planes : s->readback,
+       .offset = 0,
+       .size = VK_WHOLE_SIZE},
   };
-  vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 0, NULL,
-                       c->timestamps ? 2 : 1, to_host, 0, NULL);
+  vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT,
+                       0, 0, NULL, c->timestamps ? 2 : 1, c->timestamps ? to_host : to_host + 1, 0, NULL);
   CHECK(vkEndCommandBuffer(cmd));
   return 0;
 }
 
 int create_slots(vkc_ctx *c) {
-  VkDeviceSize bytes = (VkDeviceSize)c->width * c->height * 4;
-  for (int i = 0; i < VKC_SLOTS; i++) {
+  uint32_t p[4];
+  int yuv = c->output != VKC_OUTPUT_RGBA, in_place = converts_in_place(c);
+  VkDeviceSize bytes = yuv ? yuv_layout(c->width, c->height, p) : (VkDeviceSize)c->width * c->height * 4;
+  for (int i = 0; i < c->slot_count; i++) {
     vkc_slot *s = &c->slots[i];
-    int e = create_image(c, VK_FORMAT_R8G8B8A8_UNORM,
-                         VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT | VK_IMAGE_USAGE_TRANSFER_SRC_BIT,
-                         VK_IMAGE_ASPECT_COLOR_BIT, &s->color, &s->color_mem, &s->color_view);
+    VkImageUsageFlags usage = VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT | VK_IMAGE_USAGE_TRANSFER_SRC_BIT;
+    int e = create_image(c, VK_FORMAT_R8G8B8A8_UNORM, usage | (yuv ? VK_IMAGE_USAGE_STORAGE_BIT : 0), VK_IMAGE_ASPECT_COLOR_BIT,
+                         &s->color, &s->color_mem, &s->color_view);
     if (!e)
       e = create_image(c, c->depth_format, VK_IMAGE_USAGE_DEPTH_STENCIL_ATTACHMENT_BIT, VK_IMAGE_ASPECT_DEPTH_BIT,
                        &s->depth, &s->depth_mem, &s->depth_view);
-    if (!e)
-      e = create_buffer(c, bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+    if (!e && yuv && !in_place) e = create_planes(c, s, bytes, c->output == VKC_OUTPUT_YUV420_GPU);
+    if (!e && c->output != VKC_OUTPUT_YUV420_GPU)
+      e = create_buffer(c, bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT | (in_place ? VK_BUFFER_USAGE_STORAGE_BUFFER_BIT : 0),
                         VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_CACHED_BIT,
                         VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT, &s->readback, &s->readback_mem, &s->readback_ptr,
                         &s->readback_coherent);
+    if (!e && yuv) e = create_yuv_set(c, s, in_place ? s->readback : s->planes);
     if (!e)
       e = create_buffer(c, VKC_UNIFORM_BYTES, VK_BUFFER_USAGE_UNIFORM_BUFFER_BIT,
                         VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,

@@ -3,8 +3,8 @@
 // when nvJPEG encodes them on the GPU). The arithmetic is libjpeg-turbo's (jccolor.c: 16-bit fixed
 // point; jcsample.c h2v2_downsample: each 2x2 block's mean with the rounding bias alternating 1, 2),
 // and edges are replicated as libjpeg pads odd sizes, so the planes equal what libjpeg-turbo would
-// compute from the RGBA pixels. Layout (src/encode/nvjpeg.ts yuv420Layout): Y rows of yPitch bytes
-// (a multiple of 8), then U and V rows of cPitch = yPitch / 2 bytes.
+// compute from the RGBA pixels. Layout (src/frame.ts yuv420Layout): Y rows of yPitch bytes (a multiple
+// of 8; an even number of rows), then U and V rows of cPitch = yPitch / 2 bytes.
 //
 // One invocation per 8x2 pixels: two rows of 8 luma bytes (4 words) and 4 Cb and 4 Cr bytes (a word
 // each), so every store is a whole 32-bit word (no 8-bit storage needed).
@@ -81,12 +81,11 @@ void main() {
     vWord |= uint((sumCr + bias) >> 2) << (8 * i);
   }
   uint yBase = (uint(y0) * L.yPitch + bx * 8u) / 4u;
+  // Both rows, also past an odd height: the Y plane has an even number of rows, the last repeated.
   words[yBase] = yWords[0];
   words[yBase + 1u] = yWords[1];
-  if (y0 + 1 < int(L.height)) {
-    words[yBase + L.yPitch / 4u] = yWords[2];
-    words[yBase + L.yPitch / 4u + 1u] = yWords[3];
-  }
+  words[yBase + L.yPitch / 4u] = yWords[2];
+  words[yBase + L.yPitch / 4u + 1u] = yWords[3];
   uint cBase = cy * L.cPitch + bx * 4u;
   words[(L.uOffset + cBase) / 4u] = uWord;
   words[(L.vOffset + cBase) / 4u] = vWord;
