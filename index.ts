@@ -78,7 +78,8 @@ const server = new StreamingServer({
   tls: options.tlsCert && options.tlsKey ? { cert: options.tlsCert, key: options.tlsKey } : null,
   encoder: options.encoder,
   encoderWorkers: options.encoderWorkers,
-  codecs: options.codecs,
+  // Frames that stay on the GPU are JPEG only (nvJPEG): the H.264 encoder reads pixels from host memory.
+  codecs: plan.output === "yuv420-gpu" ? ["jpeg"] : options.codecs,
   device: source?.device,
   logger: log,
 });

@@ -2,25 +2,76 @@
 import type { InputState } from "./input-state.ts";
 import { checkInt } from "./limits.ts";
 
-/** Byte order of one pixel in memory. Both encoders take RGBA without a swizzle. */
-export type PixelFormat = "rgba" | "bgra" | "rgb";
+/** Byte order of one pixel in memory (4 bytes, or 3 for rgb). Every encoder takes them without a swizzle. */
+export type PackedPixelFormat = "rgba" | "bgra" | "rgb";
+/**
+ * How the pixels lie in memory: packed pixels, or YCbCr 4:2:0 planes as `yuv420Layout` places them
+ * (libjpeg-turbo's conversion, done by the Vulkan source on a GPU: 3/8 of the bytes of RGBA, and the
+ * encoder skips its own conversion).
+ */
+export type PixelFormat = PackedPixelFormat | "yuv420";
 
-export const PIXEL_FORMATS: readonly PixelFormat[] = ["rgba", "bgra", "rgb"];
-export const BYTES_PER_PIXEL: Readonly<Record<PixelFormat, number>> = { rgba: 4, bgra: 4, rgb: 3 };
+export const PIXEL_FORMATS: readonly PixelFormat[] = ["rgba", "bgra", "rgb", "yuv420"];
+export const BYTES_PER_PIXEL: Readonly<Record<PackedPixelFormat, number>> = { rgba: 4, bgra: 4, rgb: 3 };
+
+/** Where the three planes of a 4:2:0 frame lie in one buffer (bytes). */
+export interface Yuv420Layout {
+  yOffset: number;
+  uOffset: number;
+  vOffset: number;
+  yPitch: number;
+  cPitch: number;
+  /** The whole buffer. */
+  bytes: number;
+}
 
 /**
- * One frame of pixels (4 bytes each, 3 for rgb). The encoder Worker reads `pixels` in place through its
- * address, so the memory must not change until `release` is called (once: after the encode, or when dropped).
+ * The 4:2:0 layout (as vkcast_vk.h's VKC_OUTPUT_YUV420): Y rows padded to 8 bytes, an even number of
+ * them (libjpeg-turbo's YUV format: an odd last row is repeated), then U and V rows of half that pitch.
+ */
+export function yuv420Layout(width: number, height: number): Yuv420Layout {
+  const yPitch = Math.ceil(width / 8) * 8;
+  const cPitch = yPitch / 2;
+  const cRows = Math.ceil(height / 2);
+  const uOffset = yPitch * cRows * 2;
+  const vOffset = uOffset + cPitch * cRows;
+  return { yOffset: 0, uOffset, vOffset, yPitch, cPitch, bytes: vOffset + cPitch * cRows };
+}
+
+/**
+ * A frame that stays in GPU memory (4:2:0 planes at `offset`), exported by the Vulkan source as an fd
+ * for an encoder on the same GPU (nvJPEG) to import: nothing is read back to the host.
+ */
+export interface GpuFrame {
+  /** The exporter's fd (it stays open while the frame is held); an importer takes a duplicate. */
+  fd: number;
+  /** The size of the whole exported allocation. */
+  allocationBytes: number;
+  /** The allocation is a dedicated one (the importer must say so). */
+  dedicated: boolean;
+  /** Changes whenever the exporter re-creates its memory: imports of older generations are stale. */
+  generation: number;
+  offset: number;
+}
+
+/**
+ * One frame of pixels (4 bytes each, 3 for rgb, or 4:2:0 planes). The encoder Worker reads `pixels` in place
+ * through its address, so the memory must not change until `release` is called (once: after the encode, or
+ * when dropped).
  */
 export interface Frame {
   pixels: Uint8Array;
   width: number;
   height: number;
-  /** Bytes per row; defaults to width * bytes per pixel. */
+  /** Bytes per row of packed pixels; defaults to width * bytes per pixel. */
   stride?: number;
   format?: PixelFormat;
   /** Wall-clock time the frame was captured, in ms since the epoch; defaults to the push time. */
   captureTime?: number;
+  /** Set when the pixels stay in GPU memory: then `pixels` is empty and `contentHash` tells unchanged frames apart. */
+  gpu?: GpuFrame;
+  /** A hash of what the picture shows, for frames whose pixels the host cannot hash (`gpu`). */
+  contentHash?: bigint;
   /** Where the source spent this frame's time, when it knows (the Vulkan source does). */
   stages?: SourceStages;
   release?: () => void;
@@ -62,12 +113,29 @@ export function checkFrame(f: Frame): void {
   if (!(f.pixels instanceof Uint8Array)) throw new TypeError("frame.pixels must be a Uint8Array");
   checkInt("width", f.width, "frame.width");
   checkInt("height", f.height, "frame.height");
-  if (f.format !== undefined && !PIXEL_FORMATS.includes(f.format)) throw new RangeError("frame.format must be rgba, bgra or rgb");
-  const rowBytes = f.width * BYTES_PER_PIXEL[f.format ?? "rgba"];
-  const stride = f.stride ?? rowBytes;
-  if (!Number.isInteger(stride) || stride < rowBytes) throw new RangeError("frame.stride must be an integer >= width * bytes per pixel");
-  const need = stride * (f.height - 1) + rowBytes;
+  if (f.format !== undefined && !PIXEL_FORMATS.includes(f.format)) throw new RangeError("frame.format must be rgba, bgra, rgb or yuv420");
+  if (f.gpu !== undefined) return checkGpuFrame(f);
+  const format = f.format ?? "rgba";
+  let need: number;
+  if (format === "yuv420") {
+    need = yuv420Layout(f.width, f.height).bytes;
+  } else {
+    const rowBytes = f.width * BYTES_PER_PIXEL[format];
+    const stride = f.stride ?? rowBytes;
+    if (!Number.isInteger(stride) || stride < rowBytes) throw new RangeError("frame.stride must be an integer >= width * bytes per pixel");
+    need = stride * (f.height - 1) + rowBytes;
+  }
   if (f.pixels.byteLength < need) {
     throw new RangeError(`frame.pixels holds ${f.pixels.byteLength} bytes; ${f.width}x${f.height} needs ${need}`);
   }
+}
+
+function checkGpuFrame(f: Frame): void {
+  const g = f.gpu!;
+  if (f.format !== "yuv420") throw new RangeError("frame.format must be yuv420 for a frame in GPU memory");
+  for (const key of ["fd", "allocationBytes", "generation", "offset"] as const) {
+    if (!Number.isInteger(g[key]) || g[key] < 0) throw new RangeError(`frame.gpu.${key} must be an integer >= 0`);
+  }
+  if (g.offset + yuv420Layout(f.width, f.height).bytes > g.allocationBytes) throw new RangeError("frame.gpu.allocationBytes is too small");
+  if (typeof f.contentHash !== "bigint") throw new TypeError("frame.contentHash must be a bigint for a frame in GPU memory");
 }

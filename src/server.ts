@@ -140,7 +140,7 @@ export class StreamingServer {
     this.codecs = this.settings.relay ? ["jpeg"] : await offeredCodecs(this.settings.codecs, log);
     const workers = this.settings.encoderWorkers === "auto" ? Math.min(2, this.autoWorkerCap) : this.settings.encoderWorkers;
     // A relay only serves frames encoded elsewhere (pushEncoded): it starts no encoder.
-    const pool = this.settings.relay ? null : await EncoderPool.create(this.settings.encoder, workers, (msg) => log.error(msg));
+    const pool = this.settings.relay ? null : await EncoderPool.create(this.settings.encoder, workers, (msg) => log.error(msg), this.settings.cudaDevice);
     let listener: Server<ViewerData>;
     try {
       listener = listen({

@@ -1,15 +1,15 @@
 // What an encoder backend is. Types only: loading is in load.ts, the backends in turbo.ts and napi.ts.
-import type { PixelFormat } from "../frame.ts";
+import type { GpuFrame, PixelFormat } from "../frame.ts";
 
 /** The codec a backend writes. */
 export type EncoderKind = "jpeg" | "h264";
 export const CODECS: readonly EncoderKind[] = ["jpeg", "h264"];
-/** The JPEG backends: libjpeg-turbo through bun:ffi, or @napi-rs/image. */
-export type EncoderName = "turbo" | "napi";
+/** The JPEG backends: libjpeg-turbo through bun:ffi, @napi-rs/image, or nvJPEG on an NVIDIA GPU. */
+export type EncoderName = "turbo" | "napi" | "nvjpeg";
 export type EncoderChoice = EncoderName | "auto";
 /** Any backend's name: a JPEG one, or OpenH264. */
 export type BackendName = EncoderName | "openh264";
-export const ENCODER_CHOICES: readonly EncoderChoice[] = ["auto", "turbo", "napi"];
+export const ENCODER_CHOICES: readonly EncoderChoice[] = ["auto", "turbo", "napi", "nvjpeg"];
 
 /** Pixels as the encoder reads them: a view over the frame's memory, no copy. */
 export interface RawImage {
@@ -18,6 +18,8 @@ export interface RawImage {
   height: number;
   stride: number;
   format: PixelFormat;
+  /** The frame is in GPU memory (then `pixels` is empty): only nvJPEG encodes it. */
+  gpu?: GpuFrame;
 }
 
 export interface JpegBackend {

@@ -1,6 +1,7 @@
 // RGBA/BGRA/RGB -> I420 (4:2:0, BT.601 limited range) with libyuv (Debian's libyuv0) through bun:ffi.
 // libyuv's SIMD path takes 0.27 ms for a 720p frame where a plain TypeScript loop takes 5.5 ms.
 import { dlopen, FFIType, ptr } from "bun:ffi";
+import { yuv420Layout } from "../frame.ts";
 import type { RawImage } from "./backend.ts";
 
 const LIBRARY_NAMES = ["libyuv.so.0", "libyuv.so"];
@@ -74,6 +75,7 @@ export class I420Picture {
     if (image.width !== this.width || image.height !== this.height) {
       throw new Error(`I420Picture is ${this.width}x${this.height}, the image ${image.width}x${image.height}`);
     }
+    if (image.format === "yuv420") return this.copyPlanes(image);
     const { ABGRToI420, ARGBToI420, RAWToI420 } = this.lib.symbols;
     const convert = { rgba: ABGRToI420, bgra: ARGBToI420, rgb: RAWToI420 }[image.format];
     const rc = convert(
@@ -89,5 +91,16 @@ export class I420Picture {
       this.height,
     );
     if (rc !== 0) throw new Error(`libyuv conversion failed (${rc})`);
+  }
+
+  /** 4:2:0 planes converted already (by the GPU): only their rows are copied, without the padding. */
+  private copyPlanes(image: RawImage): void {
+    const l = yuv420Layout(this.width, this.height);
+    const rows = (to: Uint8Array, from: number, pitch: number, width: number, height: number) => {
+      for (let y = 0; y < height; y++) to.set(image.pixels.subarray(from + y * pitch, from + y * pitch + width), y * width);
+    };
+    rows(this.y, l.yOffset, l.yPitch, this.width, this.height);
+    rows(this.u, l.uOffset, l.cPitch, this.chromaWidth, this.chromaHeight);
+    rows(this.v, l.vOffset, l.cPitch, this.chromaWidth, this.chromaHeight);
   }
 }

@@ -2,10 +2,15 @@
 // imported on demand, so a Worker that uses libjpeg-turbo never loads @napi-rs/image's native module.
 import { ENCODER_CHOICES, type EncoderChoice, type H264Backend, type JpegBackend } from "./backend.ts";
 
-/** Loads the JPEG backend asked for; "auto" prefers libjpeg-turbo and falls back to @napi-rs/image. */
-export async function loadJpegBackend(choice: EncoderChoice): Promise<JpegBackend> {
+/**
+ * Loads the JPEG backend asked for; "auto" prefers libjpeg-turbo and falls back to @napi-rs/image (the
+ * main job resolves "auto" to nvJPEG itself where that serves its render device). `cudaDevice`: the
+ * UUID of the GPU nvJPEG encodes on (the first CUDA device when absent).
+ */
+export async function loadJpegBackend(choice: EncoderChoice, cudaDevice?: string): Promise<JpegBackend> {
   if (!ENCODER_CHOICES.includes(choice)) throw new Error(`unknown JPEG encoder '${choice}'`);
   if (choice === "napi") return (await import("./napi.ts")).createNapiBackend();
+  if (choice === "nvjpeg") return (await import("./nvjpeg.ts")).createNvjpegBackend(cudaDevice);
   try {
     return (await import("./turbo.ts")).createTurboBackend();
   } catch (err) {

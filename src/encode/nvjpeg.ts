@@ -5,6 +5,8 @@
 //   into CUDA once per buffer and encoded where they are.
 // Either way only the JPEG comes back to the host. One NvjpegEncoder per thread (each encoder Worker).
 import { ptr, type Pointer } from "bun:ffi";
+import { type GpuFrame, type Yuv420Layout, yuv420Layout } from "../frame.ts";
+import type { JpegBackend, RawImage } from "./backend.ts";
 import { type CudaDevice, checkCu, checkNvjpeg, handleOf, listCudaDevices, loadCuda, NvjpegUnavailableError } from "./nvjpeg-cuda.ts";
 import { YUV420_PTX } from "./nvjpeg-ptx.ts";
 
@@ -14,37 +16,6 @@ const CUDA_EXTERNAL_MEMORY_DEDICATED = 1;
 /** Threads per block side of the conversion kernel (one thread per 2x2 pixels). */
 const BLOCK = 16;
 
-/** Where the three planes of a 4:2:0 frame lie in one buffer (bytes). */
-export interface Yuv420Layout {
-  yOffset: number;
-  uOffset: number;
-  vOffset: number;
-  yPitch: number;
-  cPitch: number;
-  /** The whole buffer. */
-  bytes: number;
-}
-
-/** The layout vkcast uses for 4:2:0 frames: rows padded to 8 luma samples, planes one after another. */
-export function yuv420Layout(width: number, height: number): Yuv420Layout {
-  const yPitch = Math.ceil(width / 8) * 8;
-  const cPitch = yPitch / 2;
-  const cRows = Math.ceil(height / 2);
-  const uOffset = yPitch * height;
-  const vOffset = uOffset + cPitch * cRows;
-  return { yOffset: 0, uOffset, vOffset, yPitch, cPitch, bytes: vOffset + cPitch * cRows };
-}
-
-/** Exported GPU memory that holds a 4:2:0 frame: the fd (the sender keeps it open), its size and identity. */
-export interface ExportedFrame {
-  fd: number;
-  /** Size of the whole allocation. */
-  allocationBytes: number;
-  /** Vulkan made it a dedicated allocation (CUDA must be told). */
-  dedicated: boolean;
-  /** Changes whenever the sender's buffers are re-created: imports of older generations are dropped. */
-  generation: number;
-}
 
 interface Imported {
   memory: Pointer;
@@ -134,9 +105,9 @@ export class NvjpegEncoder {
     return this.encodeYuv(this.yuv.address, layout, width, height, quality);
   }
 
-  /** Encodes 4:2:0 planes at `offset` in exported GPU memory (imported on first use), without a copy. */
-  encodeExported(frame: ExportedFrame, offset: number, width: number, height: number, quality: number): Uint8Array {
-    const base = this.importMemory(frame) + BigInt(offset);
+  /** Encodes 4:2:0 planes in exported GPU memory (imported on first use), without a copy. */
+  encodeExported(frame: GpuFrame, width: number, height: number, quality: number): Uint8Array {
+    const base = this.importMemory(frame) + BigInt(frame.offset);
     return this.encodeYuv(base, yuv420Layout(width, height), width, height, quality);
   }
 
@@ -184,7 +155,7 @@ export class NvjpegEncoder {
   }
 
   /** The device address of exported memory, imported once per (fd, generation); older generations are released. */
-  private importMemory(frame: ExportedFrame): bigint {
+  private importMemory(frame: GpuFrame): bigint {
     const { cu, libc } = this.lib;
     const known = this.imports.get(frame.fd);
     if (known && known.generation === frame.generation) return known.address;
@@ -213,4 +184,19 @@ export class NvjpegEncoder {
     this.imports.set(frame.fd, { memory, address, generation: frame.generation });
     return address;
   }
+}
+
+/** nvJPEG as an encoder Worker's backend, on the CUDA device `cudaDevice` (a UUID) or the first one. */
+export function createNvjpegBackend(cudaDevice?: string): JpegBackend {
+  const encoder = NvjpegEncoder.open(cudaDevice);
+  return {
+    kind: "jpeg",
+    name: "nvjpeg",
+    encode(image: RawImage, quality: number): Uint8Array {
+      const { width, height } = image;
+      if (image.gpu) return encoder.encodeExported(image.gpu, width, height, quality);
+      if (image.format === "yuv420") return encoder.encodePlanes(image.pixels, width, height, quality);
+      return encoder.encodePixels(image.pixels, width, height, image.stride, image.format === "bgra", quality);
+    },
+  };
 }

@@ -35,9 +35,12 @@ export class EncoderPool {
     private readonly onError: (message: string) => void,
   ) {}
 
-  /** Starts `size` JPEG Workers and resolves once every one has loaded its backend. */
-  static create(choice: EncoderChoice, size: number, onError: (message: string) => void): Promise<EncoderPool> {
-    return EncoderPool.start({ type: "init", codec: "jpeg", encoder: choice }, size, onError);
+  /**
+   * Starts `size` JPEG Workers and resolves once every one has loaded its backend. `cudaDevice`: with
+   * nvJPEG, the UUID of the GPU to encode on (the render device's).
+   */
+  static create(choice: EncoderChoice, size: number, onError: (message: string) => void, cudaDevice?: string): Promise<EncoderPool> {
+    return EncoderPool.start({ type: "init", codec: "jpeg", encoder: choice, cudaDevice }, size, onError);
   }
 
   /** Starts the one H.264 Worker of a stream (a replacement after a crash begins with an IDR). */

@@ -1,5 +1,5 @@
 // Messages between the server thread and an encoder Worker.
-import type { PixelFormat } from "../frame.ts";
+import type { GpuFrame, PixelFormat } from "../frame.ts";
 import type { BackendName, EncoderChoice } from "./backend.ts";
 
 export interface FrameMeta {
@@ -22,13 +22,17 @@ export interface EncodeJob {
   height: number;
   stride: number;
   format: PixelFormat;
+  /** The frame is in GPU memory (address and byteLength are 0). */
+  gpu?: GpuFrame;
   meta: FrameMeta;
   /** H.264: make this frame an IDR. */
   idr?: boolean;
 }
 
 /** What a Worker loads: a JPEG backend, or one stream's H.264 encoder. */
-export type WorkerInit = { type: "init"; codec: "jpeg"; encoder: EncoderChoice } | { type: "init"; codec: "h264"; fps: number };
+export type WorkerInit =
+  | { type: "init"; codec: "jpeg"; encoder: EncoderChoice; cudaDevice?: string }
+  | { type: "init"; codec: "h264"; fps: number };
 
 export type ToWorker = WorkerInit | EncodeJob;
 

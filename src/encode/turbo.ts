@@ -1,5 +1,7 @@
-// libjpeg-turbo's TurboJPEG API (Debian's libturbojpeg0) through bun:ffi: 4:2:0, reads pixels in place.
+// libjpeg-turbo's TurboJPEG API (Debian's libturbojpeg0) through bun:ffi: 4:2:0, reads pixels in place,
+// RGBA/BGRA or planes already converted to 4:2:0.
 import { dlopen, FFIType, ptr } from "bun:ffi";
+import { yuv420Layout } from "../frame.ts";
 import type { JpegBackend, RawImage } from "./backend.ts";
 
 const LIBRARY_NAMES = ["libturbojpeg.so.0", "libturbojpeg.so"];
@@ -29,6 +31,21 @@ const symbols = {
     ],
     returns: FFIType.i32,
   },
+  tjCompressFromYUVPlanes: {
+    args: [
+      FFIType.ptr, // handle
+      FFIType.ptr, // const unsigned char **srcPlanes
+      FFIType.i32, // width
+      FFIType.ptr, // const int *strides
+      FFIType.i32, // height
+      FFIType.i32, // subsamp
+      FFIType.ptr, // unsigned char **jpegBuf
+      FFIType.ptr, // unsigned long *jpegSize
+      FFIType.i32, // jpegQual
+      FFIType.i32, // flags
+    ],
+    returns: FFIType.i32,
+  },
   tjGetErrorStr2: { args: [FFIType.ptr], returns: FFIType.cstring },
 } as const;
 
@@ -53,6 +70,19 @@ export function createTurboBackend(): JpegBackend {
   let out = new Uint8Array(0);
   const outPtrCell = new BigUint64Array(1);
   const outSizeCell = new BigUint64Array(1);
+  const planes = new BigUint64Array(3);
+  const strides = new Int32Array(3);
+
+  /** 4:2:0 planes (converted on the GPU) go straight to the DCT: no colour conversion here. */
+  const compressPlanes = (image: RawImage, quality: number): number => {
+    const layout = yuv420Layout(image.width, image.height);
+    const base = BigInt(ptr(image.pixels));
+    const offsets = [layout.yOffset, layout.uOffset, layout.vOffset];
+    offsets.forEach((offset, i) => (planes[i] = base + BigInt(offset)));
+    [strides[0], strides[1], strides[2]] = [layout.yPitch, layout.cPitch, layout.cPitch];
+    const [w, h, jpegBuf, jpegSize, flags] = [image.width, image.height, ptr(outPtrCell), ptr(outSizeCell), TJFLAG_NOREALLOC];
+    return lib.symbols.tjCompressFromYUVPlanes(handle, ptr(planes), w, ptr(strides), h, TJSAMP_420, jpegBuf, jpegSize, quality, flags);
+  };
 
   return {
     kind: "jpeg",
@@ -62,6 +92,11 @@ export function createTurboBackend(): JpegBackend {
       if (out.length < need) out = new Uint8Array(need);
       outPtrCell[0] = BigInt(ptr(out));
       outSizeCell[0] = BigInt(out.length);
+      if (image.format === "yuv420") {
+        const rc = compressPlanes(image, quality);
+        if (rc !== 0) throw new Error(`tjCompressFromYUVPlanes: ${lib.symbols.tjGetErrorStr2(handle)}`);
+        return out.subarray(0, Number(outSizeCell[0]));
+      }
       const rc = lib.symbols.tjCompress2(
         handle,
         ptr(image.pixels),

@@ -37,7 +37,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   const msg = event.data;
   if (msg.type === "init") {
     try {
-      backend = msg.codec === "h264" ? await loadH264Backend(msg.fps) : await loadJpegBackend(msg.encoder);
+      backend = msg.codec === "h264" ? await loadH264Backend(msg.fps) : await loadJpegBackend(msg.encoder, msg.cudaDevice);
       post({ type: "ready", encoder: backend.name });
     } catch (err) {
       post({ type: "init-failed", error: String(err instanceof Error ? err.message : err) });
@@ -49,11 +49,12 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
     if (!backend) throw new Error("encoder not initialised");
     const started = performance.now();
     const image = {
-      pixels: viewOf(msg.address, msg.byteLength),
+      pixels: msg.gpu ? new Uint8Array(0) : viewOf(msg.address, msg.byteLength),
       width: msg.width,
       height: msg.height,
       stride: msg.stride,
       format: msg.format,
+      gpu: msg.gpu,
     };
     const { data, idr, temporalId } = encode(backend, msg, image);
     const encodeMs = performance.now() - started;

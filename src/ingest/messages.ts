@@ -1,6 +1,6 @@
 // The ingest protocol's messages (docs/ingest-protocol.md): strict validation of what a producer sends,
 // each error naming the message and field, and the shapes of what vkcast sends back.
-import type { PixelFormat } from "../frame.ts";
+import type { PackedPixelFormat } from "../frame.ts";
 import { LIMITS } from "../limits.ts";
 import type { InputEvent } from "../protocol/input-schema.ts";
 import { STREAM_NAME } from "../server/stream.ts";
@@ -10,7 +10,7 @@ export const DEFAULT_STREAM = "main";
 export const MIN_SLOTS = 3;
 export const MAX_SLOTS = 16;
 
-export type IngestFormat = PixelFormat;
+export type IngestFormat = PackedPixelFormat;
 
 /** A broken rule of the protocol: the connection gets `error` with this message and is closed. */
 export class ProtocolError extends Error {}

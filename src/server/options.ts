@@ -1,5 +1,5 @@
 // StreamingServer's options, their defaults (one table the CLI uses too) and their validation.
-import { CODECS, type EncoderChoice, type EncoderKind } from "../encode/backend.ts";
+import { CODECS, type EncoderChoice, ENCODER_CHOICES, type EncoderKind } from "../encode/backend.ts";
 import { checkInt } from "../limits.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { isLoopback, randomToken } from "./access.ts";
@@ -46,6 +46,8 @@ export interface StreamingServerOptions {
    * JPEG, and H.264 where OpenH264 loads. Asking for "h264" where it does not load makes start() fail.
    */
   codecs?: EncoderKind[];
+  /** With the nvJPEG encoder: the UUID of the GPU to encode on (the render device's); the first CUDA device when absent. */
+  cudaDevice?: string;
   /** Input events a stream holds for its engine; beyond that the oldest is dropped. */
   inputCapacity?: number;
   control?: ControlPolicy;
@@ -106,6 +108,7 @@ export interface ServerSettings {
   routes: Readonly<Record<string, (req: Request) => Response | Promise<Response>>>;
   /** The codecs asked for, or null for the default (H.264 where it loads). */
   codecs: readonly EncoderKind[] | null;
+  cudaDevice: string | undefined;
   device: string;
   logger: Logger;
   stream: StreamSettings;
@@ -117,7 +120,7 @@ export function resolveOptions(options: StreamingServerOptions): ServerSettings 
   const host = options.host ?? DEFAULTS.host;
   if (typeof host !== "string" || host === "") throw new RangeError("host must be a non-empty string");
   const encoder = options.encoder ?? DEFAULTS.encoder;
-  if (!["auto", "turbo", "napi"].includes(encoder)) throw new RangeError("encoder must be auto, turbo or napi");
+  if (!ENCODER_CHOICES.includes(encoder)) throw new RangeError(`encoder must be one of ${ENCODER_CHOICES.join(", ")}`);
   const control = options.control ?? DEFAULTS.control;
   if (!CONTROL_POLICIES.includes(control)) throw new RangeError("control must be all, first or none");
   return {
@@ -129,6 +132,7 @@ export function resolveOptions(options: StreamingServerOptions): ServerSettings 
     relay: options.relay ?? false,
     routes: options.routes ?? {},
     codecs: options.codecs === undefined ? null : checkCodecs(options.codecs),
+    cudaDevice: options.cudaDevice,
     device: options.device ?? "",
     logger: options.logger ?? silentLogger,
     stream: {

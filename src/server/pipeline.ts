@@ -192,8 +192,8 @@ export class FramePipeline {
     const now = performance.now();
     // A viewer waits for an IDR: the picture must be encoded even if it did not change.
     if (h264?.idrPending) parts.quality.forgetLastFrame();
-    // ~0.05 ms for a 720p frame: cheap enough for this thread.
-    const quality = parts.quality.qualityFor(Bun.hash.xxHash3(frame.pixels), now);
+    // ~0.05 ms for a 720p frame; a frame in GPU memory brings its own hash.
+    const quality = parts.quality.qualityFor(frame.contentHash ?? Bun.hash.xxHash3(frame.pixels), now);
     if (quality === null) {
       // Unchanged since its still frame: neither encoded nor sent, and no pacing slot used.
       parts.counters.framesUnchanged++;
@@ -207,12 +207,13 @@ export class FramePipeline {
 
     const job: EncodeJob = {
       type: "encode",
-      address: ptr(frame.pixels),
-      byteLength: frame.pixels.byteLength,
+      address: frame.gpu ? 0 : ptr(frame.pixels),
+      byteLength: frame.gpu ? 0 : frame.pixels.byteLength,
       width: frame.width,
       height: frame.height,
-      stride: frame.stride ?? frame.width * BYTES_PER_PIXEL[frame.format ?? "rgba"],
+      stride: frame.stride ?? (frame.format === "yuv420" ? frame.width : frame.width * BYTES_PER_PIXEL[frame.format ?? "rgba"]),
       format: frame.format ?? "rgba",
+      gpu: frame.gpu,
       meta: { seq: ++this.seq, t: frame.captureTime!, w: frame.width, h: frame.height, q: quality },
     };
     const failed = (codec: EncoderKind) => (err: Error) => {
