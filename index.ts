@@ -1,6 +1,8 @@
 // vkcast's main job: parse flags, pick a frame source, start the server, stop cleanly on a signal.
 import { type CliOptions, parseCli, usage, UsageError } from "./src/cli.ts";
 import { runEdgeJob, startOrigin } from "./src/cluster/processes.ts";
+import { chooseEncoder, type EncoderPlan } from "./src/encode/choose.ts";
+import { NvjpegUnavailableError } from "./src/encode/nvjpeg-cuda.ts";
 import { runEngine } from "./src/engine.ts";
 import type { FrameSource } from "./src/frame.ts";
 import { IngestListener } from "./src/ingest/listener.ts";
@@ -14,7 +16,8 @@ import { SyntheticSource } from "./src/sources/synthetic.ts";
 import { VulkanSource, VulkanUnavailableError } from "./src/sources/vulkan.ts";
 
 const EXIT_USAGE = 2;
-const EXIT_NO_VULKAN = 3;
+/** No Vulkan device, or (--encoder nvjpeg) no CUDA or nvJPEG. */
+const EXIT_NO_DEVICE = 3;
 /** A stop that takes longer than this is cut short. */
 const SHUTDOWN_LIMIT_MS = 2000;
 
@@ -48,9 +51,12 @@ if (options.edge) await runEdgeJob(options, log, SHUTDOWN_LIMIT_MS);
 // With --source ipc[:PATH] frames come from producers on a Unix socket ("" here: the default path).
 const ipcPath = options.source === "ipc" ? "" : options.source.startsWith("ipc:") ? options.source.slice(4) : null;
 
+/** The encoder and what the source hands it; decided once the first source is open (its GPU counts). */
+let plan: EncoderPlan | null = null;
+
 async function openSource(): Promise<FrameSource> {
   if (options.source === "synthetic") return new SyntheticSource(options.width, options.height);
-  return await VulkanSource.create({ width: options.width, height: options.height, device: options.device });
+  return await VulkanSource.create({ width: options.width, height: options.height, device: options.device, output: plan?.output });
 }
 let source: FrameSource | null = null;
 try {
@@ -58,8 +64,17 @@ try {
 } catch (err) {
   if (!(err instanceof VulkanUnavailableError)) throw err;
   console.error(`vkcast: ${err.message}`);
-  process.exit(EXIT_NO_VULKAN);
+  process.exit(EXIT_NO_DEVICE);
 }
+try {
+  plan = await chooseEncoder(options.encoder, source instanceof VulkanSource ? source.uuid : null);
+} catch (err) {
+  if (!(err instanceof NvjpegUnavailableError)) throw err;
+  console.error(`vkcast: --encoder nvjpeg: ${err.message}`);
+  source?.close();
+  process.exit(EXIT_NO_DEVICE);
+}
+if (source instanceof VulkanSource) source.setOutput(plan.output);
 if (source) log.info("frame source ready", { source: source.name, device: source.device, width: source.width, height: source.height });
 
 const server = new StreamingServer({
@@ -76,7 +91,8 @@ const server = new StreamingServer({
   viewToken: options.viewToken,
   allowOrigins: options.allowOrigin,
   tls: options.tlsCert && options.tlsKey ? { cert: options.tlsCert, key: options.tlsKey } : null,
-  encoder: options.encoder,
+  encoder: plan.encoder,
+  cudaDevice: plan.cudaDevice,
   encoderWorkers: options.encoderWorkers,
   // Frames that stay on the GPU are JPEG only (nvJPEG): the H.264 encoder reads pixels from host memory.
   codecs: plan.output === "yuv420-gpu" ? ["jpeg"] : options.codecs,

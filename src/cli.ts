@@ -166,7 +166,11 @@ const SPECS: Record<string, Spec> = {
     parse: source,
   },
   "exit-with-producer": { help: "with --source ipc: exit when the first producer disconnects", parse: bool },
-  encoder: { value: "turbo|napi", help: "JPEG encoder (default: libjpeg-turbo when it loads, else napi)", parse: oneOf(["turbo", "napi"]) },
+  encoder: {
+    value: "turbo|napi|nvjpeg",
+    help: "JPEG encoder (default: nvJPEG when it serves the render GPU, else libjpeg-turbo when it loads, else napi)",
+    parse: oneOf(["turbo", "napi", "nvjpeg"]),
+  },
   "encoder-workers": {
     value: "N|auto",
     help: `encoder Workers; auto: as many as the fps needs, within the CPUs this process may use (default ${SERVER.encoderWorkers})`,
@@ -293,6 +297,6 @@ export function usage(): string {
     "",
     ...lines,
     "",
-    "Exit codes: 0 stopped cleanly, 2 bad flag, 3 no Vulkan device (try --source synthetic).",
+    "Exit codes: 0 stopped cleanly, 2 bad flag, 3 no Vulkan device (try --source synthetic) or no CUDA or nvJPEG for --encoder nvjpeg.",
   ].join("\n");
 }

@@ -3,7 +3,8 @@
 import { describe, expect, test } from "bun:test";
 import { FFIType } from "bun:ffi";
 import { CUDA_LIBRARIES, loadCuda, NVJPEG_LIBRARIES, NvjpegUnavailableError, openFirst } from "../src/encode/nvjpeg-cuda.ts";
-import { NvjpegEncoder, yuv420Layout } from "../src/encode/nvjpeg.ts";
+import { NvjpegEncoder } from "../src/encode/nvjpeg.ts";
+import { yuv420Layout } from "../src/frame.ts";
 
 describe("loading", () => {
   test("the CUDA 13 sonames are tried before older ones", () => {
@@ -40,8 +41,8 @@ describe("4:2:0 layout", () => {
   test.each([
     // width, height -> Y pitch, chroma pitch, U offset, V offset, bytes
     [3840, 2160, 3840, 1920, 3840 * 2160, 3840 * 2160 + 1920 * 1080, 3840 * 2160 * 1.5],
-    [321, 183, 328, 164, 328 * 183, 328 * 183 + 164 * 92, 328 * 183 + 2 * 164 * 92],
-    [1, 1, 8, 4, 8, 12, 16],
+    [321, 183, 328, 164, 328 * 184, 328 * 184 + 164 * 92, 328 * 184 + 2 * 164 * 92],
+    [1, 1, 8, 4, 16, 20, 24],
   ])("%p x %p", (w, h, yPitch, cPitch, uOffset, vOffset, bytes) => {
     expect(yuv420Layout(w, h)).toEqual({ yOffset: 0, uOffset, vOffset, yPitch, cPitch, bytes });
   });
@@ -51,5 +52,22 @@ describe("4:2:0 layout", () => {
       const l = yuv420Layout(w, 5);
       expect([l.yPitch % 8, l.cPitch % 4, l.uOffset % 4, l.vOffset % 4]).toEqual([0, 0, 0, 0]);
     }
+  });
+});
+
+describe("--encoder nvjpeg without CUDA", () => {
+  const ROOT = `${import.meta.dir}/..`;
+  test.each([["synthetic"], ["vulkan"]])("with the %s source: exit 3, naming CUDA or nvJPEG", (source) => {
+    const args = ["--port", "0", "--source", source, "--encoder", "nvjpeg"];
+    const run = Bun.spawnSync(["bun", "run", "index.ts", ...args], { cwd: ROOT, stderr: "pipe" });
+    expect(run.exitCode).toBe(3);
+    expect(run.stderr.toString()).toMatch(/--encoder nvjpeg: (CUDA|nvJPEG) is not available/);
+  });
+
+  test("auto falls back to a CPU encoder and the Vulkan scene converts to 4:2:0 on the GPU for it", async () => {
+    const { chooseEncoder } = await import("../src/encode/choose.ts");
+    expect(await chooseEncoder("auto", "00112233445566778899aabbccddeeff")).toEqual({ encoder: "turbo", output: "yuv420" });
+    expect(await chooseEncoder("auto", null)).toEqual({ encoder: "turbo", output: "yuv420" });
+    expect(await chooseEncoder("napi", null)).toEqual({ encoder: "napi", output: "rgba" });
   });
 });

@@ -13,7 +13,18 @@ import { toArrayBuffer, type Pointer } from "bun:ffi";
 import type { Frame, FrameSource } from "../frame.ts";
 import type { InputState } from "../input-state.ts";
 import { MAX_FRAME_SIDE } from "../protocol/input-schema.ts";
-import { cString, isFatal, loadVulkanLibrary, readCString, resultName, VKC_ERR, VKC_SCENE, type VulkanLibrary } from "../vulkan/binding.ts";
+import {
+  cString,
+  isFatal,
+  loadVulkanLibrary,
+  readCString,
+  resultName,
+  VKC_ERR,
+  VKC_MAX_SLOTS,
+  VKC_OUTPUT,
+  VKC_SCENE,
+  type VulkanLibrary,
+} from "../vulkan/binding.ts";
 import { BUILD_PACKAGES } from "../vulkan/build.ts";
 import { OrbitCamera, type CameraState } from "../vulkan/camera.ts";
 import { buildGeometry, packSceneUniforms, UNIFORM_FLOATS } from "../vulkan/scene.ts";
@@ -21,6 +32,14 @@ import { FrameRing } from "./vulkan-ring.ts";
 import { frameTimings, readValidationMessages, type ValidationMessages, type VulkanTimings } from "./vulkan-stats.ts";
 
 export type VulkanScene = "orbit" | "pattern";
+
+/**
+ * What a frame holds: RGBA pixels read back; YCbCr 4:2:0 planes converted on the GPU and read back (3/8
+ * of the bytes, and the JPEG encoder skips its own conversion); or those planes left in GPU memory,
+ * exported for nvJPEG on the same GPU (nothing read back).
+ */
+export type VulkanOutput = "rgba" | "yuv420" | "yuv420-gpu";
+const OUTPUTS: Record<VulkanOutput, number> = { rgba: VKC_OUTPUT.RGBA, yuv420: VKC_OUTPUT.YUV420, "yuv420-gpu": VKC_OUTPUT.YUV420_GPU };
 
 export interface VulkanSourceOptions {
   width: number;
@@ -37,6 +56,10 @@ export interface VulkanSourceOptions {
    * every other process too.
    */
   nice?: number;
+  /** What a frame holds (default "rgba"). */
+  output?: VulkanOutput;
+  /** Frames that may be out at once, i.e. the ring's depth (default 2; setFramesInFlight changes it). */
+  framesInFlight?: number;
 }
 
 export type VulkanDeviceType = "other" | "integrated" | "discrete" | "virtual" | "cpu";
@@ -86,7 +109,17 @@ export class VulkanSource implements FrameSource {
 
   private readonly lib: VulkanLibrary;
   private ctx: Pointer | null;
-  private readonly ring: FrameRing;
+  private ring: FrameRing;
+  private output: VulkanOutput;
+  /** setOutput asked for another output: the slots are made again before the next frame. */
+  private outputChanged = false;
+  /** The ring depth asked for; the ring takes it at the next frame rendered with no frame held. */
+  private wantSlots: number;
+  /** Bumped whenever the slots are made again: imports of exported memory from before are stale. */
+  private generation = 0;
+  /** The exported planes of each slot (VulkanOutput "yuv420-gpu"). */
+  private exported: { fd: number; allocationBytes: number; dedicated: boolean }[] = [];
+  private readonly exportCell = new Int32Array(3);
   private readonly camera = new OrbitCamera();
   /** The size the slots have now; 0x0 while they have none (before the first resize, after a failed one). */
   private renderWidth = 0;
@@ -109,7 +142,9 @@ export class VulkanSource implements FrameSource {
     this.ctx = ctx;
     this.device = String(lib.vkc_device_name(ctx) ?? "");
     this.scene = opts.scene;
-    this.ring = new FrameRing(lib.vkc_slot_count(ctx));
+    this.output = opts.output;
+    this.wantSlots = clampSlots(opts.framesInFlight);
+    this.ring = new FrameRing(this.wantSlots);
     [this.wantWidth, this.wantHeight] = clampSize(opts.width, opts.height);
   }
 
@@ -126,7 +161,10 @@ export class VulkanSource implements FrameSource {
       scene: opts.scene ?? "orbit",
       validation: opts.validation ?? false,
       nice: opts.nice ?? 0,
+      output: opts.output ?? "rgba",
+      framesInFlight: opts.framesInFlight ?? 2,
     };
+    if (!(full.output in OUTPUTS)) throw new Error(`unknown Vulkan output "${full.output}"`);
     if (full.scene !== "orbit" && full.scene !== "pattern") throw new Error(`unknown Vulkan scene "${full.scene}"`);
     clampSize(full.width, full.height); // throws on a bad size before anything is created
     const lib = loadLibrary();
@@ -210,6 +248,35 @@ export class VulkanSource implements FrameSource {
     return run;
   }
 
+  /** The device's UUID as hex (the same as CUDA's for the same GPU). */
+  get uuid(): string {
+    const out = new Uint8Array(16);
+    this.lib.vkc_device_uuid(this.ensureOpen(), out);
+    return Buffer.from(out).toString("hex");
+  }
+
+  /** What the frames hold: from the next frame on, what setOutput asked for. */
+  get frameOutput(): VulkanOutput {
+    return this.output;
+  }
+
+  /** What the next frames hold (e.g. once the encoder is known); the slots are made again for it. */
+  setOutput(output: VulkanOutput): void {
+    if (!(output in OUTPUTS)) throw new Error(`unknown Vulkan output "${output}"`);
+    this.outputChanged ||= output !== this.output;
+    this.output = output;
+  }
+
+  /** The ring's depth now. */
+  get ringDepth(): number {
+    return this.ring.size;
+  }
+
+  /** Frames that may be out at once (1-16): the ring's depth from the next frame rendered with none held. */
+  setFramesInFlight(count: number): void {
+    this.wantSlots = clampSlots(count);
+  }
+
   /** The next frame has this size (rounded, clamped to 1x1..3840x2160). */
   resize(width: number, height: number): void {
     [this.wantWidth, this.wantHeight] = clampSize(width, height);
@@ -266,6 +333,7 @@ export class VulkanSource implements FrameSource {
     throw new Error(message);
   }
 
+  /** Makes the slots again at the size and depth asked for (nothing is held or in flight). */
   private applySize(): void {
     const ctx = this.ensureOpen();
     const [w, h] = [this.wantWidth, this.wantHeight];
@@ -273,15 +341,29 @@ export class VulkanSource implements FrameSource {
     // failed resize retried by the next frame whatever size is asked for then.
     this.ring.setPixels([]);
     this.renderWidth = this.renderHeight = 0;
+    this.generation++;
+    if (this.wantSlots !== this.ring.size || this.generation === 1 || this.outputChanged) {
+      this.outputChanged = false;
+      const depth = this.wantSlots;
+      this.check(this.lib.vkc_configure(ctx, depth, OUTPUTS[this.output]), `making a ring of ${depth} slots`);
+      this.ring = new FrameRing(depth);
+    }
     this.check(this.lib.vkc_resize(ctx, w, h), `resizing to ${w}x${h}`);
     this.renderWidth = w;
     this.renderHeight = h;
     // One view per slot, made once per size: toArrayBuffer costs ~26 us per 8 MB, and a view over
     // mapped memory is what the encoder Worker reads through its address.
+    const bytes = this.lib.vkc_slot_bytes(ctx);
     const views = Array.from({ length: this.ring.size }, (_, i) => {
+      if (this.output === "yuv420-gpu") return new Uint8Array(0);
       const p = this.lib.vkc_slot_pixels(ctx, i) as Pointer | null;
       if (!p) throw new Error("Vulkan: a slot has no mapped memory");
-      return new Uint8Array(toArrayBuffer(p, 0, w * h * 4));
+      return new Uint8Array(toArrayBuffer(p, 0, bytes));
+    });
+    this.exported = this.output !== "yuv420-gpu" ? [] : views.map((_, i) => {
+      this.check(this.lib.vkc_slot_export(ctx, i, this.exportCell), "exporting a slot's memory");
+      const [fd, allocationBytes, dedicated] = this.exportCell;
+      return { fd: fd!, allocationBytes: allocationBytes!, dedicated: dedicated === 1 };
     });
     this.ring.setPixels(views);
   }
@@ -297,14 +379,18 @@ export class VulkanSource implements FrameSource {
     this.ensureOpen();
     if (this.scene === "orbit") this.camera.apply(t, input);
 
-    if (this.wantWidth !== this.renderWidth || this.wantHeight !== this.renderHeight) {
+    const resized = this.wantWidth !== this.renderWidth || this.wantHeight !== this.renderHeight;
+    // A deeper ring waits for a moment with no frame held (a shallower one could not take them back).
+    if (resized || this.outputChanged || (this.wantSlots !== this.ring.size && !this.ring.anyHeld)) {
       // Nothing in flight here (calls are serialized); wait for the held frames to come back.
       await this.waitUntil(() => !this.ring.anyHeld, "the frames held before a resize");
       this.applySize();
     }
 
     let index = -1;
+    const waitStart = performance.now();
     await this.waitUntil(() => (index = this.ring.freeSlot()) >= 0, "a free ring slot");
+    const ringWaitMs = performance.now() - waitStart;
     const [width, height] = [this.renderWidth, this.renderHeight];
     if (this.scene === "orbit") packSceneUniforms(this.uniforms, this.camera, t, width, height);
 
@@ -324,18 +410,31 @@ export class VulkanSource implements FrameSource {
       this.ring.completed(index);
     }
     const gpu = this.lib.vkc_frame_times(ctx, index, this.times) === 1;
-    const frame: Frame = {
+    const timings = frameTimings(this.times, gpu, performance.now() - t0);
+    this.lastTimings = timings;
+    const exported = this.exported[index];
+    return {
       pixels: this.ring.pixels(index),
       width,
       height,
-      stride: width * 4,
-      format: "rgba",
+      stride: this.output === "rgba" ? width * 4 : width,
+      format: this.output === "rgba" ? "rgba" : "yuv420",
+      ...(exported && {
+        gpu: { ...exported, generation: this.generation, offset: 0 },
+        // The uniforms and the size decide the picture: they tell an unchanged frame without reading it.
+        contentHash: Bun.hash.xxHash3(new Uint8Array(this.uniforms.buffer)) ^ BigInt(width * 65536 + height),
+      }),
       captureTime: Date.now(),
+      stages: { renderMs: timings.renderMs, readbackMs: timings.readbackMs, handoffMs: timings.handoffMs, ringWaitMs },
       release: this.ring.hold(index),
     };
-    this.lastTimings = frameTimings(this.times, gpu, performance.now() - t0);
-    return frame;
   }
+}
+
+/** A ring depth within 1..VKC_MAX_SLOTS. */
+function clampSlots(count: number): number {
+  if (!Number.isInteger(count)) throw new RangeError(`frames in flight must be an integer (got ${count})`);
+  return Math.min(VKC_MAX_SLOTS, Math.max(1, count));
 }
 
 function clampSize(width: number, height: number): [number, number] {
