@@ -67,7 +67,8 @@ try {
   process.exit(EXIT_NO_DEVICE);
 }
 try {
-  plan = await chooseEncoder(options.encoder, source instanceof VulkanSource ? source.uuid : null);
+  const render = source instanceof VulkanSource ? { uuid: source.uuid, cpu: source.deviceType === "cpu" } : null;
+  plan = await chooseEncoder(options.encoder, render);
 } catch (err) {
   if (!(err instanceof NvjpegUnavailableError)) throw err;
   console.error(`vkcast: --encoder nvjpeg: ${err.message}`);

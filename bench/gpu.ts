@@ -4,9 +4,9 @@
 //     Starts the server command (with --port PORT appended), spreads the viewers over several
 //     processes (bench/viewers.ts), and reports fps per viewer, capture->receive latency, the server's
 //     CPU over the window and per frame sent, and its /api/stats.
-//   bun bench/gpu.ts render [--size=3840x2160] [--frames=120] [--encoder=nvjpeg]
+//   bun bench/gpu.ts render [--size=3840x2160] [--frames=120] [--output=rgba|yuv420|yuv420-gpu]
 //     The Vulkan source alone, one frame after another: render, readback and hand-off ms; with
-//     --encoder=nvjpeg each frame is also encoded on the GPU (render+encode ms).
+//     yuv420-gpu each frame is also encoded by nvJPEG where it lies (render+encode ms, q85).
 //   bun bench/gpu.ts nvjpeg [--size=3840x2160] [--frames=60] [--out=DIR]
 //     nvJPEG on synthetic frames from host memory (upload, convert, encode, JPEG back).
 import { join } from "node:path";
@@ -108,32 +108,45 @@ async function render() {
   const { VulkanSource } = await import("../src/sources/vulkan.ts");
   const { InputState } = await import("../src/input-state.ts");
   const frames = Number(option(args, "frames", "120"));
-  const source = await VulkanSource.create({ width: size[0], height: size[1] });
+  const output = option(args, "output", "rgba") as "rgba" | "yuv420" | "yuv420-gpu";
+  const source = await VulkanSource.create({ width: size[0], height: size[1], output });
+  const encoder = output === "yuv420-gpu" ? (await import("../src/encode/nvjpeg.ts")).NvjpegEncoder.open(source.uuid) : null;
   const input = new InputState();
-  const ms = { render: [] as number[], readback: [] as number[], handoff: [] as number[], total: [] as number[] };
+  const ms = { render: [] as number[], readback: [] as number[], handoff: [] as number[], total: [] as number[], encode: [] as number[] };
+  let bytes = 0;
   let t = 0;
-  for (let i = 0; i < 20; i++) (await source.nextFrame((t += 1 / 60), input)).release?.();
-  const t0 = performance.now();
-  for (let i = 0; i < frames; i++) {
+  const one = async (measure: boolean) => {
+    const started = performance.now();
     const frame = await source.nextFrame((t += 1 / 60), input);
+    const encodeStart = performance.now();
+    if (encoder) bytes = encoder.encodeExported(frame.gpu!, frame.width, frame.height, 85).length;
+    const done = performance.now();
     frame.release?.();
+    if (!measure) return;
     const s = source.lastTimings!;
     ms.render.push(s.renderMs);
     ms.readback.push(s.readbackMs);
     ms.handoff.push(s.handoffMs);
-    ms.total.push(s.totalMs);
-  }
+    ms.encode.push(done - encodeStart);
+    ms.total.push(done - started);
+  };
+  for (let i = 0; i < 20; i++) await one(false);
+  const t0 = performance.now();
+  for (let i = 0; i < frames; i++) await one(true);
   const wall = performance.now() - t0;
   source.close();
   console.log(
     JSON.stringify({
       mode: "render",
       device: source.device,
+      output,
       size: size.join("x"),
+      jpegBytes: bytes,
       framesPerSecond: (frames * 1000) / wall,
       renderMs: stats(ms.render),
       readbackMs: stats(ms.readback),
       handoffMs: stats(ms.handoff),
+      encodeMs: stats(ms.encode),
       totalMs: stats(ms.total),
     }),
   );

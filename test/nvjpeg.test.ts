@@ -64,10 +64,12 @@ describe("--encoder nvjpeg without CUDA", () => {
     expect(run.stderr.toString()).toMatch(/--encoder nvjpeg: (CUDA|nvJPEG) is not available/);
   });
 
-  test("auto falls back to a CPU encoder and the Vulkan scene converts to 4:2:0 on the GPU for it", async () => {
+  test("auto falls back to a CPU encoder, fed 4:2:0 planes by a GPU, RGBA by lavapipe", async () => {
     const { chooseEncoder } = await import("../src/encode/choose.ts");
-    expect(await chooseEncoder("auto", "00112233445566778899aabbccddeeff")).toEqual({ encoder: "turbo", output: "yuv420" });
-    expect(await chooseEncoder("auto", null)).toEqual({ encoder: "turbo", output: "yuv420" });
-    expect(await chooseEncoder("napi", null)).toEqual({ encoder: "napi", output: "rgba" });
+    const gpu = { uuid: "00112233445566778899aabbccddeeff", cpu: false };
+    expect(await chooseEncoder("auto", gpu)).toEqual({ encoder: "turbo", output: "yuv420" });
+    expect(await chooseEncoder("auto", { ...gpu, cpu: true })).toEqual({ encoder: "turbo", output: "rgba" });
+    expect(await chooseEncoder("auto", null)).toEqual({ encoder: "turbo", output: "rgba" });
+    expect(await chooseEncoder("napi", gpu)).toEqual({ encoder: "napi", output: "rgba" });
   });
 });

@@ -1,7 +1,8 @@
 // Which encoder the main job runs, and so what its Vulkan source hands over: nvJPEG where it loads and
 // its GPU is the render device (the frames then stay on the GPU), else libjpeg-turbo (with the colour
-// conversion done on the GPU) or @napi-rs/image (RGBA). An explicit --encoder nvjpeg that cannot run
-// throws NvjpegUnavailableError naming CUDA or nvJPEG (the CLI exits 3).
+// conversion done on the GPU, unless the "GPU" is the CPU: on lavapipe the conversion in a compute
+// shader costs more than libjpeg-turbo's own SIMD conversion saves) or @napi-rs/image (RGBA). An
+// explicit --encoder nvjpeg that cannot run throws NvjpegUnavailableError naming CUDA or nvJPEG.
 import type { VulkanOutput } from "../sources/vulkan.ts";
 import type { EncoderChoice, EncoderName } from "./backend.ts";
 import { loadJpegBackend } from "./load.ts";
@@ -15,15 +16,22 @@ export interface EncoderPlan {
   output: VulkanOutput;
 }
 
-/** `renderUuid`: the Vulkan device's UUID, or null when frames do not come from a GPU. */
-export async function chooseEncoder(choice: EncoderChoice, renderUuid: string | null): Promise<EncoderPlan> {
-  if (choice === "nvjpeg" || (choice === "auto" && renderUuid !== null)) {
-    const gpu = cudaDeviceFor(renderUuid, choice === "nvjpeg");
-    if (gpu) return { encoder: "nvjpeg", cudaDevice: gpu.uuid, output: gpu.isRenderDevice ? "yuv420-gpu" : "yuv420" };
+/** The Vulkan device that renders, or null when frames do not come from one. */
+export interface RenderDevice {
+  uuid: string;
+  /** A CPU device (lavapipe): its "GPU" work runs on the cores that encode. */
+  cpu: boolean;
+}
+
+export async function chooseEncoder(choice: EncoderChoice, render: RenderDevice | null): Promise<EncoderPlan> {
+  const onGpu = render !== null && !render.cpu;
+  if (choice === "nvjpeg" || (choice === "auto" && onGpu)) {
+    const gpu = cudaDeviceFor(render?.uuid ?? null, choice === "nvjpeg");
+    if (gpu) return { encoder: "nvjpeg", cudaDevice: gpu.uuid, output: gpu.isRenderDevice ? "yuv420-gpu" : onGpu ? "yuv420" : "rgba" };
   }
-  // The CPU encoders: which one loads decides whether the planes are worth converting on the GPU.
+  // The CPU encoders: libjpeg-turbo takes the planes a GPU converted; @napi-rs/image takes RGBA only.
   const name = choice === "auto" || choice === "nvjpeg" ? (await loadJpegBackend("auto")).name : choice;
-  return { encoder: name, output: name === "turbo" ? "yuv420" : "rgba" };
+  return { encoder: name, output: name === "turbo" && onGpu ? "yuv420" : "rgba" };
 }
 
 /**

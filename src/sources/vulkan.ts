@@ -248,6 +248,11 @@ export class VulkanSource implements FrameSource {
     return run;
   }
 
+  /** The device's kind: a CPU device (lavapipe) renders on the same cores that encode. */
+  get deviceType(): VulkanDeviceType {
+    return DEVICE_TYPES[this.lib.vkc_device_type(this.ensureOpen())] ?? "other";
+  }
+
   /** The device's UUID as hex (the same as CUDA's for the same GPU). */
   get uuid(): string {
     const out = new Uint8Array(16);

@@ -40,8 +40,11 @@ typedef struct {
   void *readback_ptr, *uniforms_ptr, *timings_ptr;
   int readback_coherent, timings_coherent;
   VkDescriptorSet set;
-  // 4:2:0 output: the planes in device memory (exportable with VKC_OUTPUT_YUV420_GPU; none when the
-  // readback buffer is device memory too, as on lavapipe) and the conversion's descriptor set.
+  // 4:2:0 output: the picture copied into a buffer (the conversion's input), the planes in device
+  // memory (exportable with VKC_OUTPUT_YUV420_GPU; none when the readback buffer is device memory too,
+  // as on lavapipe) and the conversion's descriptor set.
+  VkBuffer pixels;
+  VkDeviceMemory pixels_mem;
   VkBuffer planes;
   VkDeviceMemory planes_mem;
   VkDeviceSize planes_alloc;

@@ -166,12 +166,11 @@ static int create_render_pass(vkc_ctx *c) {
   VkPipelineStageFlags depth_stages =
       VK_PIPELINE_STAGE_EARLY_FRAGMENT_TESTS_BIT | VK_PIPELINE_STAGE_LATE_FRAGMENT_TESTS_BIT;
   VkSubpassDependency deps[2] = {
-      // The previous use of this slot: its copy (or 4:2:0 conversion) read the colour image, its tests
-      // wrote the depth.
+      // The previous use of this slot: its copy read the colour image, its tests wrote the depth.
       {
           .srcSubpass = VK_SUBPASS_EXTERNAL,
           .dstSubpass = 0,
-          .srcStageMask = VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | depth_stages,
+          .srcStageMask = VK_PIPELINE_STAGE_TRANSFER_BIT | depth_stages,
           .dstStageMask = VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT | depth_stages,
           .srcAccessMask = VK_ACCESS_DEPTH_STENCIL_ATTACHMENT_WRITE_BIT,
           .dstAccessMask = VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT | VK_ACCESS_DEPTH_STENCIL_ATTACHMENT_READ_BIT |
@@ -255,11 +254,11 @@ int create_pipelines(vkc_ctx *c) {
   return e;
 }
 
-// The RGBA to 4:2:0 conversion (yuv420.comp): the colour image as a storage image, the planes as a
-// storage buffer, the layout as push constants (width, height, Y pitch, chroma pitch, U and V offsets).
+// The RGBA to 4:2:0 conversion (yuv420.comp): the image's pixels (copied into a buffer) and the planes
+// as storage buffers, the layout as push constants (width, height, Y pitch, chroma pitch, U and V offsets).
 int create_yuv_pipeline(vkc_ctx *c) {
   VkDescriptorSetLayoutBinding b[2] = {
-      {.binding = 0, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_IMAGE, .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT},
+      {.binding = 0, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT},
       {.binding = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT},
   };
   VkDescriptorSetLayoutCreateInfo sl = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO, .bindingCount = 2, .pBindings = b};
@@ -273,12 +272,12 @@ int create_yuv_pipeline(vkc_ctx *c) {
       .pPushConstantRanges = &push,
   };
   CHECK(vkCreatePipelineLayout(c->device, &pl, NULL, &c->yuv_layout));
-  VkDescriptorPoolSize ps[2] = {{VK_DESCRIPTOR_TYPE_STORAGE_IMAGE, VKC_MAX_SLOTS}, {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, VKC_MAX_SLOTS}};
+  VkDescriptorPoolSize ps[1] = {{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 2 * VKC_MAX_SLOTS}};
   VkDescriptorPoolCreateInfo dp = {
       .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
       .flags = VK_DESCRIPTOR_POOL_CREATE_FREE_DESCRIPTOR_SET_BIT,
       .maxSets = VKC_MAX_SLOTS,
-      .poolSizeCount = 2,
+      .poolSizeCount = 1,
       .pPoolSizes = ps,
   };
   CHECK(vkCreateDescriptorPool(c->device, &dp, NULL, &c->yuv_pool));

@@ -126,7 +126,7 @@ static int create_planes(vkc_ctx *c, vkc_slot *s, VkDeviceSize size, int exporte
   return 0;
 }
 
-// The conversion's descriptor set: the slot's colour image in, `target` (planes or readback) out.
+// The conversion's descriptor set: the slot's picture (its pixels buffer) in, `target` (planes or readback) out.
 static int create_yuv_set(vkc_ctx *c, vkc_slot *s, VkBuffer target) {
   VkDescriptorSetAllocateInfo da = {
       .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
@@ -135,11 +135,11 @@ static int create_yuv_set(vkc_ctx *c, vkc_slot *s, VkBuffer target) {
       .pSetLayouts = &c->yuv_set_layout,
   };
   CHECK(vkAllocateDescriptorSets(c->device, &da, &s->yuv_set));
-  VkDescriptorImageInfo image = {.imageView = s->color_view, .imageLayout = VK_IMAGE_LAYOUT_GENERAL};
+  VkDescriptorBufferInfo image = {s->pixels, 0, VK_WHOLE_SIZE};
   VkDescriptorBufferInfo buffer = {target, 0, VK_WHOLE_SIZE};
   VkWriteDescriptorSet w[2] = {
       {.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = s->yuv_set, .dstBinding = 0, .descriptorCount = 1,
-       .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_IMAGE, .pImageInfo = &image},
+       .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &image},
       {.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = s->yuv_set, .dstBinding = 1, .descriptorCount = 1,
        .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &buffer},
   };
@@ -172,6 +172,8 @@ void destroy_slots(vkc_ctx *c) {
     vkc_slot *s = &c->slots[i];
     if (s->yuv_set) vkFreeDescriptorSets(c->device, c->yuv_pool, 1, &s->yuv_set);
     if (s->planes) vkDestroyBuffer(c->device, s->planes, NULL);
+    if (s->pixels) vkDestroyBuffer(c->device, s->pixels, NULL);
+    if (s->pixels_mem) vkFreeMemory(c->device, s->pixels_mem, NULL);
     if (s->planes_mem) vkFreeMemory(c->device, s->planes_mem, NULL);
     if (s->export_fd >= 0) close(s->export_fd);
     if (s->cmd) vkFreeCommandBuffers(c->device, c->pool, 1, &s->cmd);
@@ -196,24 +198,23 @@ void destroy_slots(vkc_ctx *c) {
   c->have_slots = 0;
 }
 
-// The 4:2:0 conversion after the render pass: the colour image (left in TRANSFER_SRC_OPTIMAL) goes to
-// GENERAL for the compute shader, which writes the planes; on a discrete GPU they are then copied to
+// The 4:2:0 conversion after the render pass: the picture is copied into the pixels buffer (in device
+// memory) and the compute shader writes the planes from it; on a discrete GPU they are then copied to
 // the mapped readback buffer (VKC_OUTPUT_YUV420) or stay where they are (VKC_OUTPUT_YUV420_GPU).
 static void record_yuv(vkc_ctx *c, vkc_slot *s, VkCommandBuffer cmd) {
-  VkImageMemoryBarrier to_general = {
-      .sType = VK_STRUCTURE_TYPE_IMAGE_MEMORY_BARRIER,
-      .srcAccessMask = VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT,
+  VkBufferImageCopy whole = {.imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1}, .imageExtent = {c->width, c->height, 1}};
+  vkCmdCopyImageToBuffer(cmd, s->color, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, s->pixels, 1, &whole);
+  VkBufferMemoryBarrier to_shader = {
+      .sType = VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER,
+      .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
       .dstAccessMask = VK_ACCESS_SHADER_READ_BIT,
-      .oldLayout = VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL,
-      .newLayout = VK_IMAGE_LAYOUT_GENERAL,
       .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
       .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-      .image = s->color,
-      .subresourceRange = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 1, 0, 1},
+      .buffer = s->pixels,
+      .size = VK_WHOLE_SIZE,
   };
-  // TRANSFER too: the render pass's last dependency ends its final layout transition there.
-  vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                       VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 0, NULL, 0, NULL, 1, &to_general);
+  vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 0, NULL, 1, &to_shader, 0,
+                       NULL);
   uint32_t layout[6];
   yuv_layout(c->width, c->height, layout + 2);
   layout[0] = c->width;
@@ -338,11 +339,13 @@ int create_slots(vkc_ctx *c) {
   for (int i = 0; i < c->slot_count; i++) {
     vkc_slot *s = &c->slots[i];
     VkImageUsageFlags usage = VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT | VK_IMAGE_USAGE_TRANSFER_SRC_BIT;
-    int e = create_image(c, VK_FORMAT_R8G8B8A8_UNORM, usage | (yuv ? VK_IMAGE_USAGE_STORAGE_BIT : 0), VK_IMAGE_ASPECT_COLOR_BIT,
-                         &s->color, &s->color_mem, &s->color_view);
+    int e = create_image(c, VK_FORMAT_R8G8B8A8_UNORM, usage, VK_IMAGE_ASPECT_COLOR_BIT, &s->color, &s->color_mem, &s->color_view);
     if (!e)
       e = create_image(c, c->depth_format, VK_IMAGE_USAGE_DEPTH_STENCIL_ATTACHMENT_BIT, VK_IMAGE_ASPECT_DEPTH_BIT,
                        &s->depth, &s->depth_mem, &s->depth_view);
+    if (!e && yuv)
+      e = create_buffer(c, (VkDeviceSize)c->width * c->height * 4, VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                        VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0, &s->pixels, &s->pixels_mem, NULL, NULL);
     if (!e && yuv && !in_place) e = create_planes(c, s, bytes, c->output == VKC_OUTPUT_YUV420_GPU);
     if (!e && c->output != VKC_OUTPUT_YUV420_GPU)
       e = create_buffer(c, bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT | (in_place ? VK_BUFFER_USAGE_STORAGE_BUFFER_BIT : 0),

@@ -7,11 +7,15 @@
 // of 8; an even number of rows), then U and V rows of cPitch = yPitch / 2 bytes.
 //
 // One invocation per 8x2 pixels: two rows of 8 luma bytes (4 words) and 4 Cb and 4 Cr bytes (a word
-// each), so every store is a whole 32-bit word (no 8-bit storage needed).
+// each), so every store is a whole 32-bit word (no 8-bit storage needed). The pixels come from a copy
+// of the image in a buffer (rows packed, one word per pixel): buffer loads are far cheaper than image
+// loads on lavapipe, where this shader runs on the CPU.
 
 layout(local_size_x = 8, local_size_y = 8) in;
 
-layout(set = 0, binding = 0, rgba8) uniform readonly image2D colour;
+layout(set = 0, binding = 0, std430) readonly buffer Pixels {
+  uint rgba[];
+};
 layout(set = 0, binding = 1, std430) writeonly buffer Planes {
   uint words[];
 };
@@ -38,8 +42,8 @@ const int ONE_HALF = 32768;
 const int CBCR_OFFSET = 128 << 16;
 
 ivec3 rgb(int x, int y) {
-  ivec2 p = ivec2(min(x, int(L.width) - 1), min(y, int(L.height) - 1));
-  return ivec3(round(imageLoad(colour, p).rgb * 255.0));
+  uint v = rgba[uint(min(y, int(L.height) - 1)) * L.width + uint(min(x, int(L.width) - 1))];
+  return ivec3(int(v & 255u), int((v >> 8) & 255u), int((v >> 16) & 255u));
 }
 
 uint luma(ivec3 c) {
