@@ -1,6 +1,7 @@
 // latest.json -> BENCHMARKS.md and the SVG charts in bench/results/. Run by bench/run.ts after every
 // run; `bun run bench report` (or `bun bench/report.ts`) rewrites them without measuring anything.
 import { join } from "node:path";
+import { gpuSection } from "./gpu-report.ts";
 import { type BarSeries, barChart } from "./chart.ts";
 import { table } from "./lib.ts";
 import type { Aggregate } from "./servers.ts";
@@ -690,7 +691,9 @@ export function mergeResult(previous: unknown, next: unknown): unknown {
 export async function writeReport(latest: { results: Record<string, unknown> }): Promise<string[]> {
   svgs.length = 0;
   pendingWrites.length = 0;
-  const md = markdown(latest.results);
+  // The GPU server section comes from its own runs on a GPU machine (bench/gpu-report.ts), not from latest.json.
+  const gpu = gpuSection();
+  const md = markdown(latest.results) + (gpu ? `\n${gpu}` : "");
   await Promise.all(pendingWrites);
   await Bun.write(join(ROOT, "BENCHMARKS.md"), md);
   return ["BENCHMARKS.md", ...svgs.map((p) => p.slice(ROOT.length + 1))];

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Fills /work/main/.gpu/ (git-ignored there, named in the device tool's `carry`) with what a GPU run
-# needs: bun (xz), the Debian packages the machine lacks, this worktree's code and its Vulkan library.
+# needs: bun (xz), the Debian packages the machine lacks, this worktree's code and its Vulkan library,
+# and with BASE=<commit> that commit's tree too (base/, base.so), to measure before and after in one run.
 set -euo pipefail
 wt=$(cd "$(dirname "$0")/../.." && pwd)
 dest=${1:-/work/main/.gpu}
@@ -13,4 +14,9 @@ fi
 cp "$wt/build/libvkcast_vk.so" "$dest/libvkcast_vk.so"
 rm -rf "$dest/wt" && mkdir -p "$dest/wt"
 (cd "$wt" && tar cf - index.ts package.json tsconfig.json src client bench scripts) | tar xf - -C "$dest/wt"
+if [ -n "${BASE:-}" ]; then
+  rm -rf "$dest/base" && mkdir -p "$dest/base"
+  (cd "$wt" && git archive "$BASE" index.ts package.json tsconfig.json src client) | tar xf - -C "$dest/base"
+  (cd "$dest/base" && bun -e 'import { ensureVulkanLibrary } from "./src/vulkan/build.ts"; ensureVulkanLibrary()' && mv build/libvkcast_vk.so ../base.so && rm -rf build)
+fi
 du -sh "$dest"
