@@ -134,3 +134,28 @@ describe("a deep ring", () => {
     }
   });
 });
+
+describe("a smaller tier of a 4:2:0 frame", () => {
+  test("halving the planes gives the planes of the halved picture, within ±2", async () => {
+    const { halve } = await import("../src/encode/downscale.ts");
+    const rgba = await renderOnce("rgba", 0.5);
+    const yuv = await renderOnce("yuv420", 0.5);
+    try {
+      const fromPlanes = halve({ pixels: yuv.copy, width: W, height: H, stride: W, format: "yuv420" });
+      const fromRgba = halve({ pixels: rgba.copy, width: W, height: H, stride: W * 4, format: "rgba" });
+      expect([fromPlanes.width, fromPlanes.height, fromPlanes.format]).toEqual([160, 91, "yuv420"]);
+      const want = cpuPlanes(fromRgba.pixels.slice(0, 160 * 91 * 4), 160, 91);
+      const l = yuv420Layout(160, 91);
+      let worst = 0;
+      for (let y = 0; y < 91; y++) {
+        for (let x = 0; x < 160; x++) worst = Math.max(worst, Math.abs(fromPlanes.pixels[y * l.yPitch + x]! - want[y * l.yPitch + x]!));
+      }
+      expect(worst).toBeLessThanOrEqual(2);
+    } finally {
+      rgba.frame.release?.();
+      yuv.frame.release?.();
+      rgba.source.close();
+      yuv.source.close();
+    }
+  });
+});

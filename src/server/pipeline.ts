@@ -289,7 +289,8 @@ export class FramePipeline {
       const tier = JPEG_TIERS[t]!;
       if (out.some((e) => e !== null) && !encoder.hasIdleWorker) break;
       const meta: FrameMeta = { ...job.meta, q: tier.quality(job.meta.q) };
-      if (tier.scale !== 1) meta.s = tier.scale;
+      // A frame in GPU memory is encoded at its own size (nvJPEG does not scale it): the tier's quality only.
+      if (tier.scale !== 1 && !job.gpu) meta.s = tier.scale;
       const encoded = await encoder.encode({ ...job, meta });
       this.parts.encodeMs.add(encoded.encodeMs);
       out[t] = encoded.data;
