@@ -17,6 +17,7 @@ import { H264Decoder, h264Supported } from "./h264.ts";
 import { InputForwarder, type OutgoingMessage } from "./input.ts";
 import { overlayRows, StatsOverlay } from "./overlay.ts";
 import { parseViewerMessage, readFrameMeta } from "./protocol.ts";
+import { showSecureContextNotice } from "./secure-context.ts";
 import { Session } from "./session.ts";
 import { Stats } from "./stats.ts";
 import { renderStatus } from "./status.ts";
@@ -40,6 +41,8 @@ const statusElements = {
   noticeDetail: $<HTMLElement>("notice-detail"),
   retryButton: $<HTMLButtonElement>("retry"),
 };
+
+showSecureContextNotice($<HTMLElement>("insecure"), window.isSecureContext);
 
 const session = new Session();
 const stats = new Stats();

@@ -61,6 +61,8 @@ describe("--tls self-signed", () => {
         const page = await browser.newPage();
         await page.goto(second.url);
         expect(await page.evaluate(() => window.isSecureContext)).toBe(true);
+        // A secure context loses nothing: the page's insecure-context notice stays hidden.
+        expect(await page.evaluate(() => document.getElementById("insecure")!.hidden)).toBe(true);
         await page.waitForFunction(() => document.getElementById("app")!.dataset.state === "live", null, { timeout: 15_000 });
         const painted = Number(await page.evaluate(() => document.getElementById("view")!.dataset.painted ?? 0));
         await page.waitForFunction((n) => Number(document.getElementById("view")!.dataset.painted ?? 0) > n + 3, painted, {
