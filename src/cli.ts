@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import type { EncoderChoice, EncoderKind } from "./encode/backend.ts";
 import { LIMITS, checkInt } from "./limits.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
-import { CONTROL_POLICIES, checkCodecs, type ControlPolicy, DEFAULTS as SERVER } from "./server/options.ts";
+import { CONTROL_POLICIES, checkCodecs, type ControlPolicy, controlPolicy, DEFAULTS as SERVER } from "./server/options.ts";
 import { STREAM_NAME } from "./server/stream.ts";
 
 export interface CliOptions {
@@ -150,9 +150,9 @@ const SPECS: Record<string, Spec> = {
     parse: int("quality"),
   },
   control: {
-    value: "all|first|none",
-    help: `who may send input: every viewer, the oldest one, nobody (default ${SERVER.control})`,
-    parse: oneOf(CONTROL_POLICIES),
+    value: "one|all|none",
+    help: `who drives: one viewer at a time (handed over on request; "first" too), every viewer, nobody (default ${SERVER.control})`,
+    parse: (raw, flag) => controlPolicy(oneOf(CONTROL_POLICIES)(raw, flag)),
   },
   "view-only": { help: "nobody may send input (the same as --control none)", parse: bool },
   "stall-timeout": {

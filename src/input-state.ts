@@ -18,6 +18,8 @@ export class InputState {
   wheelX = 0;
   wheelY = 0;
   focused = true;
+  /** Each gamepad's newest state by index (buttons 0..1, axes -1..1); a gamepad at rest is forgotten. */
+  readonly gamepads = new Map<number, { buttons: readonly number[]; axes: readonly number[] }>();
   /** The last size a viewer asked for during this frame, if any. */
   resize: { width: number; height: number } | null = null;
   /** How many events were applied during this frame (0 means nobody touched anything). */
@@ -53,19 +55,23 @@ export class InputState {
           this.keys.delete(e.key);
           break;
         case "resize":
+          // The server has fitted it to what a stream can render (src/server/resize-gate.ts).
           this.resize = {
             width: Math.min(MAX_FRAME_SIDE.width, Math.round(e.width * e.ratio)),
             height: Math.min(MAX_FRAME_SIDE.height, Math.round(e.height * e.ratio)),
           };
           break;
+        case "gamepad":
+          if (e.buttons.every((b) => b === 0) && e.axes.every((a) => a === 0)) this.gamepads.delete(e.index);
+          else this.gamepads.set(e.index, { buttons: [...e.buttons], axes: [...e.axes] });
+          break;
         case "focus_in":
           this.focused = true;
           break;
         case "focus_out":
-          // A viewer that loses focus never sends the key_up of keys it held.
+          // Keys and buttons stay as they are: the server sends the key_up and pointer_up of what the
+          // viewer that lost focus held (src/server/held-input.ts), and only of what that viewer held.
           this.focused = false;
-          this.keys.clear();
-          this.buttons.clear();
           break;
       }
     }

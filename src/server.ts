@@ -194,6 +194,11 @@ export class StreamingServer {
     return this.defaultStream.drainInput();
   }
 
+  /** Sends text the engine put on its clipboard to the default stream's viewers that control. */
+  setClipboard(text: string): void {
+    this.defaultStream.setClipboard(text);
+  }
+
   /** Whether anyone wants the default stream's frames now (skip rendering when not). */
   hasClients(): boolean {
     return this.defaultStream.hasClients();

@@ -130,7 +130,7 @@ describe("an edge's side of the session control", () => {
     const sent: unknown[] = [];
     const control = new RemoteControl("eab1", (m) => sent.push(m));
     const changes: string[] = [];
-    control.onChange((key, role) => changes.push(`${key}=${role}`));
+    control.onChange((c) => c.type === "role" && changes.push(`${c.key}=${c.role}`));
     control.join("1", true);
     control.join("2", true);
     control.join("3", false);

@@ -117,7 +117,7 @@ export function parseAnnouncement(data: Uint8Array): Heartbeat | Goodbye | strin
   if (typeof config.device !== "string") return "config.device must be a string";
   if (!isNullOr(config.encoder, "string")) return "config.encoder must be a string or null";
   if (!isNullOr(config.sourceError, "string")) return "config.sourceError must be a string or null";
-  if (!["all", "first", "none"].includes(config.control as string)) return "config.control must be all, first or none";
+  if (!["one", "all", "none"].includes(config.control as string)) return "config.control must be one, all or none";
   const tokens = m.tokens;
   if (!isObject(tokens) || !isDigest(tokens.control) || !isDigest(tokens.view)) return "tokens must be SHA-256 hex digests or null";
   return {

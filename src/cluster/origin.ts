@@ -71,7 +71,9 @@ export class Origin {
       nc.subscribe(this.subjects.up, { callback: (_err, msg) => this.onUp(msg.data) }),
       nc.subscribe(DISCOVER_SUBJECT, { callback: () => this.announce() }),
     );
-    this.stream.control.onChange((key) => this.rolesChanged(key));
+    this.stream.control.onChange((change) => {
+      if (change.type === "role") this.rolesChanged(change.key);
+    });
     this.broker.onReconnect(() => this.announce());
     this.timers.push(
       setInterval(() => this.announce(), HEARTBEAT_MS),

@@ -1,8 +1,8 @@
 // An edge's side of a session's control: the origin decides every role. Joins and leaves go to the
 // origin as they happen (in order, before any input of that viewer), and the roles it answers are applied
 // here; until the origin has answered for a viewer, its input goes on for the origin to judge.
-import type { Role } from "../protocol/viewer-messages.ts";
-import { RoleListeners, type RoleListener, type SessionControl, type ViewerKey } from "../server/control.ts";
+import type { PresenceMessage, Role } from "../protocol/viewer-messages.ts";
+import { type ControlCommand, type ControlListener, ControlListeners, type SessionControl, type ViewerKey } from "../server/control.ts";
 import type { UpMessage } from "./messages.ts";
 
 interface Member {
@@ -16,7 +16,7 @@ interface Member {
 export class RemoteControl implements SessionControl {
   /** This edge's viewers in join order. */
   private readonly members = new Map<ViewerKey, Member>();
-  private readonly listeners = new RoleListeners();
+  private readonly listeners = new ControlListeners();
 
   /** `send` publishes a message to the origin; `edge` is this edge's name. */
   constructor(
@@ -41,12 +41,22 @@ export class RemoteControl implements SessionControl {
     return this.members.get(key)?.role ?? "view";
   }
 
+  /** Requests, releases and grants are not relayed to the origin yet: refused, so the viewer is told. */
+  command(_key: ViewerKey, command: ControlCommand): string | null {
+    return `control.action: '${command.action}' is not relayed through an edge`;
+  }
+
+  /** Presence is the origin's to tell and is not relayed yet. */
+  presence(_key: ViewerKey): PresenceMessage | null {
+    return null;
+  }
+
   mayInput(key: ViewerKey): boolean {
     const member = this.members.get(key);
     return member !== undefined && member.mayControl && (member.role === "control" || !member.decided);
   }
 
-  onChange(listener: RoleListener): () => void {
+  onChange(listener: ControlListener): () => void {
     return this.listeners.add(listener);
   }
 
@@ -62,7 +72,7 @@ export class RemoteControl implements SessionControl {
       member.decided = true;
       if (role === member.role) continue;
       member.role = role;
-      this.listeners.tell(key, role);
+      this.listeners.tell({ type: "role", key, role });
     }
   }
 

@@ -39,7 +39,8 @@ export interface StreamConfig {
   device: string;
   /** WebSocket and MJPEG viewers connected now. */
   viewers: number;
-  control: "all" | "first" | "none";
+  /** Who drives: one viewer at a time, every viewer, or nobody. */
+  control: "one" | "all" | "none";
   protocol: number;
   /** The frame source's error while it is failing, else null. */
   sourceError: string | null;
@@ -84,4 +85,47 @@ export interface ErrorMessage {
   error: string;
 }
 
-export type ViewerMessage = HelloMessage | ConfigMessage | PongMessage | StatsMessage | ErrorMessage;
+/** One viewer in a presence message; `id` is the session's number for it (as in `you`, `controller`, `grant`'s `to`). */
+export interface PresenceViewer {
+  id: number;
+  role: Role;
+  /** Asked for control and has not had it since. */
+  asking?: true;
+  /** Came with a view-only link: never controls. */
+  viewOnly?: true;
+}
+
+/**
+ * Who is here and who drives, sent to every viewer on join, leave and every change. Past 50 viewers it
+ * lists only the controller, those asking and the first 50 (`total` counts everyone), at most once a second.
+ */
+export interface PresenceMessage {
+  type: "presence";
+  you: number;
+  controller: number | null;
+  viewers: PresenceViewer[];
+  total: number;
+}
+
+/** To the controller: viewer `from` asks to drive (answer with `control` `grant`, or ignore it). */
+export interface ControlRequestMessage {
+  type: "control";
+  action: "request";
+  from: number;
+}
+
+/** Text the engine put on the clipboard, sent to the viewers that control. */
+export interface ClipboardMessage {
+  type: "clipboard";
+  text: string;
+}
+
+export type ViewerMessage =
+  | HelloMessage
+  | ConfigMessage
+  | PongMessage
+  | StatsMessage
+  | ErrorMessage
+  | PresenceMessage
+  | ControlRequestMessage
+  | ClipboardMessage;

@@ -1,23 +1,47 @@
-// Who may drive a stream's engine. One SessionControl per stream decides every viewer's role. Alone, a
-// server decides by its control policy (PolicyControl). With origin and edges (src/cluster/) the origin's
-// is the one authority for the whole session: edges forward their viewers' joins and leaves to it, with
-// keys namespaced by edge, and apply the roles it answers.
-import type { Role } from "../protocol/viewer-messages.ts";
-import type { ControlPolicy } from "./options.ts";
+// Who may drive a stream's engine: one SessionControl per stream decides every viewer's role and what
+// presence says. Alone, a server runs the control state machine itself (PolicyControl over
+// control-state.ts). With origin and edges (src/cluster/) the origin owns the one machine of the session:
+// edges forward their viewers' joins, leaves and control messages to it, with keys namespaced by edge, and
+// apply the roles and presence it answers.
+import type { ControlMessage } from "../protocol/input-schema.ts";
+import type { PresenceMessage, Role } from "../protocol/viewer-messages.ts";
+import {
+  type ControlEvent,
+  type ControlMode,
+  type ControlState,
+  initialControl,
+  memberOf,
+  nextControl,
+  type PresenceBody,
+  presenceOf,
+  roleIn,
+  type ViewerKey,
+} from "./control-state.ts";
 
-/**
- * A viewer's key in its session: its id on the listener that holds it ("7"), prefixed by the edge's
- * name for viewers of an edge ("e-4kq2x:7").
- */
-export type ViewerKey = string;
+export type { ViewerKey } from "./control-state.ts";
 
-/** A viewer's role changed after it joined (its role at join is read with roleOf). */
-export type RoleListener = (key: ViewerKey, role: Role) => void;
+/** A viewer's control message: ask, release, grant. */
+export type ControlCommand = Extract<ControlMessage, { type: "control" }>;
+
+/** What a session's control tells its listeners after a change. */
+export type ControlChange =
+  /** A viewer's role changed after its join (its role at join is read with roleOf). */
+  | { type: "role"; key: ViewerKey; role: Role }
+  /** A viewer left (what it held is released toward the engine). */
+  | { type: "left"; key: ViewerKey }
+  /** The controller `to` is asked by viewer `from` (a session id) to hand over. */
+  | { type: "request"; to: ViewerKey; from: number }
+  /** Who is here, who drives or who asks changed: every viewer's presence is new. */
+  | { type: "presence" };
+
+export type ControlListener = (change: ControlChange) => void;
 
 export interface SessionControl {
   /** A viewer joined (calls come in join order); `mayControl` is false for holders of a view-only token. */
   join(key: ViewerKey, mayControl: boolean): void;
   leave(key: ViewerKey): void;
+  /** A viewer's control message; returns null, or why it is refused (naming the field) with nothing changed. */
+  command(key: ViewerKey, command: ControlCommand): string | null;
   /** The viewer's role now ("view" for a key it does not know). */
   roleOf(key: ViewerKey): Role;
   /**
@@ -25,66 +49,93 @@ export interface SessionControl {
    * viewer the origin has not decided on yet: the origin, which got the join first, judges it.)
    */
   mayInput(key: ViewerKey): boolean;
-  /** Calls `listener` for each viewer whose role changes after its join; returns the unsubscribe. */
-  onChange(listener: RoleListener): () => void;
+  /** The presence message for this viewer now (null for a key it does not know). */
+  presence(key: ViewerKey): PresenceMessage | null;
+  /** Calls `listener` after each change; returns the unsubscribe. */
+  onChange(listener: ControlListener): () => void;
 }
 
-/** Role changes told to every listener; what both PolicyControl and an edge's control share. */
-export class RoleListeners {
-  private readonly listeners = new Set<RoleListener>();
+/** Changes told to every listener; what PolicyControl and an edge's control share. */
+export class ControlListeners {
+  private readonly listeners = new Set<ControlListener>();
 
-  add(listener: RoleListener): () => void {
+  add(listener: ControlListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  tell(key: ViewerKey, role: Role): void {
-    for (const listener of this.listeners) listener(key, role);
+  tell(change: ControlChange): void {
+    for (const listener of this.listeners) listener(change);
   }
 }
 
-/** The control policy of one server: every viewer, the oldest one connected that may drive, or nobody. */
+/** A session's control run here, by the state machine of control-state.ts in the given mode. */
 export class PolicyControl implements SessionControl {
-  /** Viewers in join order, with whether they may ever control and their role now. */
-  private readonly members = new Map<ViewerKey, { mayControl: boolean; role: Role }>();
-  private readonly listeners = new RoleListeners();
-  /** With "first": the one viewer that drives. */
-  private controller: ViewerKey | null = null;
+  private current: ControlState;
+  private readonly listeners = new ControlListeners();
+  /** Presence of the current state, built once for all viewers. */
+  private presenceBody: { of: ControlState; body: PresenceBody } | null = null;
 
-  constructor(private readonly policy: ControlPolicy) {}
+  constructor(mode: ControlMode) {
+    this.current = initialControl(mode);
+  }
+
+  /** The machine's state now (read-only; for an origin that shares it with its edges, and for tests). */
+  get state(): ControlState {
+    return this.current;
+  }
 
   join(key: ViewerKey, mayControl: boolean): void {
-    this.leave(key);
-    const drives = mayControl && (this.policy === "all" || (this.policy === "first" && this.controller === null));
-    if (drives && this.policy === "first") this.controller = key;
-    this.members.set(key, { mayControl, role: drives ? "control" : "view" });
+    this.apply({ type: "join", key, mayControl });
   }
 
   leave(key: ViewerKey): void {
-    const member = this.members.get(key);
-    if (!member) return;
-    this.members.delete(key);
-    // With "first", the oldest viewer still connected that may drive takes over from one that controlled.
-    if (this.policy !== "first" || member.role !== "control") return;
-    this.controller = null;
-    for (const [nextKey, next] of this.members) {
-      if (!next.mayControl) continue;
-      next.role = "control";
-      this.controller = nextKey;
-      this.listeners.tell(nextKey, "control");
-      return;
-    }
+    if (this.apply({ type: "leave", key }) === null) this.listeners.tell({ type: "left", key });
+  }
+
+  command(key: ViewerKey, command: ControlCommand): string | null {
+    if (command.action === "grant") return this.apply({ type: "grant", key, to: command.to });
+    return this.apply({ type: command.action, key });
   }
 
   roleOf(key: ViewerKey): Role {
-    return this.members.get(key)?.role ?? "view";
+    return roleIn(this.current, key);
   }
 
   mayInput(key: ViewerKey): boolean {
     return this.roleOf(key) === "control";
   }
 
-  onChange(listener: RoleListener): () => void {
+  presence(key: ViewerKey): PresenceMessage | null {
+    const member = memberOf(this.current, key);
+    if (!member) return null;
+    if (this.presenceBody?.of !== this.current) this.presenceBody = { of: this.current, body: presenceOf(this.current) };
+    return { type: "presence", you: member.id, ...this.presenceBody.body };
+  }
+
+  onChange(listener: ControlListener): () => void {
     return this.listeners.add(listener);
+  }
+
+  /** Runs one event through the machine and tells what changed; returns why it was refused, if it was. */
+  private apply(event: ControlEvent): string | null {
+    const before = this.current;
+    const result = nextControl(before, event);
+    if (!result.ok) return result.error;
+    const after = result.state;
+    if (after === before) return null;
+    this.current = after;
+    for (const member of after.members) {
+      // The joining viewer's role is read at its join, not told.
+      if (event.type === "join" && member.key === event.key) continue;
+      const role = roleIn(after, member.key);
+      if (role !== roleIn(before, member.key)) this.listeners.tell({ type: "role", key: member.key, role });
+    }
+    const asker = event.type === "request" ? memberOf(after, event.key) : undefined;
+    if (asker && after.controller !== null && after.asking.includes(asker.key) && !before.asking.includes(asker.key)) {
+      this.listeners.tell({ type: "request", to: after.controller, from: asker.id });
+    }
+    this.listeners.tell({ type: "presence" });
+    return null;
   }
 }

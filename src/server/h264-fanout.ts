@@ -14,7 +14,7 @@ export interface H264FanoutCounters {
 
 export class H264Fanout {
   constructor(
-    private readonly topic: string,
+    readonly topic: string,
     private readonly counters: H264FanoutCounters,
     /** Size of the stream's last IDR, and how to ask for the next one. */
     private readonly idr: { readonly lastIdrBytes: number; requestIdr(): void },

@@ -3,7 +3,7 @@
 // when auth is on, and every response carries the security headers.
 import type { Server } from "bun";
 import type { Logger } from "../log.ts";
-import { MAX_MESSAGE_BYTES } from "../protocol/input-schema.ts";
+import { MAX_MESSAGE_BYTES, MAX_PASTE_BYTES } from "../protocol/input-schema.ts";
 import { originAllowed, requestToken, SECURITY_HEADERS, tokenCookie, tokenMatches, unauthorized } from "./access.ts";
 import type { Asset } from "./client-assets.ts";
 import type { AccessSettings } from "./options.ts";
@@ -56,7 +56,8 @@ export function listen(parts: ListenerParts): Server<ViewerData> {
       return withHeaders(new Response("internal error\n", { status: 500 }));
     },
     websocket: {
-      maxPayloadLength: MAX_MESSAGE_BYTES,
+      // A paste may be longer than any event (the stream checks who sends one, and how often).
+      maxPayloadLength: MAX_PASTE_BYTES + MAX_MESSAGE_BYTES,
       perMessageDeflate: false,
       // Flow control keeps each socket's buffer near two frames; this is only the last guard.
       backpressureLimit: 8 * 1024 * 1024,

@@ -3,10 +3,19 @@ import { CODECS, type EncoderChoice, ENCODER_CHOICES, type EncoderKind } from ".
 import { checkInt } from "../limits.ts";
 import { type Logger, silentLogger } from "../log.ts";
 import { isLoopback, randomToken } from "./access.ts";
+import type { ControlMode } from "./control-state.ts";
 
-/** Who may send input: every viewer (as the original), the oldest viewer still connected, or nobody. */
-export type ControlPolicy = "all" | "first" | "none";
-export const CONTROL_POLICIES: readonly ControlPolicy[] = ["all", "first", "none"];
+/** Who may send input: one viewer at a time (handed over on request), every viewer (as the original), or nobody. */
+export type ControlPolicy = ControlMode;
+/** The policies a user may name; "first" is the older name of "one". */
+export const CONTROL_POLICIES = ["one", "all", "none", "first"] as const;
+
+/** The policy a name stands for ("first" is "one"); throws a RangeError for another name. */
+export function controlPolicy(name: string): ControlPolicy {
+  if (name === "first") return "one";
+  if (name === "one" || name === "all" || name === "none") return name;
+  throw new RangeError("control must be one, all or none");
+}
 
 /** The defaults of the server and of the CLI flags that set the same things. */
 export const DEFAULTS = {
@@ -18,7 +27,7 @@ export const DEFAULTS = {
   quality: 85,
   interactiveQuality: 60,
   stillQuality: 90,
-  control: "all" as ControlPolicy,
+  control: "one" as ControlPolicy,
   stallTimeout: 30,
   encoder: "auto" as EncoderChoice,
   /** Two Workers keep up with the slower backend at 720p on two cores. */
@@ -50,7 +59,8 @@ export interface StreamingServerOptions {
   cudaDevice?: string;
   /** Input events a stream holds for its engine; beyond that the oldest is dropped. */
   inputCapacity?: number;
-  control?: ControlPolicy;
+  /** "one" (the default): one viewer drives at a time; "all": every viewer; "none": nobody. "first" is "one". */
+  control?: ControlPolicy | "first";
   /** A viewer that skips frames for this many seconds without catching up is closed (CLOSE_TOO_SLOW). */
   stallTimeout?: number;
   /** Name of the default stream's rendering device, reported in /api/config. */
@@ -121,8 +131,7 @@ export function resolveOptions(options: StreamingServerOptions): ServerSettings 
   if (typeof host !== "string" || host === "") throw new RangeError("host must be a non-empty string");
   const encoder = options.encoder ?? DEFAULTS.encoder;
   if (!ENCODER_CHOICES.includes(encoder)) throw new RangeError(`encoder must be one of ${ENCODER_CHOICES.join(", ")}`);
-  const control = options.control ?? DEFAULTS.control;
-  if (!CONTROL_POLICIES.includes(control)) throw new RangeError("control must be all, first or none");
+  const control = controlPolicy(options.control ?? DEFAULTS.control);
   return {
     host,
     port: checkInt("port", options.port ?? DEFAULTS.port),

@@ -5,13 +5,15 @@ import type { EncoderKind } from "../encode/backend.ts";
 import { checkFrame, type Frame } from "../frame.ts";
 import type { IngestCounters } from "../ingest/counters.ts";
 import type { Logger } from "../log.ts";
-import { type InputEvent, parseMessage } from "../protocol/input-schema.ts";
+import { type InputEvent, MAX_PASTE_BYTES } from "../protocol/input-schema.ts";
 import { PROTOCOL_VERSION, type StreamConfig } from "../protocol/viewer-messages.ts";
 import type { FrameMeta } from "../encode/protocol.ts";
 import { PolicyControl, type SessionControl, type ViewerKey } from "./control.ts";
 import { H264Channel } from "./h264-channel.ts";
 import { H264Fanout } from "./h264-fanout.ts";
 import { SourceHealth } from "./health.ts";
+import { admitMessage } from "./admission.ts";
+import { InputPath } from "./input-path.ts";
 import { InputQueue } from "./input-queue.ts";
 import type { Metric } from "./metrics.ts";
 import type { FrameFeed } from "./mjpeg.ts";
@@ -20,7 +22,7 @@ import { type EncodedFrame, type FrameEncoder, FramePipeline } from "./pipeline.
 import { QualityPolicy } from "./quality.ts";
 import { JPEG_TIERS } from "./tiers.ts";
 import { type StreamReport, statsSnapshot, StreamTelemetry, streamMetrics } from "./telemetry.ts";
-import { newViewerData, noteAck, type Viewer, type ViewerData, type ViewerEvents, withinRateLimit } from "./viewer.ts";
+import { newViewerData, noteAck, type Viewer, type ViewerData, type ViewerEvents } from "./viewer.ts";
 import { sendText, ViewerHub, viewerKey } from "./viewer-hub.ts";
 
 /** The stream that `/` and the plain routes serve. */
@@ -87,6 +89,8 @@ export interface Stream {
   readonly control: SessionControl;
   /** Validated input from the viewer `key` of this session: taken if its role is control, else denied (counted). */
   submitInput(key: ViewerKey, event: InputEvent): boolean;
+  /** Sends text the engine put on its clipboard to the viewers that control (at most MAX_PASTE_BYTES characters). */
+  setClipboard(text: string): void;
   /** Delivers a frame encoded elsewhere (a relay): as if encoded here, if newer than the last. */
   pushEncoded(jpeg: Uint8Array, meta: FrameMeta): void;
   /** Resolves with the first encoded frame newer than `afterSeq`, or null once the stream closes. */
@@ -109,10 +113,10 @@ export class ServedStream implements Stream, ViewerEvents {
   readonly control: SessionControl;
   remoteViewers = 0;
   readonly authorize: StreamLinks["authorize"];
-  private readonly forwardInput: StreamLinks["forwardInput"];
   private readonly settingsFrom: StreamLinks["settingsFrom"];
   private readonly demandListeners = new Set<() => void>();
   private readonly input: InputQueue;
+  private readonly inputPath: InputPath;
   private readonly quality: QualityPolicy;
   private readonly pipeline: FramePipeline;
   private readonly hub: ViewerHub;
@@ -139,11 +143,17 @@ export class ServedStream implements Stream, ViewerEvents {
     this.input = new InputQueue(settings.inputCapacity);
     this.quality = new QualityPolicy(settings);
     this.control = links.control ?? new PolicyControl(settings.control);
-    this.forwardInput = links.forwardInput;
     this.authorize = links.authorize;
     this.settingsFrom = links.settingsFrom;
     this.hub = new ViewerHub(name, this.control, this.telemetry.stats, log, () => this.config());
     const stream = this;
+    this.inputPath = new InputPath({
+      control: this.control,
+      counters: this.telemetry.stats,
+      deliver: (event) => this.input.push(event),
+      noteInput: () => this.quality.noteInput(performance.now()),
+      ...(links.forwardInput ? { forward: links.forwardInput } : {}),
+    });
     this.pipeline = new FramePipeline({
       fps: settings.fps,
       quality: this.quality,
@@ -230,16 +240,14 @@ export class ServedStream implements Stream, ViewerEvents {
   }
 
   submitInput(key: ViewerKey, event: InputEvent): boolean {
-    const stats = this.telemetry.stats;
-    if (!this.control.mayInput(key)) {
-      stats.inputDenied++;
-      return false;
+    return this.inputPath.submit(key, event);
+  }
+
+  setClipboard(text: string): void {
+    if (typeof text !== "string" || text.length > MAX_PASTE_BYTES) {
+      throw new RangeError(`clipboard text must be a string of at most ${MAX_PASTE_BYTES} characters`);
     }
-    stats.inputAccepted++;
-    this.quality.noteInput(performance.now());
-    if (this.forwardInput) this.forwardInput(key, event);
-    else if (this.input.push(event)) stats.inputDropped++;
-    return true;
+    this.hub.sendClipboard(text);
   }
 
   pushEncoded(jpeg: Uint8Array, meta: FrameMeta): void {
@@ -350,28 +358,41 @@ export class ServedStream implements Stream, ViewerEvents {
     this.hub.catchUp(ws, this.pipeline.latestEncoded);
   }
 
-  /** One text message from a viewer: rate-limited, validated, then input for the engine or a control message. */
+  /** One text message from a viewer: rate-limited, validated, then input for the engine or a message about the session. */
   onViewerMessage(ws: Viewer, message: string | Buffer): void {
+    const key = viewerKey(ws);
+    const controls = () => this.control.mayInput(key);
     const stats = this.telemetry.stats;
-    if (!withinRateLimit(ws.data.rate, this.settings.inputRateLimit, performance.now())) {
-      stats.inputRateLimited++;
-      return;
-    }
-    if (typeof message !== "string") return this.reject(ws, "binary messages are not accepted");
-    const parsed = parseMessage(message);
+    const parsed = admitMessage(ws.data, message, this.settings.inputRateLimit, controls, stats, performance.now());
+    if (parsed === null) return;
     if (!parsed.ok) return this.reject(ws, parsed.error);
     if (parsed.kind === "input") {
-      this.submitInput(viewerKey(ws), parsed.event);
+      this.submitInput(key, parsed.event);
       return;
     }
-    const control = parsed.message;
-    if (control.type === "ping") {
-      if (ws.data.v2) sendText(ws, { type: "pong", t: control.t, server: Date.now() });
-      return;
+    const msg = parsed.message;
+    switch (msg.type) {
+      case "ping":
+        if (ws.data.v2) sendText(ws, { type: "pong", t: msg.t, server: Date.now() });
+        return;
+      case "ack":
+        if (noteAck(ws.data, msg.seq)) this.telemetry.acknowledged(msg.seq);
+        this.hub.acked(ws, msg.seq, this.settings.fps);
+        this.hub.catchUp(ws, this.pipeline.latestEncoded);
+        return;
+      case "control": {
+        const refused = this.control.command(key, msg);
+        if (refused === null) return;
+        stats.inputDenied++;
+        if (ws.data.v2) sendText(ws, { type: "error", error: refused });
+        return;
+      }
+      case "visibility":
+        // A hidden page lets go of what it held, as when it loses focus.
+        if (!msg.visible) this.inputPath.release(key);
+        this.hub.setVisible(ws, msg.visible, this.pipeline.latestEncoded, this.config());
+        return;
     }
-    if (noteAck(ws.data, control.seq)) this.telemetry.acknowledged(control.seq);
-    this.hub.acked(ws, control.seq, this.settings.fps);
-    this.hub.catchUp(ws, this.pipeline.latestEncoded);
   }
 
   /** Starts taking frames and viewers on this listener, encoding on `encoder`. */
@@ -411,6 +432,7 @@ export class ServedStream implements Stream, ViewerEvents {
   /** Closes every viewer (1001, saying `why`) and stops taking frames; resolves once encodes in flight are done. */
   async detach(why: string): Promise<void> {
     const encodesDone = this.pipeline.close();
+    this.inputPath.cancelPending();
     await this.hub.closeAll(CLOSE_GOING_AWAY, why, CLOSE_GRACE_MS);
     await encodesDone;
     this.h264?.close();

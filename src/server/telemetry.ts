@@ -17,6 +17,8 @@ export interface StreamStats extends PipelineCounters, HubCounters, IngestCounte
   inputDropped: number;
   /** Messages over a viewer's rate limit. */
   inputRateLimited: number;
+  /** Unknown extra fields left out of otherwise valid messages (jupyter_rfb clients send some). */
+  inputFieldsIgnored: number;
   /** WebSocket upgrades refused (foreign origin or no token). */
   upgradesRefused: number;
 }
@@ -39,6 +41,7 @@ function newStreamStats(): StreamStats {
     inputDenied: 0,
     inputDropped: 0,
     inputRateLimited: 0,
+    inputFieldsIgnored: 0,
     upgradesRefused: 0,
     ingestProducersConnected: 0,
     ingestFramesSubmitted: 0,
@@ -161,6 +164,7 @@ export function streamMetrics(r: StreamReport): Metric[] {
     c("input_rejected_total", "Messages rejected as malformed.", st.inputRejected),
     c("input_denied_total", "Input events from viewers without control.", st.inputDenied),
     c("input_dropped_total", "Input events pushed out of the full queue.", st.inputDropped),
+    c("input_fields_ignored_total", "Unknown extra fields left out of valid messages.", st.inputFieldsIgnored),
     c("ingest_producers_connected_total", "Producers that completed their handshake (--source ipc).", st.ingestProducersConnected),
     c("ingest_frames_submitted_total", "Frames producers submitted that were handed to the stream.", st.ingestFramesSubmitted),
     c("ingest_frames_dropped_by_producer_total", "Frames producers dropped on their side, as reported.", st.ingestFramesDroppedByProducer),

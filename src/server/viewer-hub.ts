@@ -1,6 +1,7 @@
-// The viewers of one stream: who is connected (oldest first), who may drive, and the fan-out of each
-// encoded frame to every viewer that keeps up. A viewer that falls behind skips frames and gets the
-// newest one as soon as it can take it; one stuck for the stall timeout is closed.
+// The viewers of one stream: who is connected (oldest first), who may drive and who is here (presence),
+// and the fan-out of each encoded frame to every viewer that keeps up. A viewer that falls behind skips
+// frames and gets the newest one as soon as it can take it; one stuck for the stall timeout is closed. A
+// viewer whose page is hidden is sent nothing until it is shown again.
 import type { Server } from "bun";
 import type { EncoderKind } from "../encode/backend.ts";
 import type { Logger } from "../log.ts";
@@ -9,6 +10,7 @@ import type { SessionControl, ViewerKey } from "./control.ts";
 import type { H264Fanout } from "./h264-fanout.ts";
 import { goodputBps, linkAcked, rttMs } from "./link.ts";
 import type { EncodedFrame, EncodedH264Frame } from "./pipeline.ts";
+import { PresencePacer } from "./presence-pacer.ts";
 import { chooseTier, JPEG_TIERS, tierBytes } from "./tiers.ts";
 import { CLOSE_TOO_SLOW, isBehind, noteSent, type Viewer, type ViewerData } from "./viewer.ts";
 
@@ -27,6 +29,7 @@ export class ViewerHub {
   /** Connected viewers by their key in the session's control. */
   private readonly viewers = new Map<ViewerKey, Viewer>();
   private server: Server<ViewerData> | null = null;
+  private readonly presence: PresencePacer;
 
   /** The pub/sub topic of this stream's frames (tier 0; tier N adds `:N`). */
   private readonly topic: string;
@@ -43,12 +46,18 @@ export class ViewerHub {
     config: () => StreamConfig,
   ) {
     this.topic = `frames:${stream}`;
-    // The session's control may hand a role to one of our viewers at any time (another left, an origin decided).
-    control.onChange((key, role) => {
-      const ws = this.viewers.get(key);
-      if (!ws || ws.data.role === role) return;
-      ws.data.role = role;
-      if (ws.data.v2) sendText(ws, { type: "config", ...config(), role });
+    this.presence = new PresencePacer(() => this.sendPresence(), () => this.viewers.size);
+    // The session's control may change roles at any time (another left, a grant, an origin decided).
+    control.onChange((change) => {
+      if (change.type === "role") {
+        const ws = this.viewers.get(change.key);
+        if (!ws || ws.data.role === change.role) return;
+        ws.data.role = change.role;
+        if (ws.data.v2 && !ws.data.hidden) sendText(ws, { type: "config", ...config(), role: change.role });
+      } else if (change.type === "request") {
+        const ws = this.viewers.get(change.to);
+        if (ws?.data.v2 && !ws.data.hidden) sendText(ws, { type: "control", action: "request", from: change.from });
+      } else if (change.type === "presence") this.presence.changed();
     });
   }
 
@@ -89,17 +98,55 @@ export class ViewerHub {
 
   /** Sends each v2 viewer the stream's config with its role (the frame size changed). */
   sendConfig(config: StreamConfig): void {
-    for (const ws of this.viewers.values()) if (ws.data.v2) sendText(ws, { type: "config", ...config, role: ws.data.role });
+    this.sendEach((ws) => ({ type: "config", ...config, role: ws.data.role }));
+  }
+
+  /** Text the engine put on its clipboard goes to the viewers that control (a hidden one gets it when shown). */
+  sendClipboard(text: string): void {
+    for (const ws of this.viewers.values()) {
+      if (!ws.data.v2 || ws.data.role !== "control") continue;
+      if (ws.data.hidden) ws.data.clipboard = text;
+      else sendText(ws, { type: "clipboard", text });
+    }
+  }
+
+  /**
+   * A viewer's page was hidden (it is sent nothing, so it never stalls) or shown again: then it gets at
+   * once what it missed, the config, presence and the newest frame.
+   */
+  setVisible(ws: Viewer, visible: boolean, latest: EncodedFrame | null, config: StreamConfig): void {
+    if (this.viewers.get(viewerKey(ws)) !== ws || visible === !ws.data.hidden) return;
+    ws.data.hidden = !visible;
+    if (!visible) {
+      ws.unsubscribe(ws.data.codec === "h264" ? this.h264!.topic : this.topicOf(ws.data.subscribedTier));
+      ws.data.behindSince = null;
+      return;
+    }
+    // Frames sent before it was hidden were never painted, so never acknowledged.
+    ws.data.unacked = [];
+    ws.data.link.inFlight.clear();
+    if (ws.data.v2) {
+      sendText(ws, { type: "config", ...config, role: ws.data.role });
+      const presence = this.control.presence(viewerKey(ws));
+      if (presence) sendText(ws, presence);
+      if (ws.data.clipboard !== null && ws.data.role === "control") sendText(ws, { type: "clipboard", text: ws.data.clipboard });
+    }
+    ws.data.clipboard = null;
+    // H.264 starts again from an IDR, asked for at once.
+    if (ws.data.codec === "h264") this.h264!.add(ws);
+    else this.markCaughtUp(ws, latest);
   }
 
   /** The tiers viewers are subscribed to or want now: the pipeline encodes these. */
   tiersInUse(): Set<number> {
     const used = new Set<number>();
-    for (const ws of this.viewers.values()) if (ws.data.codec === "jpeg") used.add(ws.data.subscribedTier).add(ws.data.tier.tier);
+    for (const ws of this.viewers.values()) {
+      if (ws.data.codec === "jpeg" && !ws.data.hidden) used.add(ws.data.subscribedTier).add(ws.data.tier.tier);
+    }
     return used;
   }
 
-  /** One publish per tier for the viewers that keep up; the rest skip this frame. */
+  /** One publish per tier for the viewers that keep up; the rest skip this frame (hidden pages are not sent it). */
   publish(frame: EncodedFrame): void {
     const now = performance.now();
     frame.tiers.forEach((jpeg, t) => {
@@ -107,7 +154,7 @@ export class ViewerHub {
     });
     const receivers = frame.tiers.map(() => 0);
     for (const ws of this.viewers.values()) {
-      if (ws.data.codec !== "jpeg") continue;
+      if (ws.data.codec !== "jpeg" || ws.data.hidden) continue;
       const d = ws.data;
       // A viewer moves to the tier it wants with the first frame that has it.
       if (d.tier.tier !== d.subscribedTier && frame.tiers[d.tier.tier]) this.resubscribe(ws, d.tier.tier);
@@ -168,7 +215,7 @@ export class ViewerHub {
 
   /** A viewer that was skipping frames gets the newest one as soon as it can take it. */
   catchUp(ws: Viewer, latest: EncodedFrame | null): void {
-    if (this.viewers.get(viewerKey(ws)) !== ws) return;
+    if (ws.data.hidden || this.viewers.get(viewerKey(ws)) !== ws) return;
     if (ws.data.codec === "h264") return this.h264!.catchUp(ws);
     if (ws.data.behindSince === null) return;
     const bytes = latest ? encodingFor(latest, ws.data.tier.tier).byteLength : 0;
@@ -179,7 +226,7 @@ export class ViewerHub {
   closeStalled(now: number, stallTimeoutMs: number, latest: EncodedFrame | null): void {
     for (const ws of this.viewers.values()) {
       const since = ws.data.behindSince;
-      if (since === null) continue;
+      if (since === null || ws.data.hidden) continue;
       if (now - since <= stallTimeoutMs) {
         this.catchUp(ws, latest);
         continue;
@@ -194,9 +241,18 @@ export class ViewerHub {
     }
   }
 
-  /** Sends a text message to every v2 viewer, built for each. */
+  /** Sends a text message to every v2 viewer whose page is not hidden, built for each. */
   sendEach(message: (ws: Viewer) => ViewerMessage): void {
-    for (const ws of this.viewers.values()) if (ws.data.v2) sendText(ws, message(ws));
+    for (const ws of this.viewers.values()) if (ws.data.v2 && !ws.data.hidden) sendText(ws, message(ws));
+  }
+
+  /** Each viewer's presence (who is here, who drives), after a change. */
+  private sendPresence(): void {
+    for (const ws of this.viewers.values()) {
+      if (!ws.data.v2 || ws.data.hidden) continue;
+      const presence = this.control.presence(viewerKey(ws));
+      if (presence) sendText(ws, presence);
+    }
   }
 
   /** Closes every viewer and waits (up to `graceMs`) until they are gone, so they read `code`. */
@@ -205,11 +261,13 @@ export class ViewerHub {
     const end = performance.now() + graceMs;
     while (this.viewers.size > 0 && performance.now() < end) await Bun.sleep(10);
     for (const ws of [...this.viewers.values()]) this.forget(ws);
+    this.presence.close();
     this.server = null;
   }
 
+  /** Viewers whose pages are shown that get frames in `codec`. */
   private *ofCodec(codec: EncoderKind): Generator<Viewer> {
-    for (const ws of this.viewers.values()) if (ws.data.codec === codec) yield ws;
+    for (const ws of this.viewers.values()) if (ws.data.codec === codec && !ws.data.hidden) yield ws;
   }
 
   /** Drops a viewer (once) and tells the session's control it left. */

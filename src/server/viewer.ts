@@ -57,6 +57,13 @@ export interface ViewerData {
   pinnedTier: number | null;
   /** When it last skipped a frame (performance.now). */
   lastSkipAt: number;
+  /** Gamepad events have a rate limit of their own (GAMEPAD_RATE), as messages longer than an event's (a paste). */
+  gamepadRate: RateAllowance;
+  largeRate: RateAllowance;
+  /** Its page is hidden: it is sent nothing (and so never stalls) until it is shown again. */
+  hidden: boolean;
+  /** Clipboard text from the engine that arrived while its page was hidden, sent when it is shown. */
+  clipboard: string | null;
 }
 
 export type Viewer = ServerWebSocket<ViewerData>;
@@ -88,8 +95,17 @@ export function newViewerData(
     subscribedTier: pinnedTier ?? 0,
     pinnedTier,
     lastSkipAt: -Infinity,
+    gamepadRate: { messages: Number.POSITIVE_INFINITY, at: 0 },
+    largeRate: { messages: Number.POSITIVE_INFINITY, at: 0 },
+    hidden: false,
+    clipboard: null,
   };
 }
+
+/** Gamepad events a viewer may send per second (the client polls its gamepads at most this often). */
+export const GAMEPAD_RATE = 60;
+/** Messages longer than an input event's limit (pastes) a viewer may send per second. */
+export const LARGE_MESSAGE_RATE = 4;
 
 /** The rate limit of one viewer: messages it may send now, refilled at `rate` per second up to `rate`. */
 export interface RateAllowance {
