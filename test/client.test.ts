@@ -223,7 +223,8 @@ const VH = 500; // wider than 16:9: the canvas is pillarboxed
 describe("browser client", () => {
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
-    server = new StreamingServer({ host: "127.0.0.1", port: 0, fps: 30, quality: 85 });
+    // Every page here drives (the tests of one controller at a time are in client-control.test.ts).
+    server = new StreamingServer({ host: "127.0.0.1", port: 0, fps: 30, quality: 85, control: "all" });
     await server.start(W, H);
     scene = new TestScene(server);
     scene.start();

@@ -183,7 +183,11 @@ const SCHEMA: Record<string, Shape> = {
   },
   ack: { required: { seq: integer(0, Number.MAX_SAFE_INTEGER) }, control: true },
   ping: { required: { t: finite(-Number.MAX_VALUE, Number.MAX_VALUE) }, control: true },
-  control: { required: { action: oneOf("request", "release", "grant") }, optional: { to: integer(1, Number.MAX_SAFE_INTEGER) }, control: true },
+  control: {
+    required: { action: oneOf("request", "release", "grant") },
+    optional: { to: integer(1, Number.MAX_SAFE_INTEGER) },
+    control: true,
+  },
   visibility: { required: { visible: oneOf(true, false) }, control: true },
 };
 const STAMPS: Record<string, Field> = { time_stamp: timeStamp, timestamp: timeStamp };

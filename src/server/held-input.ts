@@ -42,7 +42,9 @@ export class HeldInput {
   /** The events that let go of everything held (key_up, pointer_up, a gamepad at rest), and forgets it. */
   release(): InputEvent[] {
     const out: InputEvent[] = [];
-    for (const { key, code } of this.keys.values()) out.push({ type: "key_up", key, ...(code === undefined ? {} : { code }), modifiers: [] });
+    for (const { key, code } of this.keys.values()) {
+      out.push({ type: "key_up", key, ...(code === undefined ? {} : { code }), modifiers: [] });
+    }
     for (const button of [...this.buttons]) {
       this.buttons = this.buttons.filter((b) => b !== button);
       out.push({ type: "pointer_up", x: this.x, y: this.y, button, buttons: [...this.buttons], modifiers: [] });
