@@ -24,6 +24,9 @@ import { JPEG_TIERS } from "./tiers.ts";
 import { type StreamReport, statsSnapshot, StreamTelemetry, streamMetrics } from "./telemetry.ts";
 import { newViewerData, noteAck, type Viewer, type ViewerData, type ViewerEvents } from "./viewer.ts";
 import { sendText, ViewerHub, viewerKey } from "./viewer-hub.ts";
+import type { Stream } from "./stream-api.ts";
+
+export type { Stream } from "./stream-api.ts";
 
 /** The stream that `/` and the plain routes serve. */
 export const DEFAULT_STREAM = "default";
@@ -61,46 +64,6 @@ export interface StreamLinks {
 /** The /api/config fields an origin decides for the edges that relay it. */
 export type RemoteSettings = Pick<StreamConfig, "fps" | "quality" | "interactiveQuality" | "stillQuality" | "encoder" | "control">;
 
-/** A stream as a library user holds it (StreamingServer.addStream, .stream(name)). */
-export interface Stream {
-  readonly name: string;
-  readonly fps: number;
-  /** The frame size: the size at creation, then that of the newest encoded frame. */
-  readonly width: number;
-  readonly height: number;
-  /** Report the frame source's state here: `health.failed("waiting for the engine")`, `rendered(ms)`, ... */
-  readonly health: SourceHealth;
-  /** An external producer's counters (the ingest socket counts here); in /api/stats and /metrics. */
-  readonly ingest: IngestCounters;
-  /** Offers a frame; never blocks; the newest frame wins when encoding is behind. */
-  pushFrame(frame: Frame | Uint8Array): void;
-  /** Validated input from this stream's viewers with control since the last call, oldest first. */
-  drainInput(): InputEvent[];
-  /** Whether anyone wants this stream's frames now (skip rendering when not). */
-  hasClients(): boolean;
-  /** Tells v2 viewers the config again, e.g. after `health` changed. */
-  announceConfig(): void;
-  readonly viewerCount: number;
-  /** Viewers of this stream served elsewhere (an origin's edges): they count in hasClients and viewers. */
-  remoteViewers: number;
-  /** Calls `listener` whenever the viewers wanting frames here may have changed (join, leave, snapshot). */
-  onDemandChange(listener: () => void): void;
-  /** Who decides viewers' roles; input from elsewhere (submitInput) is judged by it too. */
-  readonly control: SessionControl;
-  /** Validated input from the viewer `key` of this session: taken if its role is control, else denied (counted). */
-  submitInput(key: ViewerKey, event: InputEvent): boolean;
-  /** Sends text the engine put on its clipboard to the viewers that control (at most MAX_PASTE_BYTES characters). */
-  setClipboard(text: string): void;
-  /** Delivers a frame encoded elsewhere (a relay): as if encoded here, if newer than the last. */
-  pushEncoded(jpeg: Uint8Array, meta: FrameMeta): void;
-  /** Resolves with the first encoded frame newer than `afterSeq`, or null once the stream closes. */
-  nextEncodedFrame(afterSeq: number): Promise<EncodedFrame | null>;
-  /** The newest encoded frame, if any. */
-  readonly latestEncoded: EncodedFrame | null;
-  /** This stream's GET /api/config and GET /api/stats. */
-  config(): StreamConfig;
-  statsSnapshot(): ReturnType<typeof statsSnapshot>;
-}
 
 /** A stream with what its listener needs too: viewer events, routes' feeds, attach/detach. */
 export class ServedStream implements Stream, ViewerEvents {
