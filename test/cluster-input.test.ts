@@ -64,9 +64,9 @@ describe("input through an edge", () => {
     await waitFor(() => source.cameraState.yaw !== yaw, 5000, "the origin's camera to turn");
     await waitFor(() => stats().inputAccepted - accepted === 12, 5000, "12 events counted at the origin");
     // A resize at the edge changes what the origin renders: the edge's viewers get the new size.
-    viewer.send({ type: "resize", width: 256, height: 144, ratio: 1 });
-    await viewer.until(() => viewer.frames.at(-1)?.meta?.w === 256, 5000, "256x144 frames through the edge");
-    expect(viewer.texts.some((t) => t.type === "config" && t.width === 256 && t.height === 144)).toBe(true);
+    viewer.send({ type: "resize", width: 480, height: 270, ratio: 1 });
+    await viewer.until(() => viewer.frames.at(-1)?.meta?.w === 480, 5000, "480x270 frames through the edge");
+    expect(viewer.texts.some((t) => t.type === "config" && t.width === 480 && t.height === 270)).toBe(true);
     viewer.send({ type: "resize", width: 320, height: 180, ratio: 1 });
     await viewer.until(() => viewer.frames.at(-1)?.meta?.w === 320, 5000, "back to 320x180");
     viewer.close();
