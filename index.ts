@@ -1,5 +1,5 @@
 // vkcast's main job: parse flags, pick a frame source, start the server, stop cleanly on a signal.
-import { type CliOptions, parseCli, usage, UsageError } from "./src/cli.ts";
+import { type CliOptions, parseCli, usage, UsageError, VERSION } from "./src/cli.ts";
 import { runEdgeJob, startOrigin } from "./src/cluster/processes.ts";
 import { chooseEncoder, type EncoderPlan } from "./src/encode/choose.ts";
 import { NvjpegUnavailableError } from "./src/encode/nvjpeg-cuda.ts";
@@ -11,9 +11,9 @@ import { ServerStreams } from "./src/ingest/streams.ts";
 import { isLoopback } from "./src/server/access.ts";
 import { createLogger } from "./src/log.ts";
 import { selfSigned } from "./src/self-signed.ts";
-import { StreamingServer } from "./src/server.ts";
+import { StartError, StreamingServer } from "./src/server.ts";
 import { SyntheticSource } from "./src/sources/synthetic.ts";
-import { VulkanSource, VulkanUnavailableError } from "./src/sources/vulkan.ts";
+import { NoSuchDeviceError, VulkanSource, VulkanUnavailableError } from "./src/sources/vulkan.ts";
 
 const EXIT_USAGE = 2;
 /** No Vulkan device, or (--encoder nvjpeg) no CUDA or nvJPEG. */
@@ -31,6 +31,10 @@ try {
 }
 if (options.help) {
   console.log(usage());
+  process.exit(0);
+}
+if (options.version) {
+  console.log(`vkcast ${VERSION}`);
   process.exit(0);
 }
 
@@ -62,6 +66,10 @@ let source: FrameSource | null = null;
 try {
   if (ipcPath === null) source = await openSource();
 } catch (err) {
+  if (err instanceof NoSuchDeviceError) {
+    console.error(`vkcast: --device: ${err.message}`);
+    process.exit(EXIT_USAGE);
+  }
   if (!(err instanceof VulkanUnavailableError)) throw err;
   console.error(`vkcast: ${err.message}`);
   process.exit(EXIT_NO_DEVICE);
@@ -91,6 +99,8 @@ const server = new StreamingServer({
   token: options.noAuth ? null : options.token,
   viewToken: options.viewToken,
   allowOrigins: options.allowOrigin,
+  allowHosts: options.allowHost,
+  maxViewers: options.maxViewers,
   tls: options.tlsCert && options.tlsKey ? { cert: options.tlsCert, key: options.tlsKey } : null,
   encoder: plan.encoder,
   cudaDevice: plan.cudaDevice,
@@ -103,9 +113,11 @@ const server = new StreamingServer({
 try {
   await server.start(source?.width ?? options.width, source?.height ?? options.height);
 } catch (err) {
-  log.error("could not start", { error: err instanceof Error ? err.message : String(err) });
   source?.close();
-  process.exit(1);
+  if (!(err instanceof StartError)) throw err;
+  // A bad --host or TLS file is a bad flag (2); a port in use is not (1).
+  console.error(`vkcast: --${err.option.replace(".", "-")}: ${err.reason}`);
+  process.exit(err.inUse ? 1 : EXIT_USAGE);
 }
 // A lost Vulkan device: the engine closes the source and opens a new one; the server keeps serving.
 const engine = source ? runEngine(server, source, log, openSource) : null;
@@ -134,7 +146,7 @@ origin?.ready.catch((err: Error) => {
 const { origin: url, encoder, codecs, token } = server;
 log.info("vkcast is running", { url, device: server.health.device, encoder, codecs, auth: token !== null });
 if (options.noAuth && !isLoopback(options.host)) log.warn("--no-auth on a non-loopback host: anyone who reaches it can drive it");
-console.log(`vkcast: open ${server.url}`);
+for (const url of server.urls) console.log(`vkcast: open ${url}`);
 certificateLines.forEach((line) => console.log(line));
 if (server.viewUrl) console.log(`vkcast: view-only link ${server.viewUrl}`);
 

@@ -1,11 +1,16 @@
 // Command-line flags: each flag also comes from an environment variable (VKCAST_<NAME>);
 // a flag beats its variable. A bad value names its flag and exits with code 2.
 import { readFileSync } from "node:fs";
-import type { EncoderChoice, EncoderKind } from "./encode/backend.ts";
+import { basename } from "node:path";
+import packageJson from "../package.json" with { type: "json" };
+import { ENCODER_CHOICES, type EncoderChoice, type EncoderKind } from "./encode/backend.ts";
 import { LIMITS, checkInt } from "./limits.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 import { CONTROL_POLICIES, checkCodecs, type ControlPolicy, controlPolicy, DEFAULTS as SERVER } from "./server/options.ts";
 import { STREAM_NAME } from "./server/stream.ts";
+
+/** The version of this program (package.json's, built into the one-file executable too). */
+export const VERSION: string = packageJson.version;
 
 export interface CliOptions {
   host: string;
@@ -34,6 +39,8 @@ export interface CliOptions {
   noAuth: boolean;
   allowOrigin: string[];
   tls: "self-signed" | undefined;
+  allowHost: string[];
+  maxViewers: number;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   /** The NATS broker of a cluster (src/cluster/): an origin publishes to it, an edge serves from it. */
@@ -42,6 +49,7 @@ export interface CliOptions {
   session: string | undefined;
   edge: boolean;
   help: boolean;
+  version: boolean;
 }
 
 export class UsageError extends Error {}
@@ -84,9 +92,10 @@ const source = (raw: string, flag: string) => {
   if (["vulkan", "synthetic", "ipc"].includes(raw) || raw.startsWith("ipc:")) return raw;
   throw new UsageError(`${flag} must be one of vulkan, synthetic, ipc, ipc:PATH (got '${raw}')`);
 };
+// An empty value is off: `VKCAST_NO_AUTH=` must never turn auth off.
 const bool = (raw: string, flag: string) => {
-  if (["1", "true", "yes", "on", ""].includes(raw.toLowerCase())) return true;
-  if (["0", "false", "no", "off"].includes(raw.toLowerCase())) return false;
+  if (["1", "true", "yes", "on"].includes(raw.toLowerCase())) return true;
+  if (["0", "false", "no", "off", ""].includes(raw.toLowerCase())) return false;
   throw new UsageError(`${flag} must be true or false (got '${raw}')`);
 };
 
@@ -123,6 +132,14 @@ const sessionName = (raw: string, flag: string) => {
   if (!STREAM_NAME.test(raw)) throw new UsageError(`${flag} must match ${STREAM_NAME.source} (got '${raw}')`);
   return raw;
 };
+const hostNames = (raw: string, flag: string) =>
+  raw.split(",").map((h) => {
+    const name = h.trim().toLowerCase();
+    if (!/^[a-z0-9]([a-z0-9.-]{0,252})$/.test(name)) {
+      throw new UsageError(`${flag} must be host names like vkcast.example.com, comma-separated (got '${h}')`);
+    }
+    return name;
+  });
 const readableFile = (raw: string, flag: string) => {
   try {
     readFileSync(raw);
@@ -167,9 +184,9 @@ const SPECS: Record<string, Spec> = {
   },
   "exit-with-producer": { help: "with --source ipc: exit when the first producer disconnects", parse: bool },
   encoder: {
-    value: "turbo|napi|nvjpeg",
-    help: "JPEG encoder (default: nvJPEG when it serves the render GPU, else libjpeg-turbo when it loads, else napi)",
-    parse: oneOf(["turbo", "napi", "nvjpeg"]),
+    value: ENCODER_CHOICES.join("|"),
+    help: "JPEG encoder (default auto: nvJPEG when it serves the render GPU, else libjpeg-turbo when it loads, else napi)",
+    parse: oneOf(ENCODER_CHOICES),
   },
   "encoder-workers": {
     value: "N|auto",
@@ -185,6 +202,16 @@ const SPECS: Record<string, Spec> = {
   "no-auth": { help: "no token even on a non-loopback host (anyone who reaches it can drive it)", parse: bool },
   "allow-origin": { value: "ORIGINS", help: "other web origins that may open /ws, comma-separated", parse: origins },
   tls: { value: "self-signed", help: "serve HTTPS/WSS with a certificate made here and kept in ~/.local/state/vkcast", parse: oneOf(["self-signed"]) },
+  "allow-host": {
+    value: "HOSTS",
+    help: "host names (Host header) served without a token besides loopback and --host, comma-separated",
+    parse: hostNames,
+  },
+  "max-viewers": {
+    value: "N",
+    help: `viewers (WebSocket and MJPEG) at once; more get 503 (default ${SERVER.maxViewers})`,
+    parse: int("maxViewers"),
+  },
   "tls-cert": { value: "FILE", help: "serve HTTPS/WSS with this PEM certificate (needs --tls-key)", parse: readableFile },
   "tls-key": { value: "FILE", help: "the PEM private key for --tls-cert", parse: readableFile },
   nats: {
@@ -196,6 +223,7 @@ const SPECS: Record<string, Spec> = {
   session: { value: "NAME", help: "with --nats: this origin's session name; with --edge: serve that session only", parse: sessionName },
   edge: { help: "serve the sessions of --nats (no frame source, no encoder); every live one unless --session", parse: bool },
   help: { help: "show this help and exit", parse: bool },
+  version: { help: "print the version and exit", parse: bool },
 };
 
 /** The server's defaults (one table, src/server/options.ts) and those of the flags only the CLI has. */
@@ -224,6 +252,8 @@ const DEFAULTS: CliOptions = {
   noAuth: false,
   allowOrigin: [],
   tls: undefined,
+  allowHost: [],
+  maxViewers: SERVER.maxViewers,
   tlsCert: undefined,
   tlsKey: undefined,
   nats: undefined,
@@ -231,6 +261,7 @@ const DEFAULTS: CliOptions = {
   session: undefined,
   edge: false,
   help: false,
+  version: false,
 };
 
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -241,7 +272,7 @@ export function parseCli(argv: readonly string[], env: Record<string, string | u
   const options: Record<string, unknown> = { ...DEFAULTS };
   for (const [flag, spec] of Object.entries(SPECS)) {
     const raw = env[envName(flag)];
-    if (raw !== undefined && flag !== "help") options[camel(flag)] = spec.parse(raw, envName(flag));
+    if (raw !== undefined && flag !== "help" && flag !== "version") options[camel(flag)] = spec.parse(raw, envName(flag));
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -261,6 +292,8 @@ export function parseCli(argv: readonly string[], env: Record<string, string | u
     if (raw === undefined) {
       raw = argv[++i];
       if (raw === undefined) throw new UsageError(`${flag} needs a value (${spec.value})`);
+      // `--token --view-only` is a forgotten value, not a token (a negative number is still a value).
+      if (/^-[^\d]/.test(raw)) throw new UsageError(`${flag} needs a value (${spec.value}), not the flag '${raw}'`);
     }
     options[camel(match[1]!)] = spec.parse(raw, flag);
   }
@@ -285,6 +318,11 @@ export function parseCli(argv: readonly string[], env: Record<string, string | u
   return options as unknown as CliOptions;
 }
 
+/** How the program was started: its own name when it is the one-file executable. */
+function programName(): string {
+  return Bun.main.startsWith("/$bunfs/") ? basename(process.execPath) : "bun run index.ts";
+}
+
 export function usage(): string {
   const lines = Object.entries(SPECS).map(([flag, spec]) => {
     const left = `  --${flag}${spec.value ? ` ${spec.value}` : ""}`;
@@ -293,7 +331,7 @@ export function usage(): string {
   return [
     "vkcast: watch and drive a headless Vulkan renderer from a web browser",
     "",
-    "usage: bun run index.ts [flags]",
+    `usage: ${programName()} [flags]`,
     "",
     ...lines,
     "",

@@ -77,7 +77,7 @@ export interface Frame {
   release?: () => void;
 }
 
-/** A frame's time in its source, in ms: /api/stats `stages` and /metrics `vkcast_stage_ms`. */
+/** A frame's time in its source, in ms: /api/stats `stages` and /metrics `vkcast_stage_seconds`. */
 export interface SourceStages {
   /** Rendering (the render pass, from GPU timestamps where the device has them). */
   renderMs: number;

@@ -8,6 +8,7 @@ export const LIMITS = {
   encoderWorkers: [1, 16],
   stallTimeout: [1, 3600],
   inputRateLimit: [1, 100_000],
+  maxViewers: [1, 100_000],
 } as const satisfies Record<string, readonly [number, number]>;
 
 /** Returns `value` if it is an integer within LIMITS[name]; throws a RangeError naming it otherwise. */

@@ -17,12 +17,16 @@ import type { SourceHealth } from "./server/health.ts";
 import { listen } from "./server/http.ts";
 import { prometheusText, type Samples } from "./server/metrics.ts";
 import { DEFAULTS, resolveOptions, type ServerSettings, type StreamingServerOptions } from "./server/options.ts";
+import { checkTlsFiles, explainBindFailure, machineAddresses } from "./server/start-checks.ts";
 import { DEFAULT_STREAM, ServedStream, STREAM_NAME, type Stream, type StreamLinks } from "./server/stream.ts";
 import { listenerMetrics, type StreamStats } from "./server/telemetry.ts";
 import type { ViewerData } from "./server/viewer.ts";
 
 export type { StreamingServerOptions } from "./server/options.ts";
+export { StartError } from "./server/start-checks.ts";
 export type { Stream, StreamLinks } from "./server/stream.ts";
+
+const withToken = (origin: string, token: string | null) => (token === null ? origin : `${origin}?token=${encodeURIComponent(token)}`);
 
 export class StreamingServer {
   readonly settings: ServerSettings;
@@ -68,19 +72,32 @@ export class StreamingServer {
 
   /** The address to open, with the token when auth is on (as Jupyter prints it). */
   get url(): string {
-    const token = this.settings.access.token;
-    return token === null ? this.origin : `${this.origin}?token=${encodeURIComponent(token)}`;
+    return withToken(this.origin, this.settings.access.token);
   }
 
   /** The address that lets a viewer watch only, when there is a view token. */
   get viewUrl(): string | null {
     const viewToken = this.settings.access.viewToken;
-    return viewToken === null ? null : `${this.origin}?token=${encodeURIComponent(viewToken)}`;
+    return viewToken === null ? null : withToken(this.origin, viewToken);
   }
 
-  /** The address without the token. */
+  /** The address without the token (localhost when bound to every address). */
   get origin(): string {
-    const host = this.host === "0.0.0.0" || this.host === "::" ? "localhost" : this.host;
+    return this.originOf(this.host === "0.0.0.0" || this.host === "::" ? "localhost" : this.host);
+  }
+
+  /** Every address to open, with the token: one per address of this machine when bound to all of them. */
+  get urls(): string[] {
+    const wildcard = this.host === "0.0.0.0" || this.host === "::";
+    if (!wildcard) return [this.url];
+    const addresses = machineAddresses()
+      // IPv6 only when bound to "::"; link-local ones need a zone a browser cannot take.
+      .filter((a) => (a.family === "IPv4" || this.host === "::") && !a.address.startsWith("fe80:"))
+      .sort((a, b) => Number(a.internal) - Number(b.internal));
+    return addresses.map((a) => withToken(this.originOf(a.address), this.settings.access.token));
+  }
+
+  private originOf(host: string): string {
     return `${this.settings.access.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${this.port}/`;
   }
 
@@ -127,7 +144,10 @@ export class StreamingServer {
     return this.defaultStream.viewerCount;
   }
 
-  /** Starts listening with the default stream at width x height; resolves once encoders and socket are ready. */
+  /**
+   * Starts listening with the default stream at width x height; resolves once encoders and socket are
+   * ready. Throws a StartError naming the option (host, port, tls.cert, tls.key) when it cannot serve.
+   */
   async start(width: number, height: number): Promise<void> {
     if (this.listener) throw new Error("StreamingServer is already started");
     checkInt("width", width);
@@ -136,6 +156,7 @@ export class StreamingServer {
     this.sizedAtStart.clear();
     const assets = await loadClientAssets();
     const log = this.settings.logger;
+    if (this.settings.access.tls) checkTlsFiles(this.settings.access.tls);
     // A relay serves only JPEG frames encoded elsewhere.
     this.codecs = this.settings.relay ? ["jpeg"] : await offeredCodecs(this.settings.codecs, log);
     const workers = this.settings.encoderWorkers === "auto" ? Math.min(2, this.autoWorkerCap) : this.settings.encoderWorkers;
@@ -147,16 +168,19 @@ export class StreamingServer {
         host: this.host,
         port: this.port,
         access: this.settings.access,
+        maxViewers: this.settings.maxViewers,
         assets,
         log,
         stream: (name) => this.served(name),
         metricsText: () => this.metricsText(),
         uptimeSeconds: () => this.uptimeSeconds,
         routes: this.settings.routes,
+        viewerCount: () => [...this.streams.values()].reduce((n, stream) => n + stream.localViewerCount, 0),
       });
     } catch (err) {
       pool?.close();
-      throw err;
+      log.debug("listen failed", { error: err instanceof Error ? err.message : String(err) });
+      throw await explainBindFailure(this.host, this.port);
     }
     this.pool = pool;
     this.listener = listener;

@@ -161,8 +161,8 @@ describe("stage timings", () => {
       expect(stats.stages.renderMs.count).toBe(0);
       const metrics = parsePrometheus(await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text());
       expect(metrics.get('vkcast_encoder_workers{stream="default"}')).toBe(2);
-      expect(metrics.get('vkcast_stage_ms_count{stream="default",stage="encode"}')).toBeGreaterThanOrEqual(10);
-      expect(metrics.get('vkcast_stage_ms_count{stream="default",stage="ring_wait"}')).toBe(0);
+      expect(metrics.get('vkcast_stage_seconds_count{stream="default",stage="encode"}')).toBeGreaterThanOrEqual(10);
+      expect(metrics.get('vkcast_stage_seconds_count{stream="default",stage="ring_wait"}')).toBe(0);
       viewer.close();
     } finally {
       await server.stop();

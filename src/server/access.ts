@@ -1,8 +1,17 @@
-// Who may use the server: token auth (as Jupyter does), the WebSocket Origin check, and the
-// headers every response carries.
+// Who may use the server: token auth (as Jupyter does), the Host check where no token is needed, the
+// WebSocket Origin check, and the headers every response carries.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { isIP } from "node:net";
 
-export const TOKEN_COOKIE = "vkcast_token";
+/**
+ * The token cookies' names: cookies ignore ports, so they name the port (two servers on one host keep
+ * their own). With TLS the listener's is `__Host-` (Secure, Path=/, this host only); a stream's own,
+ * kept for the stream's paths, is `__Secure-` (`__Host-` allows no path).
+ */
+export function tokenCookieNames(port: number, secure: boolean): { root: string; scoped: string } {
+  const name = `vkcast_token_${port}`;
+  return secure ? { root: `__Host-${name}`, scoped: `__Secure-${name}` } : { root: name, scoped: name };
+}
 
 /** Security headers for every response; the CSP allows exactly what the bundled client needs. */
 export const SECURITY_HEADERS: Record<string, string> = {
@@ -13,6 +22,8 @@ export const SECURITY_HEADERS: Record<string, string> = {
   "Referrer-Policy": "no-referrer",
   "X-Frame-Options": "DENY",
   "Cross-Origin-Opener-Policy": "same-origin",
+  // Pages of other sites cannot embed the frames (an <img> of /frame.jpg or /stream.mjpeg).
+  "Cross-Origin-Resource-Policy": "same-origin",
 };
 
 export function randomToken(): string {
@@ -38,17 +49,42 @@ function cookie(req: Request, name: string): string | null {
   return null;
 }
 
-/** The token a request carries: `Authorization: Bearer`, then `?token=`, then the cookie. */
-export function requestToken(req: Request, url: URL): { token: string | null; fromQuery: boolean } {
-  const auth = req.headers.get("authorization");
-  if (auth?.startsWith("Bearer ")) return { token: auth.slice(7).trim(), fromQuery: false };
+/**
+ * The token a request carries: `Authorization: Bearer` (the scheme in any case), then `?token=`, then
+ * the first of the cookies `names` it has.
+ */
+export function requestToken(req: Request, url: URL, names: readonly string[]): { token: string | null; fromQuery: boolean } {
+  const bearer = /^bearer\s+(\S+)\s*$/i.exec(req.headers.get("authorization") ?? "");
+  if (bearer) return { token: bearer[1]!, fromQuery: false };
   const query = url.searchParams.get("token");
   if (query !== null) return { token: query, fromQuery: true };
-  return { token: cookie(req, TOKEN_COOKIE), fromQuery: false };
+  for (const name of names) {
+    const value = cookie(req, name);
+    if (value !== null) return { token: value, fromQuery: false };
+  }
+  return { token: null, fromQuery: false };
 }
 
-export function tokenCookie(token: string, secure: boolean, path = "/"): string {
-  return `${TOKEN_COOKIE}=${encodeURIComponent(token)}; Path=${path}; HttpOnly; SameSite=Strict${secure ? "; Secure" : ""}`;
+export function tokenCookie(name: string, token: string, secure: boolean, path: string): string {
+  return `${name}=${encodeURIComponent(token)}; Path=${path}; HttpOnly; SameSite=Strict${secure ? "; Secure" : ""}`;
+}
+
+/** The host name of a Host header: lower case, without the port, brackets or a trailing dot. */
+function hostName(header: string): string {
+  const name = header.startsWith("[") ? header.slice(1, header.indexOf("]")) : header.replace(/:\d*$/, "");
+  return name.toLowerCase().replace(/\.$/, "");
+}
+
+/**
+ * Where no token is needed, a request must name this server by an address or a trusted name: a page
+ * on a foreign name rebound to this address (DNS rebinding) names its own. An IP address cannot be
+ * rebound, so any is fine; names must be loopback ones, the bound host or listed (`allowHosts`).
+ */
+export function hostAllowed(header: string | null, boundHost: string, allowHosts: readonly string[]): boolean {
+  if (header === null) return true; // not a browser: browsers always send Host
+  const name = hostName(header);
+  if (isIP(name) !== 0 || name === "localhost" || name.endsWith(".localhost")) return true;
+  return name === boundHost.toLowerCase() || allowHosts.includes(name);
 }
 
 /**

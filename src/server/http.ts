@@ -1,10 +1,19 @@
 // The listener: one Bun.serve for every stream. `/s/NAME/...` serves stream NAME, `/` and the plain
 // routes serve the default stream; /metrics covers them all. Every request but /healthz needs the token
-// when auth is on, and every response carries the security headers.
+// when auth is on (without auth, a Host the server trusts), and every response carries the security headers.
 import type { Server } from "bun";
 import type { Logger } from "../log.ts";
 import { MAX_MESSAGE_BYTES, MAX_PASTE_BYTES } from "../protocol/input-schema.ts";
-import { originAllowed, requestToken, SECURITY_HEADERS, tokenCookie, tokenMatches, unauthorized } from "./access.ts";
+import {
+  hostAllowed,
+  originAllowed,
+  requestToken,
+  SECURITY_HEADERS,
+  tokenCookie,
+  tokenCookieNames,
+  tokenMatches,
+  unauthorized,
+} from "./access.ts";
 import type { Asset } from "./client-assets.ts";
 import type { AccessSettings } from "./options.ts";
 import { DEFAULT_STREAM, STREAM_NAME, type ServedStream } from "./stream.ts";
@@ -16,12 +25,16 @@ export interface ListenerParts {
   host: string;
   port: number;
   access: AccessSettings;
+  /** Viewers (WebSocket and MJPEG) of every stream at once; the next one gets 503. */
+  maxViewers: number;
   assets: ReadonlyMap<string, Asset>;
   log: Logger;
   /** The stream of this name, if there is one. */
   stream(name: string): ServedStream | undefined;
   metricsText(): string;
   uptimeSeconds(): number;
+  /** Viewers of every stream connected now. */
+  viewerCount(): number;
   /** Extra GET routes of the listener by exact path (an edge's session list at /); the listener's token applies. */
   routes: Readonly<Record<string, (req: Request) => Response | Promise<Response>>>;
 }
@@ -45,10 +58,13 @@ export function listen(parts: ListenerParts): Server<ViewerData> {
   return Bun.serve<ViewerData>({
     hostname: parts.host,
     port: parts.port,
+    // Bun shares a port between processes unless told not to: a second server must fail, not split the traffic.
+    reusePort: false,
     development: false,
     ...(tls ? { tls: { cert: Bun.file(tls.cert), key: Bun.file(tls.key) } } : {}),
     fetch: async (req, server) => {
       const res = await respond(parts, req, server);
+      parts.log.debug("request", { method: req.method, path: new URL(req.url).pathname.slice(0, 200), status: res?.status ?? 101 });
       return res && withHeaders(res);
     },
     error: (err) => {
@@ -76,63 +92,90 @@ async function respond(parts: ListenerParts, req: Request, server: Server<Viewer
   if (req.method !== "GET" && req.method !== "HEAD") {
     return new Response(`${req.method.slice(0, 20)} is not allowed: only GET\n`, { status: 405, headers: { Allow: "GET, HEAD" } });
   }
+  const { access } = parts;
+  const route = routeOf(url.pathname);
+  const stream = route && "stream" in route ? parts.stream(route.stream) : undefined;
+  if (access.token === null && !stream?.authorize && !hostAllowed(req.headers.get("host"), parts.host, access.allowHosts)) {
+    if (route && "path" in route && route.path === "/ws" && stream) stream.telemetry.stats.upgradesRefused++;
+    return new Response("403: this server answers to this Host only with a token (or list it in --allow-host)\n", { status: 403 });
+  }
+  const cookies = tokenCookieNames(server.port ?? parts.port, access.tls !== null);
   const extra = parts.routes[url.pathname];
   if (extra) {
-    const allowed = parts.access.token === null || accessOf(parts.access, undefined, requestToken(req, url).token) !== null;
+    const allowed = access.token === null || accessOf(access, undefined, requestToken(req, url, [cookies.root]).token) !== null;
     return allowed ? extra(req) : unauthorized();
   }
-  const route = routeOf(url.pathname);
   if (route === null) return notFound();
   if ("redirect" in route) return new Response(null, { status: 301, headers: { Location: route.redirect + url.search } });
-  const stream = parts.stream(route.stream);
   const noStream = () => new Response(`no stream named '${route.stream}' on this server\n`, { status: 404 });
   // Health stays open for load balancers and supervisors; it tells only ok or the source's error.
   if (route.path === "/healthz") return stream ? healthResponse(stream, parts.uptimeSeconds()) : noStream();
-  if (route.path === "/ws") return upgrade(parts.access, req, url, server, stream, noStream);
+  // A stream's own token lives in a cookie for that stream's paths only, which comes first.
+  const names = stream?.authorize ? [cookies.scoped, cookies.root] : [cookies.root];
+  if (route.path === "/ws") return upgrade(parts, req, url, server, { stream, noStream, names }) ?? undefined;
 
-  const given = requestToken(req, url);
-  if (parts.access.token !== null || stream?.authorize) {
-    if (accessOf(parts.access, stream, given.token) === null) return unauthorized();
+  const given = requestToken(req, url, names);
+  if (access.token !== null || stream?.authorize) {
+    if (accessOf(access, stream, given.token) === null) return unauthorized();
     // The page's first visit carries the token in its URL: keep it in a cookie, drop it from the URL.
-    // A stream's own token is kept for that stream's paths only.
     if (given.fromQuery && route.path === "/") {
-      const cookie = tokenCookie(given.token!, parts.access.tls !== null, stream?.authorize ? route.base : "/");
-      return new Response(null, { status: 302, headers: { Location: route.base, "Set-Cookie": cookie } });
+      url.searchParams.delete("token");
+      const cookie = stream?.authorize
+        ? tokenCookie(cookies.scoped, given.token!, access.tls !== null, route.base)
+        : tokenCookie(cookies.root, given.token!, access.tls !== null, "/");
+      return new Response(null, { status: 302, headers: { Location: route.base + url.search, "Set-Cookie": cookie } });
     }
   }
   if (url.pathname === "/metrics") {
     return new Response(parts.metricsText(), { headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" } });
   }
   if (!stream) return noStream();
+  if (route.path === "/stream.mjpeg") {
+    if (parts.viewerCount() >= parts.maxViewers) return full(parts.maxViewers);
+    // The stall rule (--stall-timeout) closes a reader that stops reading, not the idle timeout.
+    server.timeout(req, 0);
+  }
   return (await streamRoute(stream, route.path, req, parts.assets)) ?? notFound();
 }
 
+/** 503 for a viewer over the cap: refused before it costs anything. */
+function full(maxViewers: number): Response {
+  return new Response(`503: this server has its ${maxViewers} viewers already (--max-viewers); try again later\n`, {
+    status: 503,
+    headers: { "Retry-After": "10" },
+  });
+}
+
+/** A WebSocket upgrade onto `stream`: null once upgraded, else the refusal. */
 function upgrade(
-  access: AccessSettings,
+  parts: ListenerParts,
   req: Request,
   url: URL,
   server: Server<ViewerData>,
-  stream: ServedStream | undefined,
-  noStream: () => Response,
-): Response | undefined {
-  const refused = stream?.telemetry.stats;
+  target: { stream: ServedStream | undefined; noStream: () => Response; names: string[] },
+): Response | null {
+  const { access } = parts;
+  const { stream } = target;
+  const refused = (res: Response) => {
+    if (stream) stream.telemetry.stats.upgradesRefused++;
+    return res;
+  };
   if (!originAllowed(req, url, access.allowOrigins)) {
-    if (refused) refused.upgradesRefused++;
-    return new Response("403: WebSocket from a foreign origin\n", { status: 403 });
+    return refused(new Response("403: WebSocket from a foreign origin\n", { status: 403 }));
   }
-  const role = access.token === null && !stream?.authorize ? "control" : accessOf(access, stream, requestToken(req, url).token);
-  if (role === null) {
-    if (refused) refused.upgradesRefused++;
-    return unauthorized();
-  }
-  if (!stream) return noStream();
+  const token = requestToken(req, url, target.names).token;
+  const role = access.token === null && !stream?.authorize ? "control" : accessOf(access, stream, token);
+  if (role === null) return refused(unauthorized());
+  if (!stream) return target.noStream();
+  // Bun opens an upgraded socket at once (open runs inside upgrade), so this count is exact.
+  if (parts.viewerCount() >= parts.maxViewers) return refused(full(parts.maxViewers));
   const v2 = url.searchParams.get("v") === "2";
   const codec = url.searchParams.get("codec") ?? "jpeg";
   if (codec !== "jpeg" && codec !== "h264") return new Response("400: codec must be jpeg or h264\n", { status: 400 });
   if (codec === "h264" && !v2) return new Response("400: codec=h264 needs v=2 (the hello says which codec comes)\n", { status: 400 });
   const pinned = pinnedTier(url.searchParams.get("quality"));
   if (pinned instanceof Error) return new Response(`400: ${pinned.message}\n`, { status: 400 });
-  if (server.upgrade(req, { data: stream.newViewer(v2, role === "view", codec, pinned) })) return undefined;
+  if (server.upgrade(req, { data: stream.newViewer(v2, role === "view", codec, pinned) })) return null;
   return new Response("expected a WebSocket upgrade\n", { status: 426 });
 }
 

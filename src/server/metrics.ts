@@ -1,10 +1,19 @@
-// Recent samples with quantiles (render ms, encode ms, latency), and the Prometheus text format.
+// Samples of a time (render, encode, latency): recent quantiles for /api/stats and a histogram since
+// start for /metrics; and the Prometheus text format.
 
-/** The last `capacity` values of something measured, for quantiles over recent behaviour. */
+/** Upper edges (ms) of the histogram buckets; /metrics shows them in seconds, Prometheus's base unit. */
+export const BUCKET_EDGES_MS = [0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] as const;
+
+/**
+ * A time measured in ms: the last `capacity` values for quantiles over recent behaviour, and counts
+ * per bucket since start (which, unlike quantiles, add up across processes).
+ */
 export class Samples {
   private values: number[] = [];
   count = 0;
   sum = 0;
+  /** Values up to each edge of BUCKET_EDGES_MS (not cumulative); the last counts those above every edge. */
+  readonly buckets: number[] = new Array<number>(BUCKET_EDGES_MS.length + 1).fill(0);
   constructor(private readonly capacity = 512) {}
 
   add(value: number): void {
@@ -12,6 +21,8 @@ export class Samples {
     this.values.push(value);
     this.count++;
     this.sum += value;
+    const bucket = BUCKET_EDGES_MS.findIndex((edge) => value <= edge);
+    this.buckets[bucket < 0 ? BUCKET_EDGES_MS.length : bucket]!++;
   }
 
   quantile(q: number): number | null {
@@ -25,13 +36,13 @@ export class Samples {
   }
 }
 
-export type MetricType = "counter" | "gauge" | "summary";
+export type MetricType = "counter" | "gauge" | "histogram";
 
 export interface Metric {
   name: string;
   help: string;
   type: MetricType;
-  /** A number, or for a summary its samples; `labels` are added to every line. */
+  /** A number, or for a histogram its samples (in ms, shown in seconds); `labels` are added to every line. */
   value: number | Samples;
   labels?: Record<string, string>;
 }
@@ -59,7 +70,15 @@ export function prometheusText(metrics: Metric[]): string {
 function seriesLines(m: Metric): string[] {
   if (typeof m.value === "number") return [`${m.name}${labelText(m.labels)} ${m.value}`];
   const samples = m.value;
-  const lines = [0.5, 0.9, 0.99].map((q) => `${m.name}${labelText(m.labels, ["quantile", String(q)])} ${samples.quantile(q) ?? "NaN"}`);
-  lines.push(`${m.name}_sum${labelText(m.labels)} ${samples.sum}`, `${m.name}_count${labelText(m.labels)} ${samples.count}`);
+  let cumulative = 0;
+  const lines = BUCKET_EDGES_MS.map((edge, i) => {
+    cumulative += samples.buckets[i]!;
+    return `${m.name}_bucket${labelText(m.labels, ["le", String(edge / 1000)])} ${cumulative}`;
+  });
+  lines.push(
+    `${m.name}_bucket${labelText(m.labels, ["le", "+Inf"])} ${samples.count}`,
+    `${m.name}_sum${labelText(m.labels)} ${samples.sum / 1000}`,
+    `${m.name}_count${labelText(m.labels)} ${samples.count}`,
+  );
   return lines;
 }

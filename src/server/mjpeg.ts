@@ -1,8 +1,11 @@
 // GET /stream.mjpeg: multipart/x-mixed-replace, so an <img> tag, VLC or ffmpeg can watch.
 // Flow control comes from the stream itself: a part is made only when the reader took the last one,
-// and it is always the newest frame, so a slow reader skips frames and nothing queues for it.
+// and it is always the newest frame, so a slow reader skips frames and nothing queues for it. A still
+// picture is sent again now and then, so that readers, proxies and players keep the stream open.
 
 export const MJPEG_BOUNDARY = "vkcastframe";
+/** How often the newest part goes out again while the picture stands still. */
+export const MJPEG_KEEPALIVE_MS = 5000;
 const encoder = new TextEncoder();
 
 export interface FrameFeed {
@@ -10,11 +13,26 @@ export interface FrameFeed {
   nextEncodedFrame(afterSeq: number): Promise<{ seq: number; jpeg: Uint8Array } | null>;
   readonly stallTimeoutMs: number;
   onOpen(): void;
+  /** A part of `bytes` bytes went to the reader. */
+  onPart(bytes: number): void;
   onClose(reason: "left" | "too slow"): void;
 }
 
+type Part = { seq: number; bytes: Uint8Array };
+
+function part(frame: { seq: number; jpeg: Uint8Array }): Part {
+  const head = encoder.encode(`--${MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: ${frame.jpeg.byteLength}\r\n\r\n`);
+  const bytes = new Uint8Array(head.length + frame.jpeg.byteLength + 2);
+  bytes.set(head);
+  bytes.set(frame.jpeg, head.length);
+  bytes.set([13, 10], head.length + frame.jpeg.byteLength);
+  return { seq: frame.seq, bytes };
+}
+
 export function mjpegResponse(feed: FrameFeed): Response {
-  let lastSeq = 0;
+  let last: Part | null = null;
+  /** The wait for the next frame, kept across keep-alive sends so that only one waits at a time. */
+  let next: Promise<{ seq: number; jpeg: Uint8Array } | null> | null = null;
   let lastPull = performance.now();
   let stallTimer: ReturnType<typeof setInterval> | null = null;
   let closed = false;
@@ -37,22 +55,23 @@ export function mjpegResponse(feed: FrameFeed): Response {
       },
       async pull(controller) {
         lastPull = performance.now();
-        const frame = await feed.nextEncodedFrame(lastSeq);
+        next ??= feed.nextEncodedFrame(last?.seq ?? 0);
+        let keepAlive: ReturnType<typeof setTimeout> | undefined;
+        const stillPicture = new Promise<"still">((resolve) => (keepAlive = setTimeout(() => resolve("still"), MJPEG_KEEPALIVE_MS)));
+        const frame = last ? await Promise.race([next, stillPicture]) : await next;
+        clearTimeout(keepAlive);
         if (closed) return;
-        if (!frame) {
+        if (frame === null) {
           close("left");
           controller.close();
           return;
         }
-        lastSeq = frame.seq;
-        const head = encoder.encode(
-          `--${MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: ${frame.jpeg.byteLength}\r\n\r\n`,
-        );
-        const part = new Uint8Array(head.length + frame.jpeg.byteLength + 2);
-        part.set(head);
-        part.set(frame.jpeg, head.length);
-        part.set([13, 10], head.length + frame.jpeg.byteLength);
-        controller.enqueue(part);
+        if (frame !== "still") {
+          next = null;
+          last = part(frame);
+        }
+        controller.enqueue(last!.bytes);
+        feed.onPart(last!.bytes.byteLength);
       },
       cancel() {
         close("left");

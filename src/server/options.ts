@@ -34,6 +34,8 @@ export const DEFAULTS = {
   encoderWorkers: 2,
   inputCapacity: 256,
   inputRateLimit: 500,
+  /** Above the 100 viewers the benchmarks publish; each viewer costs memory and a share of the fan-out. */
+  maxViewers: 200,
 } as const;
 
 export interface StreamingServerOptions {
@@ -75,6 +77,13 @@ export interface StreamingServerOptions {
   viewToken?: string | null;
   /** Origins besides the server's own that may open /ws (e.g. "https://dashboard.example"). */
   allowOrigins?: string[];
+  /**
+   * Host names (the Host header) served when no token is required, besides loopback names, IP
+   * addresses and `host`: a page on a foreign name rebound to this address (DNS rebinding) gets 403.
+   */
+  allowHosts?: string[];
+  /** Viewers (WebSocket and MJPEG, all streams) at once; one more gets HTTP 503 before its upgrade. */
+  maxViewers?: number;
   /** Serve HTTPS and WSS with this certificate and key (PEM file paths). */
   tls?: { cert: string; key: string } | null;
   /** Text messages a viewer may send per second; the excess is dropped and counted. */
@@ -106,6 +115,8 @@ export interface AccessSettings {
   token: string | null;
   viewToken: string | null;
   allowOrigins: readonly string[];
+  /** Host names served without a token besides loopback, IP addresses and the bound host (lower case). */
+  allowHosts: readonly string[];
   tls: { cert: string; key: string } | null;
 }
 
@@ -119,6 +130,7 @@ export interface ServerSettings {
   /** The codecs asked for, or null for the default (H.264 where it loads). */
   codecs: readonly EncoderKind[] | null;
   cudaDevice: string | undefined;
+  maxViewers: number;
   device: string;
   logger: Logger;
   stream: StreamSettings;
@@ -142,6 +154,7 @@ export function resolveOptions(options: StreamingServerOptions): ServerSettings 
     routes: options.routes ?? {},
     codecs: options.codecs === undefined ? null : checkCodecs(options.codecs),
     cudaDevice: options.cudaDevice,
+    maxViewers: checkInt("maxViewers", options.maxViewers ?? DEFAULTS.maxViewers),
     device: options.device ?? "",
     logger: options.logger ?? silentLogger,
     stream: {
@@ -172,7 +185,12 @@ function resolveAccess(host: string, options: StreamingServerOptions): AccessSet
       throw new RangeError("viewToken must be a string of at least 8 characters, unlike token");
     }
   }
-  return { token, viewToken, allowOrigins: options.allowOrigins ?? [], tls: options.tls ?? null };
+  const allowHosts = options.allowHosts ?? [];
+  if (!Array.isArray(allowHosts) || allowHosts.some((h) => typeof h !== "string" || h === "")) {
+    throw new RangeError("allowHosts must be an array of host names");
+  }
+  const hosts = allowHosts.map((h) => h.toLowerCase());
+  return { token, viewToken, allowOrigins: options.allowOrigins ?? [], allowHosts: hosts, tls: options.tls ?? null };
 }
 
 /** A codec list: known names, JPEG among them; duplicates dropped. */

@@ -56,6 +56,8 @@ export interface PipelineParts {
   queueMs: Samples;
   h264EncodeMs: Samples;
   log: Logger;
+  /** Whether anyone needs frames now; while nobody does, the newest frame waits unencoded. */
+  wanted(): boolean;
   /** A frame newer than any before was encoded: fan it out. */
   deliver(frame: EncodedFrame, meta: FrameMeta): void;
   /** The JPEG tiers some viewer uses now (none: tier 0 only). */
@@ -161,9 +163,9 @@ export class FramePipeline {
     });
   }
 
-  /** Arms the pacing timer for the pending frame, unless it is armed already. */
+  /** Arms the pacing timer for the pending frame, unless it is armed already or nobody needs frames. */
   schedule(): void {
-    if (this.timer || !this.pending || !this.encoder) return;
+    if (this.timer || !this.pending || !this.encoder || !this.parts.wanted()) return;
     // A producer that pushes no faster than fps (the engine loop) is not paced again: its frames
     // leave at once. Pacing it with a second clock at the same rate would lock onto whatever phase
     // lag it started with, up to a whole frame of added latency.

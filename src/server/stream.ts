@@ -126,6 +126,7 @@ export class ServedStream implements Stream, ViewerEvents {
       h264EncodeMs: this.telemetry.h264EncodeMs,
       log,
       tiersInUse: () => this.hub.tiersInUse(),
+      wanted: () => this.hasClients(),
       deliver: (frame, meta) => {
         this.noteFrame(meta);
         const started = performance.now();
@@ -165,10 +166,21 @@ export class ServedStream implements Stream, ViewerEvents {
 
   /**
    * Offers a frame; never blocks. If the encoder is behind, the frame waits as the newest one, and
-   * the frame it replaces is dropped (counted, and released at once). A bare Uint8Array is RGBA
-   * pixels at the stream's current size. Throws a TypeError/RangeError naming a malformed field.
+   * the frame it replaces is dropped (counted, and released at once). While nobody watches, the newest
+   * frame waits unencoded until someone does. A bare Uint8Array is RGBA pixels at the stream's current
+   * size, exactly. Throws a TypeError/RangeError naming a malformed field.
    */
   pushFrame(frame: Frame | Uint8Array): void {
+    if (frame instanceof Uint8Array) {
+      // The current size follows every push and resize, so a bare array of another size would be garbage.
+      const need = this.width * this.height * 4;
+      if (frame.byteLength !== need) {
+        throw new RangeError(
+          `pushFrame: a bare Uint8Array of ${frame.byteLength} bytes is not RGBA at the stream's current size ` +
+            `${this.width}x${this.height} (${need} bytes); push { pixels, width, height } for another size`,
+        );
+      }
+    }
     const f: Frame = frame instanceof Uint8Array ? { pixels: frame, width: this.width, height: this.height } : frame;
     checkFrame(f);
     this.pipeline.push(f);
@@ -191,6 +203,11 @@ export class ServedStream implements Stream, ViewerEvents {
   /** Whether anyone wants frames now: WebSocket or MJPEG viewers (here or elsewhere), or a snapshot request. */
   hasClients(): boolean {
     return this.viewerCount + this.snapshotsWaiting > 0;
+  }
+
+  /** WebSocket and MJPEG viewers connected to this listener now (--max-viewers counts these). */
+  get localViewerCount(): number {
+    return this.hub.size + this.mjpegViewers;
   }
 
   /** WebSocket and MJPEG viewers connected now, here and elsewhere. */
@@ -284,6 +301,10 @@ export class ServedStream implements Stream, ViewerEvents {
         this.mjpegViewers++;
         this.demandChanged();
         this.log.info("mjpeg viewer joined", { stream: this.name, viewers: this.viewerCount });
+      },
+      onPart: (bytes) => {
+        this.telemetry.stats.mjpegFramesSent++;
+        this.telemetry.stats.mjpegBytesSent += bytes;
       },
       onClose: (reason) => {
         this.mjpegViewers--;
@@ -404,6 +425,8 @@ export class ServedStream implements Stream, ViewerEvents {
   }
 
   private demandChanged(): void {
+    // A frame that waited while nobody watched goes out now.
+    this.pipeline.schedule();
     for (const listener of this.demandListeners) listener();
   }
 

@@ -1,5 +1,6 @@
 // What a stream counts and measures, and how it is shown: GET /api/stats (JSON) and GET /metrics
-// (Prometheus, one `stream` label per stream). The /api/stats field names are a contract (README).
+// (Prometheus, one `stream` label per stream), both from one list of counters. The /api/stats field
+// names are a contract (README).
 import type { IngestCounters } from "../ingest/counters.ts";
 import type { HubCounters } from "./viewer-hub.ts";
 import type { SourceHealth } from "./health.ts";
@@ -19,37 +20,49 @@ export interface StreamStats extends PipelineCounters, HubCounters, IngestCounte
   inputRateLimited: number;
   /** Unknown extra fields left out of otherwise valid messages (jupyter_rfb clients send some). */
   inputFieldsIgnored: number;
-  /** WebSocket upgrades refused (foreign origin or no token). */
+  /** WebSocket upgrades refused (foreign origin or Host, no token, too many viewers). */
   upgradesRefused: number;
+  /** Parts (JPEG frames) and bytes sent to MJPEG readers. */
+  mjpegFramesSent: number;
+  mjpegBytesSent: number;
 }
 
+/** Every counter: its /api/stats field, its /metrics name (vkcast_ + name + _total) and help, in the order shown. */
+export const COUNTERS = [
+  ["framesPushed", "frames_pushed", "Frames offered by the frame source."],
+  ["framesDropped", "frames_dropped", "Frames replaced by a newer one before encoding."],
+  ["framesUnchanged", "frames_unchanged", "Frames identical to the last still frame: not encoded."],
+  ["framesEncoded", "frames_encoded", "Frames encoded to JPEG."],
+  ["h264FramesEncoded", "h264_frames_encoded", "Frames encoded to H.264."],
+  ["framesPublished", "frames_sent", "Frames published to at least one WebSocket viewer."],
+  ["framesSkipped", "frames_skipped", "Frames a viewer that was behind did not get, summed over viewers."],
+  ["encodeErrors", "encode_errors", "Encodes that failed."],
+  ["bytesSent", "bytes_sent", "JPEG and H.264 bytes sent to WebSocket viewers."],
+  ["viewersJoined", "viewers_joined", "WebSocket viewers that connected."],
+  ["viewersClosedTooSlow", "viewers_closed_too_slow", "Viewers (WebSocket and MJPEG) closed because they stopped reading."],
+  ["inputAccepted", "input_accepted", "Input events queued for the engine."],
+  ["inputRejected", "input_rejected", "Messages rejected as malformed."],
+  ["inputDenied", "input_denied", "Input events from viewers without control."],
+  ["inputDropped", "input_dropped", "Input events pushed out of the full queue."],
+  ["inputRateLimited", "input_rate_limited", "Messages over a viewer's rate limit, dropped."],
+  ["inputFieldsIgnored", "input_fields_ignored", "Unknown extra fields left out of valid messages."],
+  ["upgradesRefused", "upgrades_refused", "WebSocket upgrades refused (foreign origin or Host, no token, too many viewers)."],
+  ["mjpegFramesSent", "mjpeg_frames_sent", "JPEG parts sent to MJPEG readers, summed over readers."],
+  ["mjpegBytesSent", "mjpeg_bytes_sent", "Bytes sent to MJPEG readers."],
+  ["ingestProducersConnected", "ingest_producers_connected", "Producers that completed their handshake (--source ipc)."],
+  ["ingestFramesSubmitted", "ingest_frames_submitted", "Frames producers submitted that were handed to the stream."],
+  ["ingestFramesDroppedByProducer", "ingest_frames_dropped_by_producer", "Frames producers dropped on their side, as reported."],
+  ["ingestRingsMade", "ingest_rings_made", "Shared-memory rings made for producers."],
+  ["ingestProtocolViolations", "ingest_protocol_violations", "Producers closed for a protocol violation after their hello."],
+  ["ingestInputDropped", "ingest_input_dropped", "Input events not sent to a producer behind on reading its socket."],
+] as const satisfies readonly (readonly [keyof StreamStats, string, string])[];
+
+// Every field of StreamStats is in COUNTERS (checked when compiling).
+const everyCounterListed: Exclude<keyof StreamStats, (typeof COUNTERS)[number][0]> extends never ? true : never = true;
+void everyCounterListed;
+
 function newStreamStats(): StreamStats {
-  return {
-    framesPushed: 0,
-    framesDropped: 0,
-    framesUnchanged: 0,
-    framesEncoded: 0,
-    h264FramesEncoded: 0,
-    framesPublished: 0,
-    framesSkipped: 0,
-    encodeErrors: 0,
-    bytesSent: 0,
-    viewersJoined: 0,
-    viewersClosedTooSlow: 0,
-    inputAccepted: 0,
-    inputRejected: 0,
-    inputDenied: 0,
-    inputDropped: 0,
-    inputRateLimited: 0,
-    inputFieldsIgnored: 0,
-    upgradesRefused: 0,
-    ingestProducersConnected: 0,
-    ingestFramesSubmitted: 0,
-    ingestFramesDroppedByProducer: 0,
-    ingestRingsMade: 0,
-    ingestProtocolViolations: 0,
-    ingestInputDropped: 0,
-  };
+  return Object.fromEntries(COUNTERS.map(([field]) => [field, 0])) as unknown as StreamStats;
 }
 
 /** How many recent capture times are kept to turn acks into latency. */
@@ -145,42 +158,21 @@ export function streamMetrics(r: StreamReport): Metric[] {
     value,
     labels: stream,
   });
-  const [c, g, summary] = [metric("counter"), metric("gauge"), metric("summary")];
+  const [c, g, histogram] = [metric("counter"), metric("gauge"), metric("histogram")];
   const st = r.telemetry.stats;
   return [
-    c("frames_pushed_total", "Frames offered by the frame source.", st.framesPushed),
+    ...COUNTERS.map(([field, name, help]) => c(`${name}_total`, help, st[field])),
     c("frames_rendered_total", "Frames the frame source rendered (engine loop).", r.health.renderMs.count),
-    c("frames_encoded_total", "Frames encoded to JPEG.", st.framesEncoded),
-    c("h264_frames_encoded_total", "Frames encoded to H.264.", st.h264FramesEncoded),
-    c("frames_sent_total", "Frames published to at least one viewer.", st.framesPublished),
-    c("frames_dropped_total", "Frames replaced by a newer one before encoding.", st.framesDropped),
-    c("frames_unchanged_total", "Frames identical to the last still frame: not encoded.", st.framesUnchanged),
-    c("frames_skipped_total", "Frames a viewer that was behind did not get, summed over viewers.", st.framesSkipped),
-    c("encode_errors_total", "Encodes that failed.", st.encodeErrors),
-    c("bytes_sent_total", "JPEG and H.264 bytes sent to WebSocket viewers.", st.bytesSent),
-    c("viewers_joined_total", "WebSocket viewers that connected.", st.viewersJoined),
-    c("viewers_closed_too_slow_total", "Viewers closed because they stopped reading.", st.viewersClosedTooSlow),
-    c("input_accepted_total", "Input events queued for the engine.", st.inputAccepted),
-    c("input_rejected_total", "Messages rejected as malformed.", st.inputRejected),
-    c("input_denied_total", "Input events from viewers without control.", st.inputDenied),
-    c("input_dropped_total", "Input events pushed out of the full queue.", st.inputDropped),
-    c("input_fields_ignored_total", "Unknown extra fields left out of valid messages.", st.inputFieldsIgnored),
-    c("ingest_producers_connected_total", "Producers that completed their handshake (--source ipc).", st.ingestProducersConnected),
-    c("ingest_frames_submitted_total", "Frames producers submitted that were handed to the stream.", st.ingestFramesSubmitted),
-    c("ingest_frames_dropped_by_producer_total", "Frames producers dropped on their side, as reported.", st.ingestFramesDroppedByProducer),
-    c("ingest_rings_made_total", "Shared-memory rings made for producers.", st.ingestRingsMade),
-    c("ingest_protocol_violations_total", "Producers closed for a protocol violation after their hello.", st.ingestProtocolViolations),
-    c("ingest_input_dropped_total", "Input events not sent to a producer behind on reading its socket.", st.ingestInputDropped),
     g("viewers", "Viewers connected now (WebSocket and MJPEG).", r.websocketViewers + r.mjpegViewers),
     g("encoder_workers", "Encoder Workers in use.", r.encoderWorkers),
     g("source_ok", "1 while the frame source renders without error.", r.health.error ? 0 : 1),
     { ...g("info", "Device and encoder in use.", 1), labels: { ...stream, device: r.health.device, encoder: r.encoder ?? "" } },
-    summary("encode_ms", "JPEG encode time in ms (recent frames).", r.telemetry.encodeMs),
-    summary("h264_encode_ms", "H.264 encode time in ms (recent frames).", r.telemetry.h264EncodeMs),
-    summary("render_ms", "Frame source render time in ms (recent frames).", r.health.renderMs),
-    summary("latency_ms", "Capture to acknowledged latency in ms (v2 viewers).", r.telemetry.latencyMs),
+    histogram("encode_seconds", "JPEG encode time in seconds.", r.telemetry.encodeMs),
+    histogram("h264_encode_seconds", "H.264 encode time in seconds.", r.telemetry.h264EncodeMs),
+    histogram("render_seconds", "Frame source render time in seconds.", r.health.renderMs),
+    histogram("latency_seconds", "Capture to acknowledged latency in seconds (v2 viewers).", r.telemetry.latencyMs),
     ...Object.entries(stages(r)).map(([name, samples]) => ({
-      ...summary("stage_ms", "Time of each stage of a frame in ms: render, readback, handoff, ring_wait, queue, encode, publish.", samples),
+      ...histogram("stage_seconds", "Time of each stage of a frame in seconds (render, readback, handoff, ring_wait, queue, ...).", samples),
       labels: { ...stream, stage: name.replace(/Ms$/, "").replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) },
     })),
   ];

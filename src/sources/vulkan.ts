@@ -86,6 +86,11 @@ export class VulkanUnavailableError extends Error {
   }
 }
 
+/** The `device` option matches no device, or names one that cannot render; the message lists the devices. */
+export class NoSuchDeviceError extends Error {
+  override name = "NoSuchDeviceError";
+}
+
 function loadLibrary(): VulkanLibrary {
   try {
     return loadVulkanLibrary();
@@ -150,8 +155,8 @@ export class VulkanSource implements FrameSource {
 
   /**
    * Creates the renderer without blocking: the device and pipelines are made on the library's thread.
-   * Throws VulkanUnavailableError when there is no loader, driver or device; an Error for anything
-   * else (e.g. no device matches `device`, or `validation` without the layer installed).
+   * Throws VulkanUnavailableError when there is no loader, driver or device; NoSuchDeviceError when
+   * `device` matches none; an Error for anything else (e.g. `validation` without the layer installed).
    */
   static async create(opts: VulkanSourceOptions): Promise<VulkanSource> {
     const full: Required<VulkanSourceOptions> = {
@@ -177,6 +182,7 @@ export class VulkanSource implements FrameSource {
       const reason = String(lib.vkc_error(ctx) ?? "unknown error");
       lib.vkc_free(ctx);
       if (state === VKC_ERR.UNAVAILABLE) throw new VulkanUnavailableError(reason);
+      if (state === VKC_ERR.NO_DEVICE) throw new NoSuchDeviceError(reason);
       throw new Error(`cannot create the Vulkan renderer: ${reason}`);
     }
     const source = new VulkanSource(lib, ctx, full);

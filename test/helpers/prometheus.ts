@@ -17,7 +17,7 @@ export function parsePrometheus(text: string): Map<string, number> {
     }
     const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (NaN|[-+]?Inf|[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?)$/.exec(line);
     if (!sample) throw new Error(`not Prometheus text: ${line}`);
-    const base = sample[1]!.replace(/_(sum|count)$/, "");
+    const base = sample[1]!.replace(/_(sum|count|bucket)$/, "");
     expect(typed.has(sample[1]!) || typed.has(base)).toBe(true);
     samples.set(sample[1]! + (sample[2] ?? ""), Number(sample[3]));
   }
