@@ -11,7 +11,7 @@ BUN_VERSION=1.4.5
 vkcast_packages="libturbojpeg0 libopenh264-7 libyuv0 libvulkan1 libvulkan-dev mesa-vulkan-drivers glslc gcc libc6-dev openssl"
 case "$vkcast_profile" in
   main) ;;
-  test) vkcast_packages="$vkcast_packages chromium firefox-esr vulkan-validationlayers fonts-dejavu-core libopenh264-dev ffmpeg python3-numpy python3-pip python3-setuptools" ;;
+  test) vkcast_packages="$vkcast_packages prometheus chromium firefox-esr vulkan-validationlayers fonts-dejavu-core libopenh264-dev ffmpeg python3-numpy python3-pip python3-setuptools" ;;
   bench) vkcast_packages="$vkcast_packages python3-aiohttp python3-pil python3-numpy ffmpeg" ;;
   *) echo "setup.sh: unknown profile '$vkcast_profile' (main, test or bench)" >&2; return 2 ;;
 esac

@@ -251,9 +251,15 @@ describe("the one-file executable", () => {
     30_000,
   );
 
-  test("--help works from the temporary directory and exits 0", () => {
-    const help = Bun.spawnSync({ cmd: [...(prefix ?? []), EXE, "--help"], cwd: dir, env: ENV, stdout: "pipe", stderr: "pipe" });
+  test("--help works from the temporary directory, names the executable, and --version prints the package's", () => {
+    const run = (flag: string) => Bun.spawnSync({ cmd: [...(prefix ?? []), EXE, flag], cwd: dir, env: ENV, stdout: "pipe", stderr: "pipe" });
+    const help = run("--help");
     expect(help.exitCode).toBe(0);
     expect(help.stdout.toString()).toContain("--encoder");
+    expect(help.stdout.toString()).toContain("usage: vkcast [flags]");
+    const version = run("--version");
+    expect(version.exitCode).toBe(0);
+    const { version: expected } = JSON.parse(readFileSync(join(REPO_DIR, "package.json"), "utf8"));
+    expect(version.stdout.toString().trim()).toBe(`vkcast ${expected}`);
   }, 10_000);
 });

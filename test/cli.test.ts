@@ -35,7 +35,7 @@ describe("bad flags exit 2 with a message naming the flag", () => {
     [["--port", "abc"], {}, /--port must be an integer/],
     [["--width", "1.5"], {}, /--width must be an integer/],
     [["--source", "webcam"], {}, /--source must be one of vulkan, synthetic/],
-    [["--encoder=jpegxl"], {}, /--encoder must be one of turbo, napi/],
+    [["--encoder=jpegxl"], {}, /--encoder must be one of auto, turbo, napi/],
     [["--bogus"], {}, /unknown flag '--bogus'/],
     [["--fps"], {}, /--fps needs a value/],
     [[], { VKCAST_FPS: "0" }, /VKCAST_FPS must be an integer/],

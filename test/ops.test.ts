@@ -6,6 +6,7 @@ import { StreamingServer, type StreamingServerOptions } from "../src/server.ts";
 import { SyntheticSource } from "../src/sources/synthetic.ts";
 import { parsePrometheus } from "./helpers/prometheus.ts";
 import { jpegSize, pushFrames } from "./helpers/push.ts";
+import { Viewer, wsUrl } from "./helpers/viewer.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 /** Splits a multipart/x-mixed-replace body into its JPEG parts (complete ones only). */
@@ -89,9 +90,12 @@ describe("operating endpoints", () => {
   for (const encoder of ["auto", "napi"] as const) {
     test(`/api/stats and /metrics count what happened and name the encoder in use (encoder: ${encoder})`, () =>
       withServer({ device: "test device", encoder }, async (server) => {
+        // Frames are encoded only while someone watches.
+        const viewer = await Viewer.connect(wsUrl(server.url));
         const stopPushing = pushFrames(server, source, 30);
         await waitFor(() => server.stats.framesEncoded > 5, 5000, "six encoded frames");
         stopPushing();
+        viewer.close();
         // The encoder the server reports: "auto" falls back to napi when libjpeg-turbo does not load.
         const config = await (await fetch(`${server.url}api/config`)).json();
         expect(config.encoder).toBe(server.encoder);

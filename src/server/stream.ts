@@ -176,7 +176,7 @@ export class ServedStream implements Stream, ViewerEvents {
       const need = this.width * this.height * 4;
       if (frame.byteLength !== need) {
         throw new RangeError(
-          `pushFrame: a bare Uint8Array of ${frame.byteLength} bytes is not RGBA at the stream's current size ` +
+          `frame.pixels holds ${frame.byteLength} bytes, but a bare Uint8Array must be RGBA at the stream's current size ` +
             `${this.width}x${this.height} (${need} bytes); push { pixels, width, height } for another size`,
         );
       }
