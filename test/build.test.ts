@@ -252,7 +252,8 @@ describe("the one-file executable", () => {
   );
 
   test("--help works from the temporary directory, names the executable, and --version prints the package's", () => {
-    const run = (flag: string) => Bun.spawnSync({ cmd: [...(prefix ?? []), EXE, flag], cwd: dir, env: ENV, stdout: "pipe", stderr: "pipe" });
+    const run = (flag: string) =>
+      Bun.spawnSync({ cmd: [...(prefix ?? []), EXE, flag], cwd: dir, env: ENV, stdout: "pipe", stderr: "pipe" });
     const help = run("--help");
     expect(help.exitCode).toBe(0);
     expect(help.stdout.toString()).toContain("--encoder");

@@ -172,7 +172,7 @@ export function streamMetrics(r: StreamReport): Metric[] {
     histogram("render_seconds", "Frame source render time in seconds.", r.health.renderMs),
     histogram("latency_seconds", "Capture to acknowledged latency in seconds (v2 viewers).", r.telemetry.latencyMs),
     ...Object.entries(stages(r)).map(([name, samples]) => ({
-      ...histogram("stage_seconds", "Time of each stage of a frame in seconds (render, readback, handoff, ring_wait, queue, ...).", samples),
+      ...histogram("stage_seconds", "Time of each stage of a frame in seconds (render, readback, handoff, ring_wait, ...).", samples),
       labels: { ...stream, stage: name.replace(/Ms$/, "").replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) },
     })),
   ];
