@@ -457,16 +457,19 @@ describe("10. --max-viewers", () => {
 });
 
 describe("11. no encode while nobody needs frames", () => {
-  test("30 pushes with no viewer encode nothing; a viewer, then a snapshot, each get the newest in one encode", async () => {
+  test("30 pushes with no viewer: none encoded, each released at once; a viewer, then a snapshot, get the newest", async () => {
     const server = new StreamingServer({ port: 0 });
     await server.start(200, 100);
     try {
       // Paced as an engine loop pushes (25 fps), so that each push could have been encoded.
+      let released = 0;
       for (let i = 1; i <= 30; i++) {
-        server.pushFrame({ ...small.frame(i), captureTime: 1_000_000 + i });
+        server.pushFrame({ ...small.frame(i), captureTime: 1_000_000 + i, release: () => released++ });
         await Bun.sleep(40);
       }
       expect(server.stats.framesPushed).toBe(30);
+      // The producer has all its memory back: the newest waits as a copy.
+      expect(released).toBe(30);
       const viewer = await Viewer.connect(wsUrl(server.url));
       await viewer.until(() => viewer.frames.length > 0, 5000, "a frame");
       expect(viewer.frames[0]!.meta!.t).toBe(1_000_030);

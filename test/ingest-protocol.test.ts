@@ -160,8 +160,11 @@ describe("bad producers are refused with the reason; vkcast and its viewers go o
     test(`after the handshake: ${what}`, async () => {
       const p = await producer();
       await p.handshake({ stream: "fuzz" });
+      // Watched, so a submitted slot is held until its encode (unwatched, a frame is copied and released at once).
+      const watcher = await Viewer.connect(wsUrl(vkcast.url, "s/fuzz/ws"));
       p.sendRaw(lines);
       expect(await p.refusal()).toContain(reason);
+      watcher.close();
       await until(() => !shmFiles().some((f) => f.includes("-fuzz-")), "the refused producer's rings to be gone");
     });
   }
@@ -169,12 +172,14 @@ describe("bad producers are refused with the reason; vkcast and its viewers go o
   test("a frame naming the old ring after the new one was mapped", async () => {
     const p = await producer();
     await p.handshake({ stream: "fuzz" });
+    const watcher = await Viewer.connect(wsUrl(vkcast.url, "s/fuzz/ws")); // so that ring 1's frame is held until encoded
     p.send({ type: "ring", width: 128, height: 96, format: "rgba", slots: 3 });
     const { ring } = await p.next("ring");
     p.submit(0, W, H, pattern(W, H)); // still on ring 1: allowed until ring 2 is mapped
     p.map(ring as RingInfo);
     p.sendRaw(`${frame({ slot: 1 })}\n`);
     expect(await p.refusal()).toContain("frame.ring 1 was replaced by ring 2");
+    watcher.close();
   });
 
   test("a line over 1 MiB (50 MiB sent without a newline)", async () => {

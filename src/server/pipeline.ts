@@ -56,15 +56,13 @@ export interface PipelineParts {
   queueMs: Samples;
   h264EncodeMs: Samples;
   log: Logger;
-  /** Whether anyone needs frames now; while nobody does, the newest frame waits unencoded. */
-  wanted(): boolean;
   /** A frame newer than any before was encoded: fan it out. */
   deliver(frame: EncodedFrame, meta: FrameMeta): void;
   /** The JPEG tiers some viewer uses now (none: tier 0 only). */
   tiersInUse(): ReadonlySet<number>;
   /** The stream's H.264 encoder, where H.264 is offered. */
   h264: H264Channel | null;
-  /** Whether anyone wants frames in `codec` now. */
+  /** Whether anyone wants frames in `codec` now; while nobody wants either, the newest frame waits unencoded. */
   wants(codec: EncoderKind): boolean;
   deliverH264(frame: EncodedH264Frame, meta: FrameMeta): void;
   /** An H.264 encode failed: the stream's H.264 viewers lost their place. */
@@ -80,6 +78,8 @@ export class FramePipeline {
   private encoderFreed: () => void = () => {};
   /** The newest pushed frame not yet handed to an encoder, and when it was pushed. */
   private pending: Frame | null = null;
+  /** The copy of the newest frame pushed while nobody watched (see keepUnwatched). */
+  private unwatchedCopy: Uint8Array | null = null;
   private pendingSince = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -121,6 +121,7 @@ export class FramePipeline {
     this.pending = null;
     this.h264Waiting?.settle();
     this.h264Waiting = null;
+    this.unwatchedCopy = null;
     await Promise.allSettled([...this.inFlight]);
     this.finished.clear();
     this.nextToDeliver = this.seq + 1;
@@ -149,6 +150,18 @@ export class FramePipeline {
     this.schedule();
   }
 
+  /**
+   * While nobody watches, the newest frame is not encoded but copied (far cheaper) and released at once,
+   * so a producer gets its memory back and the first viewer still gets the newest picture.
+   */
+  private keepUnwatched(frame: Frame, captureTime: number): Frame {
+    if (this.unwatchedCopy?.byteLength !== frame.pixels.byteLength) this.unwatchedCopy = new Uint8Array(frame.pixels.byteLength);
+    this.unwatchedCopy.set(frame.pixels);
+    frame.release?.();
+    const { release: _, ...rest } = frame;
+    return { ...rest, pixels: this.unwatchedCopy, captureTime };
+  }
+
   /** Resolves with the first encoded frame newer than `afterSeq`, or null once the pipeline closes. */
   nextEncodedFrame(afterSeq: number): Promise<EncodedFrame | null> {
     if (!this.isOpen) return Promise.resolve(null);
@@ -165,7 +178,12 @@ export class FramePipeline {
 
   /** Arms the pacing timer for the pending frame, unless it is armed already or nobody needs frames. */
   schedule(): void {
-    if (this.timer || !this.pending || !this.encoder || !this.parts.wanted()) return;
+    if (this.timer || !this.pending || !this.encoder) return;
+    if (!this.parts.wants("jpeg") && !this.parts.wants("h264")) {
+      // The last viewer left while a frame waited: give the producer its memory back.
+      if (this.pending.pixels !== this.unwatchedCopy) this.pending = this.keepUnwatched(this.pending, this.pending.captureTime!);
+      return;
+    }
     // A producer that pushes no faster than fps (the engine loop) is not paced again: its frames
     // leave at once. Pacing it with a second clock at the same rate would lock onto whatever phase
     // lag it started with, up to a whole frame of added latency.
@@ -191,6 +209,8 @@ export class FramePipeline {
     // H.264 alone waits for its Worker; beside JPEG, the frame waits for the H.264 Worker on its own.
     if (jpeg ? !encoder.hasIdleWorker : !h264!.idle) return;
     this.pending = null;
+    // The Worker reads the copy in place: the next unwatched frame gets a buffer of its own.
+    if (frame.pixels === this.unwatchedCopy) this.unwatchedCopy = null;
     const now = performance.now();
     // A viewer waits for an IDR: the picture must be encoded even if it did not change.
     if (h264?.idrPending) parts.quality.forgetLastFrame();

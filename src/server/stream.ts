@@ -126,7 +126,6 @@ export class ServedStream implements Stream, ViewerEvents {
       h264EncodeMs: this.telemetry.h264EncodeMs,
       log,
       tiersInUse: () => this.hub.tiersInUse(),
-      wanted: () => this.hasClients(),
       deliver: (frame, meta) => {
         this.noteFrame(meta);
         const started = performance.now();
