@@ -108,6 +108,21 @@ export interface FrameSource {
   setFramesInFlight?(count: number): void;
 }
 
+/**
+ * A bare RGBA array as a frame of the stream's current size, which follows every push and resize: one
+ * of any other length would be garbage, so it is refused with a RangeError naming both sizes.
+ */
+export function bareFrame(pixels: Uint8Array, width: number, height: number): Frame {
+  const need = width * height * 4;
+  if (pixels.byteLength !== need) {
+    throw new RangeError(
+      `frame.pixels holds ${pixels.byteLength} bytes, but a bare Uint8Array must be RGBA at the stream's current size ` +
+        `${width}x${height} (${need} bytes); push { pixels, width, height } for another size`,
+    );
+  }
+  return { pixels, width, height };
+}
+
 /** Throws a TypeError/RangeError naming the field when a pushed frame is malformed. */
 export function checkFrame(f: Frame): void {
   if (!(f.pixels instanceof Uint8Array)) throw new TypeError("frame.pixels must be a Uint8Array");

@@ -2,7 +2,7 @@
 // telemetry, on its own pub/sub topic. A listener (StreamingServer) serves one or more of them.
 import type { Server } from "bun";
 import type { EncoderKind } from "../encode/backend.ts";
-import { checkFrame, type Frame } from "../frame.ts";
+import { bareFrame, checkFrame, type Frame } from "../frame.ts";
 import type { IngestCounters } from "../ingest/counters.ts";
 import type { Logger } from "../log.ts";
 import { type InputEvent, MAX_PASTE_BYTES } from "../protocol/input-schema.ts";
@@ -170,17 +170,7 @@ export class ServedStream implements Stream, ViewerEvents {
    * size, exactly. Throws a TypeError/RangeError naming a malformed field.
    */
   pushFrame(frame: Frame | Uint8Array): void {
-    if (frame instanceof Uint8Array) {
-      // The current size follows every push and resize, so a bare array of another size would be garbage.
-      const need = this.width * this.height * 4;
-      if (frame.byteLength !== need) {
-        throw new RangeError(
-          `frame.pixels holds ${frame.byteLength} bytes, but a bare Uint8Array must be RGBA at the stream's current size ` +
-            `${this.width}x${this.height} (${need} bytes); push { pixels, width, height } for another size`,
-        );
-      }
-    }
-    const f: Frame = frame instanceof Uint8Array ? { pixels: frame, width: this.width, height: this.height } : frame;
+    const f = frame instanceof Uint8Array ? bareFrame(frame, this.width, this.height) : frame;
     checkFrame(f);
     this.pipeline.push(f);
   }
