@@ -134,6 +134,11 @@ export function gpuSection(): string {
     table(["stream", "render", "readback", "hand-off", "ring wait", "queue", "encode", "publish"], stageRows(final.results)),
     "",
   );
+  const verify = readRun("gpu-h100-verify.jsonl").results.filter(([, d]) => d.mode === "stream");
+  if (verify.length) {
+    const line = verify.map(([l, d]) => `${l.replace("verify:", "")} ${fmt(d.fpsPerViewer.min)} fps, p50 ${fmt(d.latencyMs.p50)} ms`).join("; ");
+    out.push(`Re-checked once on main after the later merges (\`scripts/gpu/verify.sh\`, one round): ${line}.`, "");
+  }
   return out.join("\n");
 }
 

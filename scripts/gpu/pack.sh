@@ -14,6 +14,8 @@ fi
 cp "$wt/build/libvkcast_vk.so" "$dest/libvkcast_vk.so"
 rm -rf "$dest/wt" && mkdir -p "$dest/wt"
 (cd "$wt" && tar cf - index.ts package.json tsconfig.json src client bench scripts) | tar xf - -C "$dest/wt"
+# The run-time npm packages the main job imports (not the test and type-checking ones, nor @napi-rs/image).
+(cd "$wt" && tar cf - node_modules/@nats-io node_modules/tweetnacl) | tar xf - -C "$dest/wt"
 if [ -n "${BASE:-}" ]; then
   rm -rf "$dest/base" && mkdir -p "$dest/base"
   (cd "$wt" && git archive "$BASE" index.ts package.json tsconfig.json src client) | tar xf - -C "$dest/base"
