@@ -1,7 +1,7 @@
 # Sourced by start.sh, test.sh and bench.sh: installs whatever is missing, idempotently, and is fast
 # when everything is there. Bun comes from the npm registry; Debian packages come from apt-get when
 # run as root, otherwise the exact apt-get line is printed and setup stops.
-# usage: source scripts/setup.sh main|test|bench
+# usage: source scripts/setup.sh main|cluster|test|bench
 
 vkcast_profile=${1:-main}
 vkcast_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,9 +11,10 @@ BUN_VERSION=1.4.5
 vkcast_packages="libturbojpeg0 libopenh264-7 libyuv0 libvulkan1 libvulkan-dev mesa-vulkan-drivers glslc gcc libc6-dev openssl"
 case "$vkcast_profile" in
   main) ;;
-  test) vkcast_packages="$vkcast_packages prometheus chromium firefox-esr vulkan-validationlayers fonts-dejavu-core libopenh264-dev ffmpeg python3-numpy python3-pip python3-setuptools" ;;
-  bench) vkcast_packages="$vkcast_packages python3-aiohttp python3-pil python3-numpy ffmpeg" ;;
-  *) echo "setup.sh: unknown profile '$vkcast_profile' (main, test or bench)" >&2; return 2 ;;
+  cluster) vkcast_packages="$vkcast_packages nats-server" ;;
+  test) vkcast_packages="$vkcast_packages prometheus chromium firefox-esr vulkan-validationlayers fonts-dejavu-core libopenh264-dev ffmpeg python3-numpy python3-pip python3-setuptools nats-server" ;;
+  bench) vkcast_packages="$vkcast_packages python3-aiohttp python3-pil python3-numpy ffmpeg nats-server" ;;
+  *) echo "setup.sh: unknown profile '$vkcast_profile' (main, cluster, test or bench)" >&2; return 2 ;;
 esac
 
 vkcast_missing=""
