@@ -158,7 +158,8 @@ export class StreamingServer {
     const log = this.settings.logger;
     if (this.settings.access.tls) checkTlsFiles(this.settings.access.tls);
     // A relay serves only JPEG frames encoded elsewhere.
-    this.codecs = this.settings.relay ? ["jpeg"] : await offeredCodecs(this.settings.codecs, log);
+    // A relay passes on whichever codecs its streams' frames come in (each stream's config says which).
+    this.codecs = this.settings.relay ? ["jpeg", "h264"] : await offeredCodecs(this.settings.codecs, log);
     const workers = this.settings.encoderWorkers === "auto" ? Math.min(2, this.autoWorkerCap) : this.settings.encoderWorkers;
     // A relay only serves frames encoded elsewhere (pushEncoded): it starts no encoder.
     const pool = this.settings.relay ? null : await EncoderPool.create(this.settings.encoder, workers, (msg) => log.error(msg), this.settings.cudaDevice);

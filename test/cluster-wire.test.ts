@@ -7,10 +7,12 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectionOptions } from "../src/cluster/connect.ts";
-import { FrameAssembler, frameMessages, readFrameMessage, readJpegMeta, withMeta } from "../src/cluster/frame-wire.ts";
+import { FrameAssembler, frameMessages, readFrameMessage, readJpegMeta, withH264Meta, withMeta } from "../src/cluster/frame-wire.ts";
 import { parseAnnouncement, parseRoles, parseUp } from "../src/cluster/messages.ts";
 import { RemoteControl } from "../src/cluster/remote-control.ts";
 import { sessionAccess, tokenDigest } from "../src/cluster/session-tokens.ts";
+import { NAL_IDR, NAL_SEI, NAL_SPS, nalUnits } from "../src/encode/h264-annexb.ts";
+import { buildSeiNal, insertSei, readSeiPayload } from "../src/encode/h264-sei.ts";
 import { copyWithComment } from "../src/encode/jpeg-comment.ts";
 import { NatsBroker, VkcastProcess } from "./helpers/cluster.ts";
 import { Viewer, wsUrl } from "./helpers/viewer.ts";
@@ -18,13 +20,18 @@ import { waitForAsync } from "./helpers/wait.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const meta = { seq: 7, t: 1_700_000_000_123, w: 64, h: 32, q: 85 };
+/** A frame message with this header and no bytes. */
+const header = (h: object) => {
+  const head = text(h);
+  return Uint8Array.from([0x76, 1, head.length >> 8, head.length & 0xff, ...head]);
+};
 const text = (value: unknown) => new TextEncoder().encode(typeof value === "string" ? value : JSON.stringify(value));
 
 describe("frames on the wire", () => {
   const frame = crypto.getRandomValues(new Uint8Array(300_000));
 
   test("a frame over max_payload goes in chunks and comes back whole", () => {
-    const messages = frameMessages(meta, "abc123", frame, 64 * 1024);
+    const messages = frameMessages(meta, { codec: "jpeg" }, "abc123", frame, 64 * 1024);
     expect(messages.length).toBe(5);
     expect(messages.every((m) => m.byteLength <= 64 * 1024)).toBe(true);
     const assembler = new FrameAssembler();
@@ -45,25 +52,39 @@ describe("frames on the wire", () => {
       if (typeof read === "string") throw new Error(read);
       return assembler.add(read.header, read.body);
     };
-    const first = frameMessages(meta, "abc123", frame, 64 * 1024);
+    const first = frameMessages(meta, { codec: "jpeg" }, "abc123", frame, 64 * 1024);
     for (const m of [first[0]!, first[1]!, first[3]!, first[4]!]) expect(add(m)).toBeNull();
     expect(assembler.dropped).toBe(1);
-    const small = frameMessages({ ...meta, seq: 8 }, "abc123", frame.subarray(0, 1000), 64 * 1024);
+    const small = frameMessages({ ...meta, seq: 8 }, { codec: "jpeg" }, "abc123", frame.subarray(0, 1000), 64 * 1024);
     expect(small.length).toBe(1);
     expect(add(small[0]!)!.frame).toEqual(frame.subarray(0, 1000));
   });
 
   test("malformed frame messages are refused with the reason", () => {
-    const good = frameMessages(meta, "abc123", frame.subarray(0, 100), 1 << 20)[0]!;
+    const good = frameMessages(meta, { codec: "jpeg" }, "abc123", frame.subarray(0, 100), 1 << 20)[0]!;
     const cases: [Uint8Array, RegExp][] = [
       [new Uint8Array([1, 2]), /not a frame message/],
       [Uint8Array.from([0x76, 9, 0, 0]), /version 9/],
       [Uint8Array.from([0x76, 1, 0xff, 0xff]), /header length/],
       [Uint8Array.from([0x76, 1, 0, 2, 0x7b, 0x7b]), /not JSON/],
       [Uint8Array.from([0x76, 1, 0, 2, ...text("{}")]), /fields/],
+      [header({ ...meta, codec: "h264", idr: true, temporalId: 0, instance: "a", bytes: 1, part: 0, parts: 1 }), /codec must be/],
+      [header({ ...meta, codec: "vp8", instance: "a", bytes: 1, part: 0, parts: 1 }), /codec must be/],
     ];
     for (const [message, error] of cases) expect(String(readFrameMessage(message))).toMatch(error);
     expect(typeof readFrameMessage(good)).toBe("object");
+  });
+
+  test("an H.264 access unit's metadata SEI is rewritten with the rest intact", () => {
+    const sps = [0, 0, 0, 1, 0x67, 1, 2, 3];
+    const slice = [0, 0, 0, 1, 0x65, 9, 9, 9, 9];
+    const unit = insertSei(Uint8Array.from([...sps, ...slice]), buildSeiNal(text(meta)));
+    const renumbered = withH264Meta(unit, { ...meta, seq: 1234 });
+    expect(JSON.parse(new TextDecoder().decode(readSeiPayload(renumbered)!))).toEqual({ ...meta, seq: 1234 });
+    expect([...nalUnits(renumbered)].map((n) => n.type)).toEqual([NAL_SPS, NAL_SEI, NAL_IDR]);
+    expect(renumbered.subarray(-slice.length)).toEqual(Uint8Array.from(slice));
+    const [h264] = frameMessages(meta, { codec: "h264", idr: true, temporalId: 0, n: 5 }, "abc123", unit, 1 << 20);
+    expect(readFrameMessage(h264!)).toMatchObject({ header: { codec: "h264", idr: true, temporalId: 0, n: 5 }, body: unit });
   });
 
   test("the metadata in a JPEG's COM segment is read, and rewritten with the rest intact", () => {
@@ -80,7 +101,9 @@ describe("frames on the wire", () => {
 describe("messages between origin and edges", () => {
   test("an edge's messages: accepted when well-formed, refused naming the field", () => {
     expect(parseUp(text({ type: "join", edge: "eab1", id: 3, mayControl: true }))).toEqual({ type: "join", edge: "eab1", id: 3, mayControl: true });
-    expect(parseUp(text({ type: "state", edge: "eab1", viewers: 2, members: [[1, 1], [2, 0]] }))).toMatchObject({ members: [[1, 1], [2, 0]] });
+    const state = { type: "state", edge: "eab1", viewers: 2, h264: 1, members: [[1, 1], [2, 0]] };
+    expect(parseUp(text(state))).toEqual(state as never);
+    expect(parseUp(text({ type: "keyframe", edge: "eab1" }))).toEqual({ type: "keyframe", edge: "eab1" });
     const bad: [unknown, RegExp][] = [
       ["{", /not JSON/],
       [[1], /not a JSON object/],
@@ -89,8 +112,9 @@ describe("messages between origin and edges", () => {
       [{ type: "join", edge: "eab1", id: 1, mayControl: "yes" }, /join.mayControl/],
       [{ type: "leave", edge: "eab1", id: 1.5 }, /leave.id/],
       [{ type: "input", edge: "eab1", id: 1, event: [] }, /input.event/],
-      [{ type: "demand", edge: "eab1", viewers: -1 }, /demand.viewers/],
-      [{ type: "state", edge: "eab1", viewers: 1, members: [[1, 3]] }, /state.members/],
+      [{ type: "demand", edge: "eab1", viewers: -1, h264: 0 }, /demand.viewers/],
+      [{ type: "demand", edge: "eab1", viewers: 1 }, /demand.h264/],
+      [{ type: "state", edge: "eab1", viewers: 1, h264: 0, members: [[1, 3]] }, /state.members/],
       [{ type: "nope", edge: "eab1" }, /unknown or missing 'type'/],
     ];
     for (const [message, error] of bad) expect(String(parseUp(text(message)))).toMatch(error);
@@ -99,7 +123,7 @@ describe("messages between origin and edges", () => {
   test("an origin's heartbeat and roles: accepted when well-formed, refused naming the field", () => {
     const config = {
       width: 320, height: 180, fps: 30, quality: 85, interactiveQuality: 60, stillQuality: 90,
-      encoder: "turbo", device: "gpu", viewers: 3, control: "all", protocol: 2, sourceError: null,
+      encoder: "turbo", device: "gpu", viewers: 3, control: "all", protocol: 2, sourceError: null, codecs: ["jpeg", "h264"],
     };
     const heartbeat = { type: "session", session: "demo", instance: "ab12", config, tokens: { control: null, view: null } };
     expect(parseAnnouncement(text(heartbeat))).toMatchObject({ session: "demo", config: { viewers: 3 } });
@@ -109,6 +133,7 @@ describe("messages between origin and edges", () => {
       [{ ...heartbeat, instance: "xyz" }, /instance/],
       [{ ...heartbeat, config: { ...config, fps: 0 } }, /config.fps/],
       [{ ...heartbeat, config: { ...config, control: "mine" } }, /config.control/],
+      [{ ...heartbeat, config: { ...config, codecs: ["h264"] } }, /config.codecs/],
       [{ ...heartbeat, tokens: { control: "abc", view: null } }, /tokens/],
     ];
     for (const [message, error] of bad) expect(String(parseAnnouncement(text(message)))).toMatch(error);

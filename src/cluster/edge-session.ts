@@ -1,12 +1,12 @@
-// One session as an edge serves it at /s/NAME/: frames from the origin (put back together, renumbered
-// after an origin restart, the newest of a burst only, never stale ones) go to the stream's viewers with
-// the usual flow control; joins, leaves, demand and input go to the origin, which decides the roles.
-// No word from the origin for a while: the viewers are told "source offline" and keep their sockets.
+// One session as an edge serves it at /s/NAME/: frames from the origin (edge-frames.ts) go to the
+// stream's viewers with the usual flow control; joins, leaves, demand, keyframe requests and input go to
+// the origin, which decides the roles. No word from the origin for a while: the viewers are told
+// "source offline" and keep their sockets.
 import type { Logger } from "../log.ts";
 import type { StreamingServer } from "../server.ts";
 import type { RemoteSettings, Stream } from "../server/stream.ts";
 import type { Broker } from "./connect.ts";
-import { type FrameHeader, FrameAssembler, readFrameMessage, withMeta } from "./frame-wire.ts";
+import { FrameReceiver } from "./edge-frames.ts";
 import { encodeMessage, type Heartbeat, parseRoles, type UpMessage } from "./messages.ts";
 import { HEARTBEAT_MS } from "./origin.ts";
 import { RemoteControl } from "./remote-control.ts";
@@ -15,8 +15,8 @@ import { sessionSubjects } from "./subjects.ts";
 
 /** No heartbeat for this long: the origin is offline (about two missed). */
 export const OFFLINE_AFTER_MS = 2.5 * HEARTBEAT_MS;
-/** A frame this much older than the freshest seen lately is not served (the edge fell behind). */
-const STALE_AFTER_MS = 1000;
+/** Keyframe requests go to the origin at most this often (it makes at most one IDR a second anyway). */
+const KEYFRAME_REQUEST_MS = 250;
 /** The size of a session whose origin has not announced itself yet. */
 const UNKNOWN_SIZE = { width: 1280, height: 720 };
 
@@ -31,44 +31,23 @@ export interface EdgeContext {
   ownToken: boolean;
 }
 
-export interface EdgeSessionCounters {
-  framesRelayed: number;
-  /** Frames older than the freshest by more than STALE_AFTER_MS: not served. */
-  framesStale: number;
-  /** Frames replaced by a newer one that arrived in the same burst. */
-  framesCoalesced: number;
-  /** Frames lost in chunks (a chunk missing). */
-  framesIncomplete: number;
-  messagesRejected: number;
-}
+type Subscription = { unsubscribe(): void };
 
 export class EdgeSession {
   readonly stream: Stream;
-  readonly counters: EdgeSessionCounters = {
-    framesRelayed: 0,
-    framesStale: 0,
-    framesCoalesced: 0,
-    framesIncomplete: 0,
-    messagesRejected: 0,
-  };
   /** The origin's latest heartbeat. */
   announced: Heartbeat | null = null;
   /** When the origin was last heard (performance.now), and since when it is offline (null: online). */
   private heardAt = performance.now();
   offlineSince: number | null = performance.now();
   private readonly control: RemoteControl;
+  private readonly frames: FrameReceiver;
   private readonly subjects: ReturnType<typeof sessionSubjects>;
-  private readonly assembler = new FrameAssembler();
-  private readonly subscriptions: { unsubscribe(): void }[] = [];
-  private pending: { header: FrameHeader; frame: Uint8Array } | null = null;
-  /** Frame numbering: the origin run frames came from, and what is added to its numbers so they keep growing. */
-  private frameInstance: string | null = null;
-  private seqOffset = 0;
-  private lastSeq = 0;
-  /** The smallest capture-to-arrival time seen lately (ms; clocks may differ): the age of a fresh frame. */
-  private lagFloor = Number.POSITIVE_INFINITY;
-  private lagFloorAt = 0;
-  private demandSent = -1;
+  private readonly subscriptions: Subscription[] = [];
+  /** The H.264 subject, subscribed while this edge has H.264 viewers. */
+  private h264Subscription: Subscription | null = null;
+  private keyframeAskedAt = -Infinity;
+  private demandSent = "";
   private demandDue = false;
 
   /** `size`: the frame size its origin announced, if it did already. */
@@ -84,18 +63,28 @@ export class EdgeSession {
       forwardInput: (key, event) => this.send({ type: "input", edge: ctx.edge, id: Number(key), event }),
       authorize: (token) => this.authorize(token),
       settingsFrom: () => this.remoteSettings(),
+      requestKeyframe: () => this.requestKeyframe(),
+    });
+    this.frames = new FrameReceiver({
+      jpeg: (jpeg, meta) => this.stream.pushEncoded(jpeg, meta),
+      h264: (frame, meta) => this.stream.pushEncodedH264(frame, meta),
+      h264Lost: () => this.stream.resyncH264(),
     });
     this.stream.health.failed(`source offline: waiting for the origin of session '${session}'`);
     this.stream.onDemandChange(() => this.demandChanged());
     const nc = ctx.broker.nc;
     this.subscriptions.push(
-      nc.subscribe(this.subjects.frames, { callback: (_err, msg) => this.onFrameMessage(msg.data) }),
+      nc.subscribe(this.subjects.frames, { callback: (_err, msg) => this.frames.take(msg.data) }),
       nc.subscribe(this.subjects.edge(ctx.edge), { callback: (_err, msg) => this.onRoles(msg.data) }),
     );
   }
 
   get online(): boolean {
     return this.offlineSince === null;
+  }
+
+  get counters(): FrameReceiver["counters"] {
+    return this.frames.counters;
   }
 
   /** The origin announced the session. A new origin run gets this edge's viewers and asks for the newest frame. */
@@ -133,11 +122,12 @@ export class EdgeSession {
 
   /** Each second, and whenever the broker or the origin is new: every viewer of this edge, for the origin to reconcile. */
   sendState(): void {
-    this.send({ type: "state", edge: this.ctx.edge, viewers: this.demand(), members: this.control.roster() });
+    this.send({ type: "state", edge: this.ctx.edge, ...this.demand(), members: this.control.roster() });
   }
 
   async close(): Promise<void> {
     for (const sub of this.subscriptions) sub.unsubscribe();
+    this.h264Subscription?.unsubscribe();
     await this.ctx.server.removeStream(this.session);
   }
 
@@ -149,52 +139,6 @@ export class EdgeSession {
     this.ctx.log.warn("origin offline", { session: this.session, why });
   }
 
-  private onFrameMessage(data: Uint8Array): void {
-    const read = readFrameMessage(data);
-    if (typeof read === "string") {
-      this.counters.messagesRejected++;
-      return;
-    }
-    const dropped = this.assembler.dropped;
-    const whole = this.assembler.add(read.header, read.body);
-    this.counters.framesIncomplete += this.assembler.dropped - dropped;
-    if (!whole) return;
-    // Frames that arrive in one burst (this edge was busy): only the newest is served.
-    if (this.pending) this.counters.framesCoalesced++;
-    else setImmediate(() => this.flush());
-    this.pending = whole;
-  }
-
-  private flush(): void {
-    const pending = this.pending;
-    this.pending = null;
-    if (!pending) return;
-    const { header } = pending;
-    if (this.isStale(header.t)) {
-      this.counters.framesStale++;
-      return;
-    }
-    // A restarted origin numbers from 1 again: keep this edge's numbers growing (viewers ack by them).
-    if (header.instance !== this.frameInstance) {
-      this.frameInstance = header.instance;
-      this.seqOffset = Math.max(0, this.lastSeq + 1 - header.seq);
-    }
-    const meta = { seq: header.seq + this.seqOffset, t: header.t, w: header.w, h: header.h, q: header.q };
-    this.lastSeq = meta.seq;
-    this.stream.pushEncoded(this.seqOffset === 0 ? pending.frame : withMeta(pending.frame, meta), meta);
-    this.counters.framesRelayed++;
-  }
-
-  /** Whether a frame captured at `t` is stale: older than the freshest seen lately by STALE_AFTER_MS. */
-  private isStale(t: number): boolean {
-    const now = performance.now();
-    const lag = Date.now() - t;
-    // The floor creeps up by 1 ms a second, so that a clock adjustment is forgotten.
-    this.lagFloor = Math.min(lag, this.lagFloor + (now - this.lagFloorAt) / 1000);
-    this.lagFloorAt = now;
-    return lag - this.lagFloor > STALE_AFTER_MS;
-  }
-
   private onRoles(data: Uint8Array): void {
     const roles = parseRoles(data);
     if (typeof roles === "string") {
@@ -204,9 +148,10 @@ export class EdgeSession {
     this.control.apply(roles.controllers, roles.upTo);
   }
 
-  /** Viewers here wanting frames (a waiting snapshot counts as one). */
-  private demand(): number {
-    return this.stream.hasClients() ? Math.max(1, this.stream.viewerCount) : 0;
+  /** Viewers here wanting frames (a waiting snapshot counts as one), and those of them that take H.264. */
+  private demand(): { viewers: number; h264: number } {
+    const viewers = this.stream.hasClients() ? Math.max(1, this.stream.viewerCount) : 0;
+    return { viewers, h264: this.stream.h264Viewers };
   }
 
   /** Demand goes to the origin at once (it starts rendering on it), once per turn. */
@@ -215,11 +160,32 @@ export class EdgeSession {
     this.demandDue = true;
     queueMicrotask(() => {
       this.demandDue = false;
-      const viewers = this.demand();
-      if (viewers === this.demandSent) return;
-      this.demandSent = viewers;
-      this.send({ type: "demand", edge: this.ctx.edge, viewers });
+      const demand = this.demand();
+      this.followH264(demand.h264 > 0);
+      const key = `${demand.viewers}/${demand.h264}`;
+      if (key === this.demandSent) return;
+      this.demandSent = key;
+      this.send({ type: "demand", edge: this.ctx.edge, ...demand });
     });
+  }
+
+  /** H.264 frames cross the broker to this edge only while it has H.264 viewers. */
+  private followH264(wanted: boolean): void {
+    if (wanted === (this.h264Subscription !== null)) return;
+    if (wanted) {
+      this.frames.restartH264();
+      this.h264Subscription = this.ctx.broker.nc.subscribe(this.subjects.h264, { callback: (_err, msg) => this.frames.take(msg.data) });
+    } else {
+      this.h264Subscription!.unsubscribe();
+      this.h264Subscription = null;
+    }
+  }
+
+  private requestKeyframe(): void {
+    const now = performance.now();
+    if (now - this.keyframeAskedAt < KEYFRAME_REQUEST_MS) return;
+    this.keyframeAskedAt = now;
+    this.send({ type: "keyframe", edge: this.ctx.edge });
   }
 
   private send(message: UpMessage): void {
@@ -237,7 +203,9 @@ export class EdgeSession {
   private remoteSettings(): RemoteSettings | null {
     const c = this.announced?.config;
     if (!c) return null;
-    const { fps, quality, interactiveQuality, stillQuality, encoder, control } = c;
-    return { fps, quality, interactiveQuality, stillQuality, encoder, control };
+    const { fps, quality, interactiveQuality, stillQuality, encoder, control, codecs } = c;
+    // Until the first frame tells the size, the origin's announcement does.
+    const size = this.counters.framesRelayed === 0 ? { width: c.width, height: c.height } : {};
+    return { fps, quality, interactiveQuality, stillQuality, encoder, control, codecs, ...size };
   }
 }

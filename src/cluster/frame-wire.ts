@@ -1,8 +1,11 @@
-// An encoded frame on the broker: one message, or several chunks when it is larger than the broker's
-// max_payload (4K stills, keyframes). Each message is a small envelope, then a piece of the frame:
+// An encoded frame on the broker (a JPEG, or an H.264 access unit): one message, or several chunks when
+// it is larger than the broker's max_payload (4K stills, keyframes). Each message is a small envelope,
+// then a piece of the frame:
 //   0x76 0x01 | header length (u16, big-endian) | header (JSON) | bytes
-// The header carries the frame's metadata (as in its JPEG COM segment), the origin's instance and which
-// chunk this is. An edge puts the chunks of a frame back together (FrameAssembler).
+// The header carries the frame's metadata (as in its JPEG COM segment or H.264 SEI), its codec, the
+// origin's instance and which chunk this is. An edge puts the chunks back together (FrameAssembler).
+import { NAL_IDR, NAL_SEI, NAL_SLICE, nalUnits } from "../encode/h264-annexb.ts";
+import { buildSeiNal, insertSei, readSeiPayload } from "../encode/h264-sei.ts";
 import type { FrameMeta } from "../encode/protocol.ts";
 import { copyWithComment } from "../encode/jpeg-comment.ts";
 
@@ -11,27 +14,33 @@ const VERSION = 1;
 /** Room kept in each message for the envelope: chunks are at most max_payload minus this. */
 export const ENVELOPE_ROOM = 512;
 
-export interface FrameHeader extends FrameMeta {
-  /** The origin run that encoded it. */
-  instance: string;
-  codec: "jpeg";
-  /** Bytes of the whole frame. */
-  bytes: number;
-  /** This chunk's index and the number of chunks. */
-  part: number;
-  parts: number;
-}
+/**
+ * A frame's codec; for H.264 what the viewers' skipping rule needs (h264-skip.ts), and `n`, the origin's
+ * count of its H.264 frames, so that an edge sees one go missing.
+ */
+export type CodecInfo = { codec: "jpeg" } | { codec: "h264"; idr: boolean; temporalId: number; n: number };
+
+export type FrameHeader = FrameMeta &
+  CodecInfo & {
+    /** The origin run that encoded it. */
+    instance: string;
+    /** Bytes of the whole frame. */
+    bytes: number;
+    /** This chunk's index and the number of chunks. */
+    part: number;
+    parts: number;
+  };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** The messages that carry `frame`: one when it fits in `maxPayload`, else chunks in order. */
-export function frameMessages(meta: FrameMeta, instance: string, frame: Uint8Array, maxPayload: number): Uint8Array[] {
+export function frameMessages(meta: FrameMeta, codec: CodecInfo, instance: string, frame: Uint8Array, maxPayload: number): Uint8Array[] {
   const chunk = Math.max(1024, maxPayload - ENVELOPE_ROOM);
   const parts = Math.max(1, Math.ceil(frame.byteLength / chunk));
   const messages: Uint8Array[] = [];
   for (let part = 0; part < parts; part++) {
-    const header: FrameHeader = { ...meta, instance, codec: "jpeg", bytes: frame.byteLength, part, parts };
+    const header: FrameHeader = { ...meta, ...codec, instance, bytes: frame.byteLength, part, parts };
     const head = encoder.encode(JSON.stringify(header));
     const body = frame.subarray(part * chunk, Math.min(frame.byteLength, (part + 1) * chunk));
     const message = new Uint8Array(4 + head.byteLength + body.byteLength);
@@ -62,7 +71,9 @@ export function readFrameMessage(message: Uint8Array): { header: FrameHeader; bo
   }
   const h = header as unknown as Record<string, unknown>;
   const integers = ["seq", "w", "h", "q", "bytes", "part", "parts"].every((k) => Number.isSafeInteger(h[k]) && (h[k] as number) >= 0);
-  if (!integers || !isNumber(h.t) || typeof h.instance !== "string" || h.codec !== "jpeg") return "frame header fields";
+  if (!integers || !isNumber(h.t) || typeof h.instance !== "string") return "frame header fields";
+  const h264 = h.codec === "h264" && typeof h.idr === "boolean" && (h.temporalId === 0 || h.temporalId === 1) && Number.isSafeInteger(h.n);
+  if (h.codec !== "jpeg" && !h264) return "frame header: codec must be jpeg, or h264 with idr, temporalId and n";
   if (header.part >= header.parts || header.bytes > 64 * 1024 * 1024) return "frame header: part or size out of range";
   return { header, body: message.subarray(4 + headLength) };
 }
@@ -139,4 +150,18 @@ export function withMeta(jpeg: Uint8Array, meta: FrameMeta): Uint8Array {
   bare.set(jpeg.subarray(0, 2));
   bare.set(rest, 2);
   return copyWithComment(bare, encoder.encode(JSON.stringify(meta)));
+}
+
+/** A copy of an H.264 access unit whose metadata SEI says `meta` instead (the twin of withMeta). */
+export function withH264Meta(accessUnit: Uint8Array, meta: FrameMeta): Uint8Array {
+  let bare = accessUnit;
+  for (const nal of nalUnits(accessUnit)) {
+    if (nal.type === NAL_SLICE || nal.type === NAL_IDR) break;
+    if (nal.type !== NAL_SEI || readSeiPayload(accessUnit.subarray(nal.start, nal.end)) === null) continue;
+    bare = new Uint8Array(accessUnit.byteLength - (nal.end - nal.start));
+    bare.set(accessUnit.subarray(0, nal.start));
+    bare.set(accessUnit.subarray(nal.end), nal.start);
+    break;
+  }
+  return insertSei(bare, buildSeiNal(encoder.encode(JSON.stringify(meta))));
 }

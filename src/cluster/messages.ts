@@ -29,10 +29,12 @@ export type UpMessage =
   | { type: "leave"; edge: string; id: number }
   /** `event` is checked again at the origin against the input schema. */
   | { type: "input"; edge: string; id: number; event: unknown }
-  /** The edge's viewers wanting frames changed (sent at once: the origin starts rendering on it). */
-  | { type: "demand"; edge: string; viewers: number }
+  /** The edge's viewers wanting frames changed, `h264` of them in H.264 (sent at once: the origin starts on it). */
+  | { type: "demand"; edge: string; viewers: number; h264: number }
   /** Each second: the edge's viewers in join order, [id, may control (1) or not (0)], and its demand. */
-  | { type: "state"; edge: string; viewers: number; members: [number, 0 | 1][] }
+  | { type: "state"; edge: string; viewers: number; h264: number; members: [number, 0 | 1][] }
+  /** H.264 viewers of the edge wait for an IDR. */
+  | { type: "keyframe"; edge: string }
   /** The edge has no frame (it just started, or a new origin): publish the newest one again. */
   | { type: "resend"; edge: string };
 
@@ -85,16 +87,18 @@ export function parseUp(data: Uint8Array): UpMessage | string {
       if (!isId(m.id)) return "input.id must be a positive integer";
       return isObject(m.event) ? { type: "input", edge: m.edge, id: m.id, event: m.event } : "input.event must be an object";
     case "demand":
-      return isCount(m.viewers) ? { type: "demand", edge: m.edge, viewers: m.viewers } : "demand.viewers must be a count";
+      if (!isCount(m.viewers) || !isCount(m.h264)) return "demand.viewers and demand.h264 must be counts";
+      return { type: "demand", edge: m.edge, viewers: m.viewers, h264: m.h264 };
     case "state": {
-      if (!isCount(m.viewers)) return "state.viewers must be a count";
+      if (!isCount(m.viewers) || !isCount(m.h264)) return "state.viewers and state.h264 must be counts";
       const members = m.members;
       const isMember = (e: unknown) => Array.isArray(e) && e.length === 2 && isId(e[0]) && (e[1] === 0 || e[1] === 1);
       if (!Array.isArray(members) || !members.every(isMember)) return "state.members must be [[id, 0|1], ...]";
-      return { type: "state", edge: m.edge, viewers: m.viewers, members: members as [number, 0 | 1][] };
+      return { type: "state", edge: m.edge, viewers: m.viewers, h264: m.h264, members: members as [number, 0 | 1][] };
     }
     case "resend":
-      return { type: "resend", edge: m.edge };
+    case "keyframe":
+      return { type: m.type, edge: m.edge };
     default:
       return "unknown or missing 'type'";
   }
@@ -118,6 +122,10 @@ export function parseAnnouncement(data: Uint8Array): Heartbeat | Goodbye | strin
   if (!isNullOr(config.encoder, "string")) return "config.encoder must be a string or null";
   if (!isNullOr(config.sourceError, "string")) return "config.sourceError must be a string or null";
   if (!["one", "all", "none"].includes(config.control as string)) return "config.control must be one, all or none";
+  const codecs = config.codecs;
+  if (!Array.isArray(codecs) || !codecs.includes("jpeg") || !codecs.every((c) => c === "jpeg" || c === "h264")) {
+    return "config.codecs must list jpeg, and h264 where offered";
+  }
   const tokens = m.tokens;
   if (!isObject(tokens) || !isDigest(tokens.control) || !isDigest(tokens.view)) return "tokens must be SHA-256 hex digests or null";
   return {

@@ -9,7 +9,8 @@ import type { ViewerKey } from "../server/control.ts";
 import type { EncodedFrame } from "../server/pipeline.ts";
 import type { Stream } from "../server/stream.ts";
 import type { Broker } from "./connect.ts";
-import { frameMessages, readJpegMeta } from "./frame-wire.ts";
+import type { FrameMeta } from "../encode/protocol.ts";
+import { type CodecInfo, frameMessages, readJpegMeta } from "./frame-wire.ts";
 import { encodeMessage, type Heartbeat, parseUp, type UpMessage } from "./messages.ts";
 import { type TokenDigests, tokenDigest } from "./session-tokens.ts";
 import { DISCOVER_SUBJECT, HEARTBEAT_SUBJECT, newInstanceId, sessionSubjects } from "./subjects.ts";
@@ -20,8 +21,9 @@ export const HEARTBEAT_MS = 1000;
 const EDGE_TIMEOUT_MS = 3500;
 
 interface EdgeState {
-  /** Its viewers that want frames. */
+  /** Its viewers that want frames, and those of them that take H.264. */
   viewers: number;
+  h264: number;
   /** When it was last heard from (performance.now). */
   heardAt: number;
   /** Its viewers in the session's control, by their id on the edge. */
@@ -32,6 +34,7 @@ interface EdgeState {
 
 export interface OriginCounters {
   framesPublished: number;
+  h264FramesPublished: number;
   /** Frames larger than the broker's max_payload, sent in several chunks. */
   framesChunked: number;
   /** Frames not published because the broker was unreachable. */
@@ -43,7 +46,16 @@ export interface OriginCounters {
 
 export class Origin {
   readonly instance = newInstanceId();
-  readonly counters: OriginCounters = { framesPublished: 0, framesChunked: 0, framesUnsent: 0, bytesPublished: 0, edgeMessagesRejected: 0 };
+  readonly counters: OriginCounters = {
+    framesPublished: 0,
+    h264FramesPublished: 0,
+    framesChunked: 0,
+    framesUnsent: 0,
+    bytesPublished: 0,
+    edgeMessagesRejected: 0,
+  };
+  /** H.264 frames published: edges see one go missing by this count. */
+  private h264Count = 0;
   private readonly subjects: ReturnType<typeof sessionSubjects>;
   private readonly edges = new Map<string, EdgeState>();
   /** Edges whose viewers' roles must be sent (coalesced to one message per edge and turn). */
@@ -74,6 +86,10 @@ export class Origin {
     this.stream.control.onChange((change) => {
       if (change.type === "role") this.rolesChanged(change.key);
     });
+    this.stream.onH264Frame((frame, meta) => {
+      const codec = { codec: "h264" as const, idr: frame.idr, temporalId: frame.temporalId, n: ++this.h264Count };
+      this.publishFrame(this.subjects.h264, frame.data, meta, codec);
+    });
     this.broker.onReconnect(() => this.announce());
     this.timers.push(
       setInterval(() => this.announce(), HEARTBEAT_MS),
@@ -94,13 +110,6 @@ export class Origin {
     await this.broker.nc.flush().catch(() => {});
   }
 
-  /** Viewers of the session on edges now (they count in the stream's hasClients). */
-  get edgeViewers(): number {
-    let viewers = 0;
-    for (const edge of this.edges.values()) viewers += edge.viewers;
-    return viewers;
-  }
-
   /** The heartbeat: the session, its config (viewers: the whole session's) and its token digests. */
   private announce(): void {
     if (this.stopped) return;
@@ -116,23 +125,28 @@ export class Origin {
       const frame = await this.stream.nextEncodedFrame(after);
       if (!frame || this.stopped) return;
       after = frame.seq;
-      this.publishFrame(frame);
+      this.publishJpeg(frame);
     }
   }
 
-  private publishFrame(frame: EncodedFrame): void {
+  private publishJpeg(frame: EncodedFrame): void {
     const meta = readJpegMeta(frame.jpeg);
-    if (!meta) return;
+    if (meta) this.publishFrame(this.subjects.frames, frame.jpeg, meta, { codec: "jpeg" });
+  }
+
+  /** Publishes a frame once (in chunks past max_payload); none while the broker is unreachable. */
+  private publishFrame(subject: string, data: Uint8Array, meta: FrameMeta, codec: CodecInfo): void {
     const c = this.counters;
-    const messages = frameMessages(meta, this.instance, frame.jpeg, this.broker.maxPayload);
     if (!this.broker.online) {
       c.framesUnsent++;
       return;
     }
-    for (const message of messages) this.broker.publish(this.subjects.frames, message);
-    c.framesPublished++;
+    const messages = frameMessages(meta, codec, this.instance, data, this.broker.maxPayload);
+    for (const message of messages) this.broker.publish(subject, message);
+    if (codec.codec === "h264") c.h264FramesPublished++;
+    else c.framesPublished++;
     if (messages.length > 1) c.framesChunked++;
-    c.bytesPublished += frame.jpeg.byteLength;
+    c.bytesPublished += data.byteLength;
   }
 
   private onUp(data: Uint8Array): void {
@@ -163,10 +177,13 @@ export class Origin {
         return;
       }
       case "demand":
-        this.setViewers(edge, message.viewers);
+        this.setViewers(edge, message);
+        return;
+      case "keyframe":
+        this.stream.requestKeyframe();
         return;
       case "state":
-        this.setViewers(edge, message.viewers);
+        this.setViewers(edge, message);
         this.reconcile(message.edge, edge, message.members);
         // Answered each time, so roles lost on the way (a broker restart) are right again within a second.
         this.rolesDueFor(message.edge);
@@ -174,7 +191,7 @@ export class Origin {
       case "resend": {
         this.announce();
         const latest = this.stream.latestEncoded;
-        if (latest) this.publishFrame(latest);
+        if (latest) this.publishJpeg(latest);
       }
     }
   }
@@ -196,15 +213,28 @@ export class Origin {
     }
   }
 
-  private setViewers(edge: EdgeState, viewers: number): void {
-    edge.viewers = viewers;
-    this.stream.remoteViewers = this.edgeViewers;
+  private setViewers(edge: EdgeState, demand: { viewers: number; h264: number }): void {
+    edge.viewers = demand.viewers;
+    edge.h264 = Math.min(demand.h264, demand.viewers);
+    this.countEdgeViewers();
+  }
+
+  /** The stream renders, and encodes H.264, while edges have viewers (of H.264). */
+  private countEdgeViewers(): void {
+    let viewers = 0;
+    let h264 = 0;
+    for (const edge of this.edges.values()) {
+      viewers += edge.viewers;
+      h264 += edge.h264;
+    }
+    this.stream.remoteViewers = viewers;
+    this.stream.remoteH264Viewers = h264;
   }
 
   private edgeState(name: string): EdgeState {
     let edge = this.edges.get(name);
     if (!edge) {
-      edge = { viewers: 0, heardAt: performance.now(), members: new Set(), upTo: 0 };
+      edge = { viewers: 0, h264: 0, heardAt: performance.now(), members: new Set(), upTo: 0 };
       this.edges.set(name, edge);
       this.log.info("edge joined the session", { session: this.session, edge: name });
     }
@@ -217,7 +247,7 @@ export class Origin {
       if (now - edge.heardAt <= EDGE_TIMEOUT_MS) continue;
       this.edges.delete(name);
       for (const id of edge.members) this.stream.control.leave(keyOf(name, id));
-      this.stream.remoteViewers = this.edgeViewers;
+      this.countEdgeViewers();
       this.log.warn("edge went silent; its viewers left the session", { session: this.session, edge: name, viewers: edge.viewers });
     }
   }

@@ -12,9 +12,11 @@ export const DISCOVER_SUBJECT = "vkcast.discover";
 export function sessionSubjects(session: string) {
   const base = `vkcast.s.${session}`;
   return {
-    /** Origin -> edges: each encoded frame (frame-wire.ts), in one or more chunks. */
+    /** Origin -> edges: each JPEG frame (frame-wire.ts), in one or more chunks. */
     frames: `${base}.frames`,
-    /** Edges -> origin: joins, leaves, input, demand and state, in order (messages.ts). */
+    /** Origin -> edges: each H.264 access unit, while some edge has H.264 viewers (they subscribe only then). */
+    h264: `${base}.h264`,
+    /** Edges -> origin: joins, leaves, input, demand, keyframe requests and state, in order (messages.ts). */
     up: `${base}.up`,
     /** Origin -> one edge: the roles of that edge's viewers. */
     edge: (edge: string) => `${base}.edge.${edge}`,

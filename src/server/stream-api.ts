@@ -1,5 +1,7 @@
 // A stream as a library user holds it (StreamingServer.addStream, .stream(name)): what it offers, apart
-// from how a listener serves it (ServedStream, stream.ts).
+// from how a listener serves it (ServedStream, stream.ts); what it reads from that listener, and how it is
+// driven from elsewhere (src/cluster/).
+import type { EncoderKind } from "../encode/backend.ts";
 import type { FrameMeta } from "../encode/protocol.ts";
 import type { Frame } from "../frame.ts";
 import type { IngestCounters } from "../ingest/counters.ts";
@@ -7,8 +9,41 @@ import type { InputEvent } from "../protocol/input-schema.ts";
 import type { StreamConfig } from "../protocol/viewer-messages.ts";
 import type { SessionControl, ViewerKey } from "./control.ts";
 import type { SourceHealth } from "./health.ts";
-import type { EncodedFrame } from "./pipeline.ts";
+import type { EncodedFrame, EncodedH264Frame } from "./pipeline.ts";
 import type { statsSnapshot } from "./telemetry.ts";
+
+/** What a stream reads from the listener that serves it. */
+export interface StreamHost {
+  readonly encoder: string | null;
+  readonly encoderWorkers: number;
+  /** The codecs viewers may ask for (known once the listener started). */
+  readonly codecs: readonly EncoderKind[];
+  readonly uptimeSeconds: number;
+}
+
+/** How a stream is driven from elsewhere (src/cluster/: an edge's stream relays its origin's session). */
+export interface StreamLinks {
+  /** Who decides viewers' roles (default: the server's control policy, decided here). */
+  control?: SessionControl;
+  /** Where accepted input goes instead of this stream's queue (an edge forwards it to its origin). */
+  forwardInput?: (key: ViewerKey, event: InputEvent) => void;
+  /**
+   * Who may use this stream besides holders of the listener's token: "control", "view" or null for the
+   * token a request carries (an edge checks each session's own tokens).
+   */
+  authorize?: (token: string | null) => "control" | "view" | null;
+  /** Settings decided elsewhere (an edge shows its origin's), shown in /api/config, hello and config messages. */
+  settingsFrom?: () => RemoteSettings | null;
+  /** A relay's H.264 viewers need an IDR: ask where the frames are encoded (an edge asks its origin). */
+  requestKeyframe?: () => void;
+}
+
+/** The /api/config fields an origin decides for the edges that relay it; the size too until a frame came. */
+export type RemoteSettings = Pick<
+  StreamConfig,
+  "fps" | "quality" | "interactiveQuality" | "stillQuality" | "encoder" | "control" | "codecs"
+> &
+  Partial<Pick<StreamConfig, "width" | "height">>;
 
 /** A stream as a library user holds it (StreamingServer.addStream, .stream(name)). */
 export interface Stream {
@@ -32,6 +67,10 @@ export interface Stream {
   readonly viewerCount: number;
   /** Viewers of this stream served elsewhere (an origin's edges): they count in hasClients and viewers. */
   remoteViewers: number;
+  /** Of those, the ones that take H.264: the stream encodes H.264 while there are any here or elsewhere. */
+  remoteH264Viewers: number;
+  /** This stream's own WebSocket viewers that take H.264. */
+  readonly h264Viewers: number;
   /** Calls `listener` whenever the viewers wanting frames here may have changed (join, leave, snapshot). */
   onDemandChange(listener: () => void): void;
   /** Who decides viewers' roles; input from elsewhere (submitInput) is judged by it too. */
@@ -46,6 +85,14 @@ export interface Stream {
   nextEncodedFrame(afterSeq: number): Promise<EncodedFrame | null>;
   /** The newest encoded frame, if any. */
   readonly latestEncoded: EncodedFrame | null;
+  /** Calls `listener` with each H.264 access unit encoded here, in order (an origin publishes them). */
+  onH264Frame(listener: (frame: EncodedH264Frame, meta: FrameMeta) => void): void;
+  /** Someone elsewhere needs an IDR: the next H.264 frame is one (coalesced, at most one a second). */
+  requestKeyframe(): void;
+  /** Delivers an H.264 access unit encoded elsewhere (a relay, in order); its viewers that wait for an IDR get one. */
+  pushEncodedH264(frame: EncodedH264Frame, meta: FrameMeta): void;
+  /** A relay lost an H.264 frame: every H.264 viewer waits for the next IDR (and one is asked for). */
+  resyncH264(): void;
   /** This stream's GET /api/config and GET /api/stats. */
   config(): StreamConfig;
   statsSnapshot(): ReturnType<typeof statsSnapshot>;

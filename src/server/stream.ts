@@ -18,15 +18,15 @@ import { InputQueue } from "./input-queue.ts";
 import type { Metric } from "./metrics.ts";
 import type { FrameFeed } from "./mjpeg.ts";
 import type { StreamSettings } from "./options.ts";
-import { type EncodedFrame, type FrameEncoder, FramePipeline } from "./pipeline.ts";
+import { type EncodedFrame, type EncodedH264Frame, type FrameEncoder, FramePipeline } from "./pipeline.ts";
 import { QualityPolicy } from "./quality.ts";
 import { JPEG_TIERS } from "./tiers.ts";
 import { type StreamReport, statsSnapshot, StreamTelemetry, streamMetrics } from "./telemetry.ts";
 import { newViewerData, noteAck, type Viewer, type ViewerData, type ViewerEvents } from "./viewer.ts";
 import { sendText, ViewerHub, viewerKey } from "./viewer-hub.ts";
-import type { Stream } from "./stream-api.ts";
+import type { Stream, StreamHost, StreamLinks } from "./stream-api.ts";
 
-export type { Stream } from "./stream-api.ts";
+export type { RemoteSettings, Stream, StreamHost, StreamLinks } from "./stream-api.ts";
 
 /** The stream that `/` and the plain routes serve. */
 export const DEFAULT_STREAM = "default";
@@ -36,34 +36,6 @@ export const STREAM_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 export const CLOSE_GOING_AWAY = 1001;
 /** How long closing waits for viewers to see their close frame before it ends the connections. */
 const CLOSE_GRACE_MS = 500;
-
-/** What a stream reads from the listener that serves it. */
-export interface StreamHost {
-  readonly encoder: string | null;
-  readonly encoderWorkers: number;
-  /** The codecs viewers may ask for (known once the listener started). */
-  readonly codecs: readonly EncoderKind[];
-  readonly uptimeSeconds: number;
-}
-
-/** How a stream is driven from elsewhere (src/cluster/: an edge's stream relays its origin's session). */
-export interface StreamLinks {
-  /** Who decides viewers' roles (default: the server's control policy, decided here). */
-  control?: SessionControl;
-  /** Where accepted input goes instead of this stream's queue (an edge forwards it to its origin). */
-  forwardInput?: (key: ViewerKey, event: InputEvent) => void;
-  /**
-   * Who may use this stream besides holders of the listener's token: "control", "view" or null for the
-   * token a request carries (an edge checks each session's own tokens).
-   */
-  authorize?: (token: string | null) => "control" | "view" | null;
-  /** Settings decided elsewhere (an edge shows its origin's), shown in /api/config, hello and config messages. */
-  settingsFrom?: () => RemoteSettings | null;
-}
-
-/** The /api/config fields an origin decides for the edges that relay it. */
-export type RemoteSettings = Pick<StreamConfig, "fps" | "quality" | "interactiveQuality" | "stillQuality" | "encoder" | "control">;
-
 
 /** A stream with what its listener needs too: viewer events, routes' feeds, attach/detach. */
 export class ServedStream implements Stream, ViewerEvents {
@@ -75,9 +47,13 @@ export class ServedStream implements Stream, ViewerEvents {
   height: number;
   readonly control: SessionControl;
   remoteViewers = 0;
+  remoteH264Viewers = 0;
   readonly authorize: StreamLinks["authorize"];
   private readonly settingsFrom: StreamLinks["settingsFrom"];
   private readonly demandListeners = new Set<() => void>();
+  private readonly h264Listeners = new Set<(frame: EncodedH264Frame, meta: FrameMeta) => void>();
+  /** A relay's IDRs: their size (the H.264 viewers' budgets) and how to ask for one. */
+  private readonly relayedIdr: { lastIdrBytes: number; requestIdr(): void } | null;
   private readonly input: InputQueue;
   private readonly inputPath: InputPath;
   private readonly quality: QualityPolicy;
@@ -108,6 +84,8 @@ export class ServedStream implements Stream, ViewerEvents {
     this.control = links.control ?? new PolicyControl(settings.control);
     this.authorize = links.authorize;
     this.settingsFrom = links.settingsFrom;
+    const requestKeyframe = links.requestKeyframe;
+    this.relayedIdr = requestKeyframe ? { lastIdrBytes: 0, requestIdr: () => requestKeyframe() } : null;
     this.hub = new ViewerHub(name, this.control, this.telemetry.stats, log, () => this.config());
     const stream = this;
     this.inputPath = new InputPath({
@@ -125,7 +103,8 @@ export class ServedStream implements Stream, ViewerEvents {
       queueMs: this.telemetry.queueMs,
       h264EncodeMs: this.telemetry.h264EncodeMs,
       log,
-      tiersInUse: () => this.hub.tiersInUse(),
+      // Edges relay the best tier (tier 0) to their viewers, whatever tiers the viewers here use.
+      tiersInUse: () => (this.remoteViewers > this.remoteH264Viewers ? this.hub.tiersInUse().add(0) : this.hub.tiersInUse()),
       deliver: (frame, meta) => {
         this.noteFrame(meta);
         const started = performance.now();
@@ -135,10 +114,14 @@ export class ServedStream implements Stream, ViewerEvents {
       get h264() {
         return stream.h264;
       },
-      wants: (codec) => (codec === "h264" ? this.hub.count("h264") > 0 : this.viewerCount + this.snapshotsWaiting > this.hub.count("h264")),
+      wants: (codec) => {
+        const h264 = this.h264Viewers + this.remoteH264Viewers;
+        return codec === "h264" ? h264 > 0 : this.viewerCount + this.snapshotsWaiting > h264;
+      },
       deliverH264: (frame, meta) => {
         this.noteFrame(meta);
         this.hub.publishH264(frame);
+        for (const listener of this.h264Listeners) listener(frame, meta);
       },
       h264Failed: () => this.hub.resyncH264(),
     });
@@ -227,6 +210,29 @@ export class ServedStream implements Stream, ViewerEvents {
     return this.pipeline.latestEncoded;
   }
 
+  get h264Viewers(): number {
+    return this.hub.count("h264");
+  }
+
+  onH264Frame(listener: (frame: EncodedH264Frame, meta: FrameMeta) => void): void {
+    this.h264Listeners.add(listener);
+  }
+
+  requestKeyframe(): void {
+    this.h264?.requestIdr();
+  }
+
+  pushEncodedH264(frame: EncodedH264Frame, meta: FrameMeta): void {
+    if (!this.relayedIdr) return;
+    if (frame.idr) this.relayedIdr.lastIdrBytes = frame.data.byteLength;
+    this.noteFrame(meta);
+    this.hub.publishH264(frame);
+  }
+
+  resyncH264(): void {
+    this.hub.resyncH264();
+  }
+
   /** GET /api/config. */
   config(): StreamConfig {
     const s = this.settings;
@@ -309,14 +315,13 @@ export class ServedStream implements Stream, ViewerEvents {
    * offer is answered with JPEG (the hello says which codec the viewer gets); `pinnedTier` comes from `?quality=`.
    */
   newViewer(v2: boolean, viewOnly: boolean, codec: EncoderKind = "jpeg", pinnedTier: number | null = null): ViewerData {
-    const offered = this.host.codecs.includes(codec) ? codec : "jpeg";
+    const offered = this.config().codecs.includes(codec) ? codec : "jpeg";
     return newViewerData(this.nextViewerId++, this, v2, viewOnly, offered, pinnedTier);
   }
 
   onViewerOpen(ws: Viewer): void {
     this.hub.add(ws, this.pipeline.latestEncoded, (role) => {
-      const { fps, quality } = this.config();
-      const { width, height } = this;
+      const { fps, quality, width, height } = this.config();
       return { type: "hello", protocol: PROTOCOL_VERSION, width, height, fps, quality, role, id: ws.data.id, codec: ws.data.codec };
     });
     this.demandChanged();
@@ -378,6 +383,9 @@ export class ServedStream implements Stream, ViewerEvents {
         this.pipeline.schedule();
       });
       this.hub.h264 = new H264Fanout(`h264:${this.name}`, this.telemetry.stats, this.h264);
+    } else if (this.relayedIdr) {
+      // A relay's H.264 frames come encoded: its viewers' IDRs are asked for where they are encoded.
+      this.hub.h264 = new H264Fanout(`h264:${this.name}`, this.telemetry.stats, this.relayedIdr);
     }
     this.pipeline.open(encoder, encoderFreed);
   }
