@@ -19,7 +19,7 @@ afterEach(async () => {
 async function cluster(edges: number) {
   const broker = await NatsBroker.start();
   running.push(broker);
-  const origin = await VkcastProcess.start([...SMALL, "--nats", broker.url(), "--session", "demo"]);
+  const origin = await VkcastProcess.start([...SMALL, "--nats", broker.url(), "--session", "demo", "--control", "all"]);
   running.push(origin);
   const edgeProcesses = await Promise.all(Array.from({ length: edges }, () => VkcastProcess.start(["--edge", "--nats", broker.url(), "--session", "demo"])));
   running.push(...edgeProcesses);
