@@ -137,8 +137,19 @@ describe("messages between origin and edges", () => {
       [{ ...heartbeat, tokens: { control: "abc", view: null } }, /tokens/],
     ];
     for (const [message, error] of bad) expect(String(parseAnnouncement(text(message)))).toMatch(error);
-    expect(parseRoles(text({ type: "roles", instance: "ab12", controllers: [1, 2], upTo: 4 }))).toMatchObject({ controllers: [1, 2], upTo: 4 });
-    expect(String(parseRoles(text({ type: "roles", instance: "ab12", controllers: ["1"], upTo: 4 })))).toMatch(/controllers/);
+    const roles = {
+      type: "roles", instance: "ab12", controllers: [1, 2], upTo: 4, ids: [[1, 5]],
+      presence: { controller: 5, viewers: [{ id: 5, role: "control" }], total: 1 }, requests: [{ to: 1, from: 6 }], refused: [],
+    };
+    expect(parseRoles(text(roles))).toEqual(roles as never);
+    const badRoles: [unknown, RegExp][] = [
+      [{ ...roles, controllers: ["1"] }, /controllers/],
+      [{ ...roles, ids: [[1]] }, /ids/],
+      [{ ...roles, requests: [{ to: 1 }] }, /requests/],
+      [{ ...roles, refused: [{ id: 1, error: 3 }] }, /refused/],
+      [{ ...roles, presence: { controller: 5, viewers: [{ id: 5, role: "boss" }], total: 1 } }, /presence/],
+    ];
+    for (const [message, error] of badRoles) expect(String(parseRoles(text(message)))).toMatch(error);
   });
 
   test("session tokens: a digest opens its own session's role only", () => {
@@ -165,10 +176,11 @@ describe("an edge's side of the session control", () => {
       { type: "join", edge: "eab1", id: 3, mayControl: false },
     ]);
     expect(["1", "2", "3"].map((k) => control.mayInput(k))).toEqual([true, true, false]);
+    const answer = (controllers: number[], upTo: number) => ({ controllers, upTo, ids: [], presence: null, requests: [], refused: [] });
     // The origin answered for viewers up to 1 only: 2 is still undecided.
-    control.apply([1], 1);
+    control.apply(answer([1], 1));
     expect(["1", "2"].map((k) => [control.roleOf(k), control.mayInput(k)])).toEqual([["control", true], ["view", true]]);
-    control.apply([2], 3);
+    control.apply(answer([2], 3));
     expect(["1", "2", "3"].map((k) => [control.roleOf(k), control.mayInput(k)])).toEqual([["view", false], ["control", true], ["view", false]]);
     expect(changes).toEqual(["1=control", "1=view", "2=control"]);
     expect(control.roster()).toEqual([[1, 1], [2, 1], [3, 0]]);
@@ -176,6 +188,25 @@ describe("an edge's side of the session control", () => {
     expect(sent.at(-1)).toEqual({ type: "leave", edge: "eab1", id: 1 });
     control.undecide();
     expect(control.mayInput("2")).toBe(true);
+  });
+
+  test("control messages go to the origin; its presence, requests and refusals reach this edge's viewers", () => {
+    const sent: unknown[] = [];
+    const control = new RemoteControl("eab1", (m) => sent.push(m));
+    const changes: unknown[] = [];
+    control.onChange((change) => changes.push(change));
+    control.join("4", true);
+    expect(control.presence("4")).toBeNull(); // no number in the session yet
+    expect(control.command("4", { type: "control", action: "request" })).toBeNull();
+    expect(sent.at(-1)).toEqual({ type: "control", edge: "eab1", id: 4, command: { type: "control", action: "request" } });
+    const body = { controller: 1, viewers: [{ id: 1, role: "control" as const }, { id: 7, role: "view" as const, asking: true as const }], total: 2 };
+    control.apply({ controllers: [], upTo: 4, ids: [[4, 7]], presence: body, requests: [], refused: [{ id: 4, error: "control.to: no viewer 9" }] });
+    expect(control.presence("4")).toEqual({ type: "presence", you: 7, ...body });
+    expect(changes).toEqual([{ type: "refused", key: "4", error: "control.to: no viewer 9" }, { type: "presence" }]);
+    // The same presence again tells nobody; a request to this edge's controller does.
+    changes.length = 0;
+    control.apply({ controllers: [4], upTo: 4, ids: [[4, 7]], presence: body, requests: [{ to: 4, from: 2 }], refused: [] });
+    expect(changes).toEqual([{ type: "role", key: "4", role: "control" }, { type: "request", to: "4", from: 2 }]);
   });
 });
 

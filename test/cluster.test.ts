@@ -83,27 +83,34 @@ describe("origin and two edges", () => {
     }
   }, 60000);
 
-  test("one controller for the whole session across edges; view tokens never drive nor block", async () => {
+  test("one controller for the whole session across edges: presence, request, grant and hand-over through edges", async () => {
     const token = "control-token-123";
     const viewToken = "view-token-4567";
-    const origin = await VkcastProcess.start([...SMALL, "--nats", broker.url(), "--session", "ctl", "--control", "first", "--token", token, "--view-token", viewToken]);
+    const session = ["--session", "ctl", "--control", "one", "--token", token, "--view-token", viewToken];
+    const origin = await VkcastProcess.start([...SMALL, "--nats", broker.url(), ...session]);
     const [e1, e2] = await Promise.all([0, 1].map(() => VkcastProcess.start(["--edge", "--nats", broker.url(), "--session", "ctl"])));
     const auth = { Authorization: `Bearer ${token}` };
     try {
-      await waitForAsync(async () => (await fetch(e1!.at("s/ctl/api/config"), { headers: auth })).status === 200, 5000, "edge 1 to know the session's token");
-      await waitForAsync(async () => (await fetch(e2!.at("s/ctl/api/config"), { headers: auth })).status === 200, 5000, "edge 2 to know the session's token");
+      for (const edge of [e1!, e2!]) {
+        await waitForAsync(async () => (await fetch(edge.at("s/ctl/api/config"), { headers: auth })).status === 200, 5000, "the session's token known");
+      }
       const originStats = () => origin.json<Stats>("api/stats", auth);
       const edgeStats = (edge: VkcastProcess) => edge.json<Stats>("s/ctl/api/stats", auth);
+      const last = (v: Viewer, type: string) => [...v.texts].reverse().find((t) => t.type === type);
       const role = (v: Viewer) => [...v.texts].reverse().find((t) => t.type === "config" || t.type === "hello")?.role;
+      const you = (v: Viewer) => last(v, "presence")?.you as number | undefined;
 
       // A view-link holder first: it never controls, and does not block the next one.
       const watcher = await Viewer.connect(wsUrl(e1!.url, `s/ctl/ws?v=2&token=${viewToken}`));
       const a = await Viewer.connect(wsUrl(e2!.url, `s/ctl/ws?v=2&token=${token}`));
-      await a.until(() => role(a) === "control", 5000, "A (edge 2) to be given control by the origin");
+      await a.until(() => role(a) === "control", 5000, "A (edge 2) given control by the origin");
       const b = await Viewer.connect(wsUrl(e1!.url, `s/ctl/ws?v=2&token=${token}`));
-      await b.until(() => b.frames.length > 0, 5000, "B's first frame");
+      // Presence is the session's, whatever the edge: all three, A driving.
+      await b.until(() => (last(b, "presence")?.total as number) === 3 && you(b) !== undefined, 5000, "B's presence of the whole session");
+      await a.until(() => (last(a, "presence")?.total as number) === 3, 5000, "A's presence of the whole session");
+      expect(last(b, "presence")).toMatchObject({ controller: you(a), total: 3 });
+      expect((last(b, "presence")!.viewers as { id: number; viewOnly?: true }[]).find((v) => v.id === you(watcher))?.viewOnly).toBe(true);
       expect(role(b)).toBe("view");
-      expect(role(watcher)).toBe("view");
 
       // B's input stops at its edge or at the origin; A's reaches the engine.
       const denied = async () => (await originStats()).inputDenied + (await edgeStats(e1!)).inputDenied;
@@ -115,14 +122,23 @@ describe("origin and two edges", () => {
       await waitForAsync(async () => (await originStats()).inputAccepted - acceptedBefore >= 7, 5000, "A's 7 events accepted at the origin");
       expect((await originStats()).inputAccepted - acceptedBefore).toBe(7);
 
-      // A leaves: the oldest viewer that may drive (B, on the other edge) takes over; the watcher still watches.
-      a.close();
-      await b.until(() => role(b) === "control", 5000, "B to be given control when A left");
+      // A grant from one who does not drive is refused, and B is told why.
+      b.send({ type: "control", action: "grant", to: you(b) });
+      await b.until(() => last(b, "error") !== undefined, 5000, "the refusal of B's grant");
+      // B asks (edge 1); A, the controller (edge 2), is asked and grants: B drives, A watches.
+      b.send({ type: "control", action: "request" });
+      await a.until(() => last(a, "control")?.from === you(b), 5000, "A asked by B");
+      a.send({ type: "control", action: "grant", to: you(b) });
+      await b.until(() => role(b) === "control", 5000, "B given control");
+      await a.until(() => role(a) === "view", 5000, "A back to watching");
       for (let x = 0; x < 3; x++) b.send(pointer(x));
       await waitForAsync(async () => (await originStats()).inputAccepted - acceptedBefore >= 10, 5000, "B's events accepted");
+      // B leaves: control passes to the longest connected viewer that may drive (A), never to the watcher.
+      b.close();
+      await a.until(() => role(a) === "control", 5000, "A given control when B left");
       expect(role(watcher)).toBe("view");
       watcher.close();
-      b.close();
+      a.close();
     } finally {
       await stopAll(origin, e1!, e2!);
     }

@@ -145,7 +145,7 @@ export class EdgeSession {
       this.counters.messagesRejected++;
       return;
     }
-    this.control.apply(roles.controllers, roles.upTo);
+    this.control.apply(roles);
   }
 
   /** Viewers here wanting frames (a waiting snapshot counts as one), and those of them that take H.264. */

@@ -1,8 +1,11 @@
 // The JSON messages between an origin and its edges, and their checks: whatever arrives from the broker
 // is checked field by field before it is used (a bad one is dropped and counted, nothing else changes).
-import type { StreamConfig } from "../protocol/viewer-messages.ts";
+import type { PresenceViewer, StreamConfig } from "../protocol/viewer-messages.ts";
 import { STREAM_NAME } from "../server/stream.ts";
 import { EDGE_NAME } from "./subjects.ts";
+
+/** What every viewer's presence says, but for its own number (`you`). */
+export type PresenceBody = { controller: number | null; viewers: PresenceViewer[]; total: number };
 
 /** An origin's heartbeat, each second on HEARTBEAT_SUBJECT (and at once when asked or when it starts). */
 export interface Heartbeat {
@@ -35,16 +38,28 @@ export type UpMessage =
   | { type: "state"; edge: string; viewers: number; h264: number; members: [number, 0 | 1][] }
   /** H.264 viewers of the edge wait for an IDR. */
   | { type: "keyframe"; edge: string }
+  /** A viewer's control message (request, release, grant): `command` is checked again at the origin. */
+  | { type: "control"; edge: string; id: number; command: unknown }
   /** The edge has no frame (it just started, or a new origin): publish the newest one again. */
   | { type: "resend"; edge: string };
 
-/** Origin -> one edge: which of its viewers control now (the others watch), of those up to id `upTo`. */
+/**
+ * Origin -> one edge: the session's control as that edge's viewers see it. Which of its viewers control
+ * now (the others watch), of those up to id `upTo`; their numbers in the session; who is here (presence,
+ * when it changed); controllers of this edge asked to hand over; control messages of its viewers refused.
+ */
 export interface RolesMessage {
   type: "roles";
   instance: string;
   controllers: number[];
   /** The highest viewer id of this edge whose join the origin had. */
   upTo: number;
+  /** [edge viewer id, session id] of this edge's viewers. */
+  ids: [number, number][];
+  presence: PresenceBody | null;
+  /** This edge's controller `to` is asked by session viewer `from`. */
+  requests: { to: number; from: number }[];
+  refused: { id: number; error: string }[];
 }
 
 const encoder = new TextEncoder();
@@ -99,6 +114,9 @@ export function parseUp(data: Uint8Array): UpMessage | string {
     case "resend":
     case "keyframe":
       return { type: m.type, edge: m.edge };
+    case "control":
+      if (!isId(m.id)) return "control.id must be a positive integer";
+      return isObject(m.command) ? { type: "control", edge: m.edge, id: m.id, command: m.command } : "control.command must be an object";
     default:
       return "unknown or missing 'type'";
   }
@@ -144,5 +162,23 @@ export function parseRoles(data: Uint8Array): RolesMessage | string {
   if (m.type !== "roles" || !isInstance(m.instance)) return "not a roles message";
   if (!Array.isArray(m.controllers) || !m.controllers.every(isId)) return "controllers must be viewer ids";
   if (!isCount(m.upTo)) return "upTo must be a count";
-  return { type: "roles", instance: m.instance, controllers: m.controllers as number[], upTo: m.upTo };
+  const every = (v: unknown, ok: (e: unknown) => boolean) => Array.isArray(v) && v.every(ok);
+  if (!every(m.ids, (e) => Array.isArray(e) && e.length === 2 && e.every(isId))) return "ids must be [[edge id, session id], ...]";
+  if (!every(m.requests, (e) => isObject(e) && isId(e.to) && isId(e.from))) return "requests must be [{to, from}, ...]";
+  if (!every(m.refused, (e) => isObject(e) && isId(e.id) && typeof e.error === "string")) return "refused must be [{id, error}, ...]";
+  const presence = m.presence;
+  const isViewer = (v: unknown) => isObject(v) && isId(v.id) && (v.role === "control" || v.role === "view");
+  const isPresence = (p: Fields) => (p.controller === null || isId(p.controller)) && every(p.viewers, isViewer) && isCount(p.total);
+  const validPresence = presence === null || (isObject(presence) && isPresence(presence));
+  if (!validPresence) return "presence must be null or {controller, viewers: [{id, role}, ...], total}";
+  return {
+    type: "roles",
+    instance: m.instance,
+    controllers: m.controllers as number[],
+    upTo: m.upTo,
+    ids: m.ids as [number, number][],
+    presence: presence as PresenceBody | null,
+    requests: m.requests as { to: number; from: number }[],
+    refused: m.refused as { id: number; error: string }[],
+  };
 }

@@ -5,10 +5,10 @@
 // every edge is told the roles of its viewers. The stream renders while the session has viewers anywhere.
 import type { Logger } from "../log.ts";
 import { parseMessage } from "../protocol/input-schema.ts";
-import type { ViewerKey } from "../server/control.ts";
 import type { EncodedFrame } from "../server/pipeline.ts";
 import type { Stream } from "../server/stream.ts";
 import type { Broker } from "./connect.ts";
+import { EdgeControl, keyOf } from "./edge-control.ts";
 import type { FrameMeta } from "../encode/protocol.ts";
 import { type CodecInfo, frameMessages, readJpegMeta } from "./frame-wire.ts";
 import { encodeMessage, type Heartbeat, parseUp, type UpMessage } from "./messages.ts";
@@ -26,10 +26,6 @@ interface EdgeState {
   h264: number;
   /** When it was last heard from (performance.now). */
   heardAt: number;
-  /** Its viewers in the session's control, by their id on the edge. */
-  members: Set<number>;
-  /** The highest viewer id of this edge whose join is known here. */
-  upTo: number;
 }
 
 export interface OriginCounters {
@@ -58,8 +54,8 @@ export class Origin {
   private h264Count = 0;
   private readonly subjects: ReturnType<typeof sessionSubjects>;
   private readonly edges = new Map<string, EdgeState>();
-  /** Edges whose viewers' roles must be sent (coalesced to one message per edge and turn). */
-  private readonly rolesDue = new Set<string>();
+  /** The session's control across edges. */
+  private readonly edgeControl: EdgeControl;
   private readonly tokens: TokenDigests;
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private readonly subscriptions: { unsubscribe(): void }[] = [];
@@ -73,6 +69,9 @@ export class Origin {
     private readonly log: Logger,
   ) {
     this.subjects = sessionSubjects(session);
+    this.edgeControl = new EdgeControl(stream.control, this.instance, (edge, message) => {
+      this.broker.publish(this.subjects.edge(edge), encodeMessage(message));
+    });
     this.tokens = { control: tokenDigest(tokens.token), view: tokenDigest(tokens.viewToken) };
   }
 
@@ -83,9 +82,6 @@ export class Origin {
       nc.subscribe(this.subjects.up, { callback: (_err, msg) => this.onUp(msg.data) }),
       nc.subscribe(DISCOVER_SUBJECT, { callback: () => this.announce() }),
     );
-    this.stream.control.onChange((change) => {
-      if (change.type === "role") this.rolesChanged(change.key);
-    });
     this.stream.onH264Frame((frame, meta) => {
       const codec = { codec: "h264" as const, idr: frame.idr, temporalId: frame.temporalId, n: ++this.h264Count };
       this.publishFrame(this.subjects.h264, frame.data, meta, codec);
@@ -105,6 +101,7 @@ export class Origin {
     if (this.stopped) return;
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
+    this.edgeControl.close();
     for (const sub of this.subscriptions) sub.unsubscribe();
     this.broker.publish(HEARTBEAT_SUBJECT, encodeMessage({ type: "gone", session: this.session, instance: this.instance }));
     await this.broker.nc.flush().catch(() => {});
@@ -158,17 +155,18 @@ export class Origin {
   }
 
   private handle(message: UpMessage, edge: EdgeState): void {
-    const control = this.stream.control;
     switch (message.type) {
       case "join":
-        edge.members.add(message.id);
-        edge.upTo = Math.max(edge.upTo, message.id);
-        control.join(keyOf(message.edge, message.id), message.mayControl);
-        this.rolesDueFor(message.edge);
+        this.edgeControl.join(message.edge, message.id, message.mayControl);
         return;
       case "leave":
-        if (edge.members.delete(message.id)) control.leave(keyOf(message.edge, message.id));
+        this.edgeControl.leave(message.edge, message.id);
         return;
+      case "control": {
+        const error = this.edgeControl.command(message.edge, message.id, message.command);
+        if (error !== null) this.reject(error);
+        return;
+      }
       case "input": {
         // Checked again here: the origin trusts no edge with the engine's input.
         const parsed = parseMessage(JSON.stringify(message.event));
@@ -184,32 +182,13 @@ export class Origin {
         return;
       case "state":
         this.setViewers(edge, message);
-        this.reconcile(message.edge, edge, message.members);
-        // Answered each time, so roles lost on the way (a broker restart) are right again within a second.
-        this.rolesDueFor(message.edge);
+        this.edgeControl.reconcile(message.edge, message.members);
         return;
       case "resend": {
         this.announce();
         const latest = this.stream.latestEncoded;
         if (latest) this.publishJpeg(latest);
       }
-    }
-  }
-
-  /** The edge's own list wins: viewers this origin missed join, viewers it has that the edge lost leave. */
-  private reconcile(name: string, edge: EdgeState, members: [number, 0 | 1][]): void {
-    const listed = new Set<number>();
-    for (const [id, mayControl] of members) {
-      listed.add(id);
-      edge.upTo = Math.max(edge.upTo, id);
-      if (edge.members.has(id)) continue;
-      edge.members.add(id);
-      this.stream.control.join(keyOf(name, id), mayControl === 1);
-    }
-    for (const id of edge.members) {
-      if (listed.has(id)) continue;
-      edge.members.delete(id);
-      this.stream.control.leave(keyOf(name, id));
     }
   }
 
@@ -234,7 +213,7 @@ export class Origin {
   private edgeState(name: string): EdgeState {
     let edge = this.edges.get(name);
     if (!edge) {
-      edge = { viewers: 0, h264: 0, heardAt: performance.now(), members: new Set(), upTo: 0 };
+      edge = { viewers: 0, h264: 0, heardAt: performance.now() };
       this.edges.set(name, edge);
       this.log.info("edge joined the session", { session: this.session, edge: name });
     }
@@ -246,41 +225,14 @@ export class Origin {
     for (const [name, edge] of this.edges) {
       if (now - edge.heardAt <= EDGE_TIMEOUT_MS) continue;
       this.edges.delete(name);
-      for (const id of edge.members) this.stream.control.leave(keyOf(name, id));
+      this.edgeControl.forget(name);
       this.countEdgeViewers();
       this.log.warn("edge went silent; its viewers left the session", { session: this.session, edge: name, viewers: edge.viewers });
     }
-  }
-
-  private rolesChanged(key: ViewerKey): void {
-    const colon = key.indexOf(":");
-    if (colon > 0) this.rolesDueFor(key.slice(0, colon));
-  }
-
-  private rolesDueFor(edge: string): void {
-    if (this.rolesDue.size === 0) queueMicrotask(() => this.sendRoles());
-    this.rolesDue.add(edge);
-  }
-
-  private sendRoles(): void {
-    const control = this.stream.control;
-    for (const name of this.rolesDue) {
-      const edge = this.edges.get(name);
-      if (!edge) continue;
-      const controllers = [...edge.members].filter((id) => control.roleOf(keyOf(name, id)) === "control");
-      const roles = { type: "roles" as const, instance: this.instance, controllers, upTo: edge.upTo };
-      this.broker.publish(this.subjects.edge(name), encodeMessage(roles));
-    }
-    this.rolesDue.clear();
   }
 
   private reject(error: string): void {
     this.counters.edgeMessagesRejected++;
     this.log.debug("edge message refused", { session: this.session, error });
   }
-}
-
-/** A viewer of an edge, as the session's control knows it. */
-function keyOf(edge: string, id: number): ViewerKey {
-  return `${edge}:${id}`;
 }

@@ -32,7 +32,9 @@ export type ControlChange =
   /** The controller `to` is asked by viewer `from` (a session id) to hand over. */
   | { type: "request"; to: ViewerKey; from: number }
   /** Who is here, who drives or who asks changed: every viewer's presence is new. */
-  | { type: "presence" };
+  | { type: "presence" }
+  /** A viewer's control message, judged elsewhere (an edge's, by its origin), was refused there. */
+  | { type: "refused"; key: ViewerKey; error: string };
 
 export type ControlListener = (change: ControlChange) => void;
 

@@ -57,6 +57,9 @@ export class ViewerHub {
       } else if (change.type === "request") {
         const ws = this.viewers.get(change.to);
         if (ws?.data.v2 && !ws.data.hidden) sendText(ws, { type: "control", action: "request", from: change.from });
+      } else if (change.type === "refused") {
+        const ws = this.viewers.get(change.key);
+        if (ws?.data.v2) sendText(ws, { type: "error", error: change.error });
       } else if (change.type === "presence") this.presence.changed();
     });
   }
