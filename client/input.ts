@@ -1,17 +1,15 @@
 // Browser input → the event schema of src/protocol/input-schema.ts (jupyter_rfb field names).
 // Pointer moves are coalesced to one per animation frame and wheel deltas are summed per animation
-// frame; everything else is sent at once, after any pending move, so the order is kept.
-// Keys are forwarded only while the stream (the canvas) has focus.
+// frame; everything else is sent at once, after any pending move, so the order is kept. Keys
+// (keyboard.ts) go to the stream only while it has the focus (its hidden text area has it); touch
+// becomes drags and the wheel (touch.ts).
 
 import { type ControlMessage, type InputEvent, MAX_COORD, type Modifier } from "../src/protocol/input-schema.ts";
+import { KeyboardInput, modifiersOf } from "./keyboard.ts";
+import { TouchGestures } from "./touch.ts";
 
 /** What the client sends: the server's own schema, so the two cannot drift apart. */
 export type OutgoingMessage = InputEvent | ControlMessage;
-
-/** Keys the client keeps for itself: never forwarded, never prevented. */
-const CLIENT_KEYS = new Set(["F2"]);
-/** Keys forwarded to the stream but still left to the browser (fullscreen, devtools). */
-const BROWSER_KEYS = new Set(["F11", "F12"]);
 
 const RESIZE_DEBOUNCE_MS = 150;
 const LINE_PX = 16; // a wheel "line" in CSS px (deltaMode 1, e.g. Firefox with a mouse)
@@ -26,22 +24,15 @@ function heldButtons(mask: number): number[] {
   return out;
 }
 
-function modifiersOf(e: { shiftKey: boolean; ctrlKey: boolean; altKey: boolean; metaKey: boolean }): Modifier[] {
-  const m: Modifier[] = [];
-  if (e.shiftKey) m.push("Shift");
-  if (e.ctrlKey) m.push("Control");
-  if (e.altKey) m.push("Alt");
-  if (e.metaKey) m.push("Meta");
-  return m;
-}
-
 const clampCoord = (v: number) => (Number.isFinite(v) ? Math.max(-MAX_COORD, Math.min(MAX_COORD, v)) : 0);
 /** Frame coordinates go out with 2 decimals: sub-pixel precision without 17-digit JSON. */
 const round2 = (v: number) => Math.round(clampCoord(v) * 100) / 100;
 
 export interface InputOptions {
-  /** The element that shows the stream; it receives pointer, wheel, key and focus events. */
+  /** The element that shows the stream; it receives pointer and wheel events. */
   target: HTMLElement;
+  /** The hidden text area that holds the focus while keys go to the stream. */
+  keys: HTMLTextAreaElement;
   /** The element whose size is the view area reported in `resize`. */
   viewArea: HTMLElement;
   /** Maps client (CSS px) coordinates to frame pixels; null before the frame size is known. */
@@ -51,6 +42,10 @@ export interface InputOptions {
   send: (event: InputEvent) => void;
   /** Called for client keys (e.g. F2) wherever focus is. */
   onClientKey: (key: string) => void;
+  /** The text of a paste into the stream. */
+  onPaste: (text: string) => void;
+  /** The stream got or lost the focus (keys reach it only while it has it). */
+  onFocus: (focused: boolean) => void;
 }
 
 export class InputForwarder {
@@ -63,29 +58,39 @@ export class InputForwarder {
   private lastPos = { x: 0, y: 0 };
   private resizeTimer: ReturnType<typeof setTimeout> | null = null;
   private lastResize = "";
+  private readonly keyboard: KeyboardInput;
+  private readonly touch: TouchGestures;
 
   constructor(private readonly o: InputOptions) {
     const t = o.target;
-    t.addEventListener("pointerdown", (e) => this.pointerDown(e));
-    t.addEventListener("pointermove", (e) => this.pointerMove(e));
-    t.addEventListener("pointerup", (e) => this.pointerUp(e));
-    t.addEventListener("pointercancel", (e) => this.pointerUp(e));
+    t.addEventListener("pointerdown", (e) => (e.pointerType === "touch" ? this.touchDown(e) : this.pointerDown(e)));
+    t.addEventListener("pointermove", (e) => (e.pointerType === "touch" ? this.touch.move(e) : this.pointerMove(e)));
+    t.addEventListener("pointerup", (e) => (e.pointerType === "touch" ? this.touchUp(e) : this.pointerUp(e)));
+    t.addEventListener("pointercancel", (e) => (e.pointerType === "touch" ? this.touchUp(e) : this.pointerUp(e)));
     t.addEventListener("wheel", (e) => this.onWheel(e), { passive: false });
     t.addEventListener("contextmenu", (e) => e.preventDefault());
-    t.addEventListener("keydown", (e) => this.key(e, "key_down"));
-    t.addEventListener("keyup", (e) => this.key(e, "key_up"));
-    t.addEventListener("focus", () => this.setFocus(true));
-    t.addEventListener("blur", () => this.setFocus(false));
-    // Client keys work wherever the focus is (when the stream has it, its handler runs first).
-    window.addEventListener("keydown", (e) => {
-      if (CLIENT_KEYS.has(e.key) && !e.repeat) {
-        e.preventDefault();
-        o.onClientKey(e.key);
-      }
+    // The stream's focus is its text area's: focusing the picture (a click, Tab) hands it on.
+    t.addEventListener("focus", () => this.focusKeys());
+    o.keys.addEventListener("focus", () => this.setFocus(true));
+    o.keys.addEventListener("blur", () => this.setFocus(false));
+    this.keyboard = new KeyboardInput({ keys: o.keys, send: (e) => this.sendNow(e), onPaste: o.onPaste, onClientKey: o.onClientKey });
+    this.touch = new TouchGestures({
+      toFrame: o.toFrame,
+      send: (e) => this.sendNow(e),
+      move: (e) => {
+        this.pendingMove = e;
+        this.schedule();
+      },
+      wheel: (dy, at) => this.addWheel(0, dy, at, []),
     });
     document.addEventListener("pointerlockchange", () => this.lockChanged());
     new ResizeObserver(() => this.scheduleResize()).observe(o.viewArea);
     this.watchPixelRatio();
+  }
+
+  /** Whether keys reach the stream now. */
+  get hasFocus(): boolean {
+    return this.focused;
   }
 
   /** Re-sends the state a new connection needs: the view size and the focus. */
@@ -93,6 +98,27 @@ export class InputForwarder {
     this.lastResize = "";
     this.sendResize();
     this.o.send({ type: this.focused ? "focus_in" : "focus_out" });
+  }
+
+  /** This viewer was given control: the render follows its view from now on. */
+  gotControl(): void {
+    this.lastResize = "";
+    this.sendResize();
+    this.o.send({ type: this.focused ? "focus_in" : "focus_out" });
+  }
+
+  /** A hidden page lets go of what it holds (as if it lost the focus); shown again, it has the focus back. */
+  visibilityChanged(visible: boolean): void {
+    if (!this.focused) return;
+    if (!visible) this.keyboard.reset();
+    this.sendNow({ type: visible ? "focus_in" : "focus_out" });
+  }
+
+  /** Gives the stream the focus, so that keys go to it. */
+  focusKeys(): void {
+    if (document.activeElement !== this.o.keys) this.o.keys.focus({ preventScroll: true });
+    // A window without system focus (e.g. headless) may give the element focus without a focus event.
+    if (document.activeElement === this.o.keys) this.setFocus(true);
   }
 
   // --- pointer -------------------------------------------------------------------------------
@@ -119,10 +145,7 @@ export class InputForwarder {
   }
 
   private pointerDown(e: PointerEvent): void {
-    if (!e.isPrimary && e.pointerType === "touch") return; // one finger drives; pinch is not forwarded
-    if (document.activeElement !== this.o.target) this.o.target.focus({ preventScroll: true });
-    // A window without system focus (e.g. headless) may give the element focus without a focus event.
-    if (document.activeElement === this.o.target) this.setFocus(true);
+    this.focusKeys();
     if (!this.locked) this.o.target.setPointerCapture(e.pointerId);
     e.preventDefault(); // no text selection, no focus change, no emulated mouse events
     const ev = this.pointerEvent("pointer_down", e, BUTTON_FROM_DOM[e.button] ?? 0);
@@ -130,7 +153,6 @@ export class InputForwarder {
   }
 
   private pointerUp(e: PointerEvent): void {
-    if (!e.isPrimary && e.pointerType === "touch") return;
     const button = e.type === "pointercancel" ? 0 : (BUTTON_FROM_DOM[e.button] ?? 0);
     const ev = this.pointerEvent("pointer_up", e, button);
     if (e.type === "pointercancel" && ev && ev.type === "pointer_up") ev.buttons = [];
@@ -139,7 +161,6 @@ export class InputForwarder {
   }
 
   private pointerMove(e: PointerEvent): void {
-    if (!e.isPrimary && e.pointerType === "touch") return;
     // A button pressed while another is held arrives as pointermove with button != -1 (DOM spec).
     if (e.button >= 0) {
       const held = e.buttons & (1 << [0, 2, 1, 3, 4][e.button]!);
@@ -154,6 +175,18 @@ export class InputForwarder {
     this.schedule();
   }
 
+  private touchDown(e: PointerEvent): void {
+    e.preventDefault();
+    this.focusKeys();
+    this.o.target.setPointerCapture(e.pointerId);
+    this.touch.down(e);
+  }
+
+  private touchUp(e: PointerEvent): void {
+    if (this.o.target.hasPointerCapture(e.pointerId)) this.o.target.releasePointerCapture(e.pointerId);
+    this.touch.up(e);
+  }
+
   private lockChanged(): void {
     if (document.pointerLockElement === this.o.target) this.locked = { ...this.lastPos };
     else this.locked = null;
@@ -166,32 +199,27 @@ export class InputForwarder {
     const p = this.locked ? { ...this.locked } : this.o.toFrame(e.clientX, e.clientY);
     if (!p) return;
     const unit = e.deltaMode === 1 ? LINE_PX : e.deltaMode === 2 ? this.o.viewArea.clientHeight : 1;
+    this.addWheel(e.deltaX * unit, e.deltaY * unit, p, modifiersOf(e));
+  }
+
+  private addWheel(dx: number, dy: number, at: { x: number; y: number }, modifiers: Modifier[]): void {
     const w = this.wheel ?? { dx: 0, dy: 0, x: 0, y: 0, modifiers: [] };
-    w.dx += e.deltaX * unit;
-    w.dy += e.deltaY * unit;
-    w.x = p.x;
-    w.y = p.y;
-    w.modifiers = modifiersOf(e);
+    w.dx += dx;
+    w.dy += dy;
+    w.x = at.x;
+    w.y = at.y;
+    w.modifiers = modifiers;
     this.wheel = w;
     this.schedule();
   }
 
-  // --- keys and focus ------------------------------------------------------------------------
-
-  private key(e: KeyboardEvent, type: "key_down" | "key_up"): void {
-    if (CLIENT_KEYS.has(e.key)) return; // handled by the window listener
-    if (e.isComposing) return;
-    if (!BROWSER_KEYS.has(e.key)) e.preventDefault(); // browser shortcuts go to the stream while it has focus
-    e.stopPropagation();
-    this.setFocus(true); // keys arrive here only while the stream has focus
-    const key = e.key.slice(0, 32);
-    if (!key) return;
-    this.sendNow({ type, key, modifiers: modifiersOf(e) });
-  }
+  // --- focus ---------------------------------------------------------------------------------
 
   private setFocus(focused: boolean): void {
     if (focused === this.focused) return;
     this.focused = focused;
+    if (!focused) this.keyboard.reset();
+    this.o.onFocus(focused);
     this.sendNow({ type: focused ? "focus_in" : "focus_out" });
   }
 
