@@ -12,7 +12,10 @@
 // outside it (e.g. the toolbar) or Tab away to take focus back.
 
 import type { StreamConfig } from "../src/protocol/viewer-messages.ts";
+import { ClipboardBridge } from "./clipboard.ts";
 import { Connection } from "./connection.ts";
+import { ControlPanel, controlView } from "./control-panel.ts";
+import { GamepadInput } from "./gamepad.ts";
 import { H264Decoder, h264Supported } from "./h264.ts";
 import { InputForwarder, type OutgoingMessage } from "./input.ts";
 import { overlayRows, StatsOverlay } from "./overlay.ts";
@@ -21,7 +24,7 @@ import { showSecureContextNotice } from "./secure-context.ts";
 import { Session } from "./session.ts";
 import { Stats } from "./stats.ts";
 import { renderStatus } from "./status.ts";
-import { setUpToolbar } from "./toolbar.ts";
+import { setUpToolbar, touchOnly } from "./toolbar.ts";
 import { StreamView } from "./view.ts";
 
 const PING_INTERVAL_MS = 2000;
@@ -109,7 +112,11 @@ function webSocketUrl(): string {
   return u.href;
 }
 
+/** Messages about the session; everything else is input, sent only while this viewer drives. */
+const SESSION_MESSAGES = new Set(["ack", "ping", "control", "visibility"]);
+
 function send(msg: OutgoingMessage): void {
+  if (!SESSION_MESSAGES.has(msg.type) && !session.controlling) return;
   conn.send(JSON.stringify(msg));
 }
 
@@ -122,7 +129,9 @@ const conn = new Connection(webSocketUrl, {
     stopH264();
     session.opened(performance.now());
     stats.resetConnection();
+    controlPanel.reset();
     input.connected();
+    if (document.hidden) send({ type: "visibility", visible: false });
     loadConfig();
     refresh();
   },
@@ -176,12 +185,30 @@ const conn = new Connection(webSocketUrl, {
       case "error":
         console.warn("vkcast: the server rejected a message:", msg.error);
         break;
+      case "presence":
+        controlPanel.setPresence(msg);
+        renderControl();
+        break;
+      case "control":
+        controlPanel.asked(msg.from);
+        renderControl();
+        break;
+      case "clipboard":
+        void clipboard.received(msg.text);
+        break;
     }
   },
 });
 
 function applyConfig(c: Partial<StreamConfig> & { role?: unknown }): void {
-  if (c.role === "control" || c.role === "view") session.role = c.role;
+  if (c.role === "control" || c.role === "view") {
+    const given = c.role === "control" && session.role === "view";
+    session.role = c.role;
+    // Given control: the render follows this viewer's view from now on.
+    if (given) input.gotControl();
+    renderControl();
+  }
+  if (c.control === "one" || c.control === "all" || c.control === "none") session.controlMode = c.control;
   // Before the first frame the config decides the layout (and so where input lands).
   if (c.width && c.height && stats.painted === 0) view.setFrameSize(c.width, c.height);
   if (c.fps) session.targetFps = c.fps;
@@ -233,6 +260,7 @@ const overlay = new StatsOverlay($("stats"), $("stats-list"), (visible) => {
 
 const input = new InputForwarder({
   target: canvas,
+  keys: $<HTMLTextAreaElement>("keys"),
   viewArea: stage,
   toFrame: (x, y) => view.toFrame(x, y),
   frameScale: () => view.scale(),
@@ -240,9 +268,62 @@ const input = new InputForwarder({
   onClientKey: (key) => {
     if (key === "F2") overlay.toggle();
   },
+  onPaste: (text) => clipboard.paste(text),
+  onFocus: (focused) => {
+    app.classList.toggle("focused", focused);
+    renderControl();
+  },
 });
-canvas.addEventListener("focus", () => app.classList.add("focused"));
-canvas.addEventListener("blur", () => app.classList.remove("focused"));
+
+// --- who drives, clipboard, gamepads ------------------------------------------------------------
+
+const controlPanel = new ControlPanel(
+  {
+    panel: $("control"),
+    badge: $("control-badge"),
+    request: $("btn-request"),
+    release: $("btn-release"),
+    prompt: $("control-prompt"),
+    promptText: $("control-prompt-text"),
+    give: $("btn-give"),
+    ignore: $("btn-ignore"),
+    hint: $("hint"),
+  },
+  send,
+);
+controlPanel.onChange = renderControl;
+const resetButton = $<HTMLButtonElement>("btn-reset");
+const pasteButton = $<HTMLButtonElement>("btn-paste");
+
+function renderControl(): void {
+  controlPanel.render(controlView(controlPanel.facts(session.role, session.controlMode, input.hasFocus, touchOnly())));
+  resetButton.hidden = pasteButton.hidden = !session.controlling;
+}
+
+const clipboard = new ClipboardBridge(
+  {
+    box: $("clipboard"),
+    title: $("clipboard-title"),
+    text: $<HTMLTextAreaElement>("clipboard-text"),
+    send: $<HTMLButtonElement>("clipboard-send"),
+    copy: $<HTMLButtonElement>("clipboard-copy"),
+    close: $<HTMLButtonElement>("clipboard-close"),
+  },
+  (text) => send({ type: "paste", text }),
+);
+new GamepadInput(send, () => session.controlling && conn.isOpen);
+
+// The reset button: the key every engine that has a home view knows.
+resetButton.addEventListener("click", () => {
+  send({ type: "key_down", key: "Home", code: "Home", modifiers: [] });
+  send({ type: "key_up", key: "Home", code: "Home", modifiers: [] });
+});
+pasteButton.addEventListener("click", () => void clipboard.pasteFromSystem());
+// A hidden page is sent nothing and lets go of what it holds; shown again, it gets the newest frame.
+document.addEventListener("visibilitychange", () => {
+  send({ type: "visibility", visible: !document.hidden });
+  input.visibilityChanged(!document.hidden);
+});
 
 setUpToolbar(
   { app, canvas, statsButton, lockButton: $("btn-lock"), fullscreenButton: $("btn-fullscreen") },

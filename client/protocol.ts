@@ -66,7 +66,16 @@ export function parseFrameMeta(payload: Uint8Array): FrameMeta | null {
   return meta;
 }
 
-const MESSAGE_TYPES = new Set<unknown>(["hello", "config", "pong", "stats", "error"] satisfies ViewerMessage["type"][]);
+const MESSAGE_TYPES = new Set<unknown>([
+  "hello",
+  "config",
+  "pong",
+  "stats",
+  "error",
+  "presence",
+  "control",
+  "clipboard",
+] satisfies ViewerMessage["type"][]);
 
 /** A text message from the server, or null for one that is not JSON or of a type this client does not know. */
 export function parseViewerMessage(text: string): ViewerMessage | null {

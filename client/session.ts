@@ -21,6 +21,8 @@ export class Session {
   /** The server has shown it speaks the v2 protocol (a hello or frame metadata). */
   v2 = false;
   role: Role | undefined = undefined;
+  /** The server's control policy (/api/config `control`): one viewer drives, every viewer, or nobody. */
+  controlMode: "one" | "all" | "none" | undefined = undefined;
   /** The server's target frame rate. */
   targetFps: number | undefined = undefined;
   quality: number | undefined = undefined;

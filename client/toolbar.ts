@@ -26,8 +26,7 @@ export function setUpToolbar(el: ToolbarElements, overlay: StatsOverlay): void {
   });
 
   // A touch screen without a mouse has nothing to lock.
-  const coarseOnly = matchMedia("(pointer: coarse)").matches && !matchMedia("(any-pointer: fine)").matches;
-  if (!("requestPointerLock" in el.canvas) || coarseOnly) el.lockButton.hidden = true;
+  if (!("requestPointerLock" in el.canvas) || touchOnly()) el.lockButton.hidden = true;
   el.lockButton.addEventListener("click", () => {
     if (document.pointerLockElement === el.canvas) {
       document.exitPointerLock();
@@ -45,4 +44,9 @@ export function setUpToolbar(el: ToolbarElements, overlay: StatsOverlay): void {
   document.addEventListener("pointerlockchange", () => {
     el.lockButton.setAttribute("aria-pressed", String(document.pointerLockElement === el.canvas));
   });
+}
+
+/** A touch screen without a mouse. */
+export function touchOnly(): boolean {
+  return matchMedia("(pointer: coarse)").matches && !matchMedia("(any-pointer: fine)").matches;
 }
