@@ -40,10 +40,18 @@ const MOVE_KEYS: Record<string, [number, number]> = {
   ArrowRight: [0, 1],
 };
 const RESET_KEYS = ["r", "R", "Home"];
+/** Gamepad (standard mapping): sticks below this are at rest; full deflection turns and zooms at these rates. */
+const STICK_DEAD_ZONE = 0.15;
+const STICK_TURN_PER_S = 2; // radians
+const TRIGGER_ZOOM_PER_S = 1.5; // e-folds of distance
+/** Standard mapping: left stick axes 0-1, right stick axes 2-3, triggers buttons 6-7, start button 9. */
+const PAD = { moveX: 0, moveY: 1, turnX: 2, turnY: 3, zoomOut: 6, zoomIn: 7, reset: 9 } as const;
 
 export class OrbitCamera {
   state: CameraState = cloneCamera(DEFAULT_CAMERA);
   private lastT: number | null = null;
+  /** Whether a gamepad's reset button was down last frame (it resets once per press). */
+  private padResetHeld = false;
 
   reset(): void {
     this.state = cloneCamera(DEFAULT_CAMERA);
@@ -82,6 +90,9 @@ export class OrbitCamera {
         right += m[1];
       }
     }
+    const pad = this.flyWithGamepads(input, dt);
+    forward += pad.forward;
+    right += pad.right;
     if ((forward !== 0 || right !== 0) && dt > 0) {
       const step = MOVE_SPEED * dt * (s.distance / 10);
       // Forward is the camera's view direction projected on the ground.
@@ -90,6 +101,30 @@ export class OrbitCamera {
       s.target[0] += (forward * fx - right * fz) * step;
       s.target[2] += (forward * fz + right * fx) * step;
     }
+  }
+
+  /**
+   * The gamepads' share of this frame (standard mapping): the right stick turns, the triggers zoom and
+   * start resets here; the left stick's move is returned to go with the keys'.
+   */
+  private flyWithGamepads(input: InputState, dt: number): { forward: number; right: number } {
+    let forward = 0;
+    let right = 0;
+    let resetDown = false;
+    const s = this.state;
+    for (const { buttons, axes } of input.gamepads.values()) {
+      const axis = (i: number) => deadZone(axes[i] ?? 0);
+      forward -= axis(PAD.moveY);
+      right += axis(PAD.moveX);
+      s.yaw -= axis(PAD.turnX) * STICK_TURN_PER_S * dt;
+      s.pitch = clamp(s.pitch + axis(PAD.turnY) * STICK_TURN_PER_S * dt, PITCH_MIN, PITCH_MAX);
+      const zoom = (buttons[PAD.zoomOut] ?? 0) - (buttons[PAD.zoomIn] ?? 0);
+      if (zoom !== 0) s.distance = clamp(s.distance * Math.exp(zoom * TRIGGER_ZOOM_PER_S * dt), DISTANCE_MIN, DISTANCE_MAX);
+      if ((buttons[PAD.reset] ?? 0) > 0.5) resetDown = true;
+    }
+    if (resetDown && !this.padResetHeld) this.reset();
+    this.padResetHeld = resetDown;
+    return { forward, right };
   }
 
   /** A copy of the state, safe to keep. */
@@ -110,6 +145,10 @@ export class OrbitCamera {
 
 function cloneCamera(c: Readonly<CameraState>): CameraState {
   return { target: [...c.target], yaw: c.yaw, pitch: c.pitch, distance: c.distance };
+}
+
+function deadZone(v: number): number {
+  return Math.abs(v) < STICK_DEAD_ZONE ? 0 : v;
 }
 
 function clamp(v: number, lo: number, hi: number): number {
