@@ -75,6 +75,26 @@ describe("ingest protocol", () => {
     p.close();
   });
 
+  test("new events reach the producer (code, text, paste, gamepad); its clipboard text reaches the controller", async () => {
+    const p = await producer();
+    await p.handshake({ stream: "main", width: W, height: H });
+    const viewer = await Viewer.connect(wsUrl(vkcast.url, "ws?v=2"));
+    await viewer.until(() => viewer.texts.some((t) => t.type === "hello" && t.role === "control"), 10_000, "control");
+    const events = [
+      { type: "key_down", key: "q", code: "KeyA", modifiers: [] },
+      { type: "text", text: "日本" },
+      { type: "paste", text: "p".repeat(10_000) },
+      { type: "gamepad", index: 0, buttons: [0, 1], axes: [0.5, -1] },
+    ];
+    for (const e of events) viewer.send(e);
+    for (const e of events) expect((await p.next("input")).event).toEqual(e);
+    p.send({ type: "clipboard", text: "from the engine ✓" });
+    await viewer.until(() => viewer.texts.some((t) => t.type === "clipboard"), 10_000, "the clipboard at the viewer");
+    expect(viewer.texts.find((t) => t.type === "clipboard")).toEqual({ type: "clipboard", text: "from the engine ✓" });
+    viewer.close();
+    p.close();
+  });
+
   test("a second producer for a stream is refused; the first goes on", async () => {
     const first = await producer();
     await first.handshake({ stream: "main" });
@@ -124,6 +144,8 @@ const BAD_AFTER_HANDSHAKE: [string, string, string][] = [
   ["hello twice", `${hello({})}\n`, "hello sent twice"],
   ["mapped for a ring never made", '{"type":"mapped","ring":9}\n', "mapped.ring 9"],
   ["a ring asked twice before mapping", '{"type":"ring","width":8,"height":8,"format":"rgba"}\n'.repeat(2), "not mapped yet"],
+  ["clipboard text that is not text", '{"type":"clipboard","text":42}\n', "clipboard.text must be a string"],
+  ["clipboard text over its limit", `${JSON.stringify({ type: "clipboard", text: "c".repeat(65_537) })}\n`, "at most 65536 characters"],
 ];
 
 describe("bad producers are refused with the reason; vkcast and its viewers go on", () => {

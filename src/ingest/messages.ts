@@ -2,7 +2,7 @@
 // each error naming the message and field, and the shapes of what vkcast sends back.
 import type { PackedPixelFormat } from "../frame.ts";
 import { LIMITS } from "../limits.ts";
-import type { InputEvent } from "../protocol/input-schema.ts";
+import { type InputEvent, MAX_PASTE_BYTES } from "../protocol/input-schema.ts";
 import { STREAM_NAME } from "../server/stream.ts";
 
 export const INGEST_VERSION = 1;
@@ -46,7 +46,12 @@ export interface FrameSubmit {
   /** Frames the producer dropped on its side since it connected (a running total), if it says. */
   dropped?: number;
 }
-export type ProducerMessage = Hello | RingRequest | Mapped | FrameSubmit;
+/** Text the engine put on its clipboard, for the stream's viewers that control. */
+export interface ClipboardText {
+  type: "clipboard";
+  text: string;
+}
+export type ProducerMessage = Hello | RingRequest | Mapped | FrameSubmit | ClipboardText;
 
 export interface RingInfo extends Omit<RingShape, "slots"> {
   id: number;
@@ -130,6 +135,13 @@ export function parseProducerMessage(line: string): ProducerMessage {
         ...(t === undefined ? {} : { t }),
         ...(m.dropped === undefined ? {} : { dropped: int(m, "frame", "dropped", 0, Number.MAX_SAFE_INTEGER) }),
       };
+    }
+    case "clipboard": {
+      const text = m.text;
+      if (typeof text !== "string" || text.length > MAX_PASTE_BYTES) {
+        throw new ProtocolError(`clipboard.text must be a string of at most ${MAX_PASTE_BYTES} characters`);
+      }
+      return { type: "clipboard", text };
     }
     default:
       throw new ProtocolError(`unknown message type ${JSON.stringify(m.type) ?? "(none)"}`.slice(0, 120));

@@ -85,6 +85,7 @@ export class Producer {
     if (msg.type === "hello") return this.onHello(msg);
     if (!this.target) throw new ProtocolError(`expected hello first, got ${msg.type}`);
     if (msg.type === "frame") return this.onFrame(msg);
+    if (msg.type === "clipboard") return this.target.setClipboard(msg.text);
     if (msg.type === "ring") {
       this.send({ type: "ring", ring: this.newRing(this.stream!, msg).info() });
       this.target.counters.ingestRingsMade++;

@@ -16,6 +16,8 @@ export interface IngestTarget {
   pushFrame(frame: Frame): void;
   drainInput(): InputEvent[];
   hasClients(): boolean;
+  /** Sends the engine's clipboard text to the stream's viewers that control. */
+  setClipboard(text: string): void;
   /** Where viewers watch it, with the token when one is needed. */
   readonly url: string;
   /** The stream's ingest counters: the producer counts what it does here. */
@@ -50,6 +52,7 @@ export class ServerStreams implements StreamDirectory {
       pushFrame: (frame) => stream.pushFrame(frame),
       drainInput: () => stream.drainInput(),
       hasClients: () => stream.hasClients(),
+      setClipboard: (text) => stream.setClipboard(text),
       url,
       counters: stream.ingest,
     };
