@@ -74,6 +74,26 @@ describe("Python client", () => {
     await until(async () => (await driver.call({ op: "has_clients" })).value === false, "has_clients() to turn false");
   }, 30_000);
 
+  test("the new events reach _input_queue (code, text, paste, gamepad); set_clipboard reaches the controller", async () => {
+    const { driver, url } = await started();
+    const viewer = await Viewer.connect(wsUrl(url, "ws?v=2"));
+    viewers.push(viewer);
+    await until(async () => (await driver.call({ op: "has_clients" })).value === true, "has_clients() to turn true");
+    const events = [
+      { type: "key_down", key: "é", code: "Digit2", modifiers: [] },
+      { type: "text", text: "日本語" },
+      { type: "paste", text: "x".repeat(8000) },
+      { type: "gamepad", index: 1, buttons: [1, 0.5], axes: [-1, 0, 0.25] },
+    ];
+    for (const e of events) viewer.send(e);
+    for (const e of events) expect((await driver.call({ op: "input", timeout: 10 })).event).toEqual(e);
+    await driver.call({ op: "clipboard", text: "from Python ✓" });
+    await viewer.until(() => viewer.texts.some((t) => t.type === "clipboard"), 10_000, "the clipboard");
+    expect(viewer.texts.find((t) => t.type === "clipboard")).toEqual({ type: "clipboard", text: "from Python ✓" });
+    expect(String((await driver.ask({ op: "clipboard", text: "c".repeat(65_537) })).error)).toContain("at most 65536");
+    viewer.close();
+  }, 30_000);
+
   test("stop() ends vkcast and frees its port before it returns", async () => {
     const { driver, port } = await started();
     expect(portIsFree(port)).toBe(false);

@@ -20,6 +20,7 @@ __all__ = ["StreamingServer", "IngestError"]
 
 _FORMATS = {4: "rgba", 3: "rgb"}
 MAX_WIDTH, MAX_HEIGHT = 3840, 2160  # the largest frame vkcast streams
+MAX_CLIPBOARD_CHARS = 65536  # as a viewer's paste
 SLOTS = 4
 
 
@@ -155,6 +156,14 @@ class StreamingServer:
     def has_clients(self) -> bool:
         """Whether anyone watches: skip rendering while this is False."""
         return self._watching
+
+    def set_clipboard(self, text: str) -> None:
+        """Puts text on the clipboard of the viewers that control the stream (their page copies it)."""
+        if not isinstance(text, str) or len(text) > MAX_CLIPBOARD_CHARS:
+            raise ValueError(f"clipboard text must be a str of at most {MAX_CLIPBOARD_CHARS} characters")
+        conn = self._conn
+        if conn is not None:
+            conn.send({"type": "clipboard", "text": text})
 
     def push_frame(self, pixels: np.ndarray) -> None:
         """Offers one frame (HxWx4 RGBA or HxWx3 RGB, uint8, any strides); never blocks, drops when behind."""
