@@ -264,6 +264,41 @@ describe("against the real server", () => {
     expect(await p.exit()).toBe(0);
   }, 60_000);
 
+  test("the new events reach C (code, text, paste, gamepad); vkcast_set_clipboard reaches the controller", async () => {
+    const socket = socketPath();
+    const { url } = await startVkcast(socket);
+    const p = startC(bin.producer, [socket, "serve"]);
+    p.send("push 320 180 rgba 1 0");
+    const viewer = await Viewer.connect(wsUrl(url, "ws?v=2"));
+    await p.out.until(/^watching 1$/);
+    const events = [
+      { type: "key_down", key: "q", code: "KeyA", modifiers: [] },
+      { type: "text", text: "日本" },
+      { type: "paste", text: "p".repeat(9000) },
+      { type: "gamepad", index: 2, buttons: [0, 1], axes: [0.5, -1] },
+    ];
+    for (const e of events) viewer.send(e);
+    for (const e of events) {
+      const line = await p.out.until(new RegExp(`^event ${e.type} (\\{.*\\}) x=`));
+      expect(JSON.parse(line[1]!)).toEqual(e);
+    }
+    p.send("clip from C \\xe2\\x9c\\x93 \"quoted\"\\x01");
+    await p.out.until(/^clipboard 0$/);
+    await viewer.until(() => viewer.texts.some((t) => t.type === "clipboard"), 10_000, "the clipboard at the viewer");
+    expect(viewer.texts.find((t) => t.type === "clipboard")).toEqual({ type: "clipboard", text: 'from C ✓ "quoted"\x01' });
+    // Not UTF-8, or over the limit: refused in C, and the connection goes on.
+    p.send("clip bad \\xff");
+    p.send("cliprep 65537");
+    p.send("cliprep 65536");
+    await until(() => p.out.lines.filter((l) => l.startsWith("clipboard")).length === 4, "three more answers");
+    expect(p.out.lines.filter((l) => l.startsWith("clipboard"))).toEqual(["clipboard 0", "clipboard -2", "clipboard -2", "clipboard 0"]);
+    await viewer.until(() => viewer.texts.filter((t) => t.type === "clipboard").length === 2, 10_000, "the longest clipboard");
+    expect(String(viewer.texts.filter((t) => t.type === "clipboard")[1]!.text).length).toBe(65_536);
+    viewer.close();
+    p.proc.stdin.end();
+    expect(await p.exit()).toBe(0);
+  }, 60_000);
+
   test("connect fails with a reason: no socket, or a stream that already has a producer", async () => {
     const none = startC(bin.producer, [join(dir, "missing.sock"), "serve"]);
     expect(await none.exit()).toBe(1);

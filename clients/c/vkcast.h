@@ -44,10 +44,16 @@
  *       request), else 0. Skip rendering while it is 0.
  *   vkcast_poll_event(v, &event) -> 1 (an event), 0 (none now), VKCAST_CLOSED
  *       The next viewer input event, already validated by vkcast: event.type ("pointer_down",
- *       "pointer_up", "pointer_move", "wheel", "key_down", "key_up", "resize", "focus_in",
- *       "focus_out") and event.json, the event object's JSON text (NUL-terminated, valid until the
- *       next vkcast_poll_event or vkcast_close). Up to VKCAST_MAX_EVENTS wait; more are dropped and
- *       counted, as the original server's queue does.
+ *       "pointer_up", "pointer_move", "wheel", "key_down", "key_up" (with "key" and "code"), "text"
+ *       (composed text), "paste" (pasted text, up to 64 KiB), "gamepad", "resize", "focus_in",
+ *       "focus_out"; docs/ingest-protocol.md has their fields) and event.json, the event object's JSON
+ *       text (NUL-terminated, valid until the next vkcast_poll_event or vkcast_close). Up to
+ *       VKCAST_MAX_EVENTS wait; more are dropped and counted, as the original server's queue does. A
+ *       key a viewer holds when it leaves or loses control comes with its key_up.
+ *   vkcast_set_clipboard(v, text) -> VKCAST_OK | VKCAST_DROPPED | error
+ *       Puts text (UTF-8, NUL-terminated, at most VKCAST_MAX_CLIPBOARD bytes) on the clipboard of the
+ *       viewers that control the stream. VKCAST_BAD_ARGUMENT for text that is too long or not UTF-8;
+ *       VKCAST_DROPPED when vkcast is too far behind reading the socket to take it now.
  *   vkcast_poll(v) -> VKCAST_OK | VKCAST_CLOSED
  *       Reads what vkcast sent (releases, watching, input) without blocking. The calls above do it
  *       themselves; call it from an idle loop, or when vkcast_fd(v) is readable.
@@ -85,6 +91,9 @@ extern "C" {
 #ifndef VKCAST_MAX_EVENTS
 #define VKCAST_MAX_EVENTS 256
 #endif
+#ifndef VKCAST_MAX_CLIPBOARD
+#define VKCAST_MAX_CLIPBOARD 65536
+#endif
 #ifndef VKCAST_CONNECT_TIMEOUT_MS
 #define VKCAST_CONNECT_TIMEOUT_MS 10000
 #endif
@@ -115,6 +124,7 @@ void *vkcast_acquire_slot(vkcast *v, int width, int height, vkcast_format format
 int vkcast_submit(vkcast *v);
 int vkcast_has_clients(vkcast *v);
 int vkcast_poll_event(vkcast *v, vkcast_event *event);
+int vkcast_set_clipboard(vkcast *v, const char *text);
 int vkcast_poll(vkcast *v);
 const char *vkcast_error(const vkcast *v);
 const char *vkcast_url(const vkcast *v);
@@ -155,7 +165,8 @@ int vkcast_json_string(const char *json, size_t len, const char *key, char *out,
 
 #define VKCAST__LINE_MAX (1u << 20)   /* the protocol's line limit */
 #define VKCAST__READ_CHUNK 65536
-#define VKCAST__OUT_MAX 65536
+/* Room for the largest clipboard message: VKCAST_MAX_CLIPBOARD bytes, escaped (6 bytes per byte at worst). */
+#define VKCAST__OUT_MAX (VKCAST_MAX_CLIPBOARD * 6 + 65536)
 #define VKCAST__JSON_DEPTH 64
 #define VKCAST__MAX_SLOTS 64
 #define VKCAST__MAX_RINGS 4 /* rings of one producer alive at once: the newest and those draining */
@@ -827,6 +838,51 @@ int vkcast_poll_event(vkcast *v, vkcast_event *event) {
         free(json); /* vkcast validates events; one without a type is skipped, not trusted */
     }
     return 0;
+}
+
+/* Whether `s` (n bytes) is well-formed UTF-8: vkcast closes a producer that sends anything else. */
+static int vkcast__utf8_ok(const unsigned char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t more = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : 4;
+        unsigned cp = more == 0 ? c : more == 1 ? (c & 0x1fu) : more == 2 ? (c & 0x0fu) : (c & 0x07u);
+        size_t k;
+        if (more == 4 || i + more >= n) return 0;
+        for (k = 1; k <= more; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3fu);
+        }
+        /* no overlong forms, no surrogates, nothing past U+10FFFF */
+        if ((more == 1 && cp < 0x80) || (more == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (more == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+            return 0;
+        i += more + 1;
+    }
+    return 1;
+}
+
+int vkcast_set_clipboard(vkcast *v, const char *text) {
+    static const char head[] = "{\"type\":\"clipboard\",\"text\":\"";
+    size_t len, n;
+    char *line;
+    int r;
+    if (!v || !text) return VKCAST_BAD_ARGUMENT;
+    len = strlen(text);
+    if (len > VKCAST_MAX_CLIPBOARD || !vkcast__utf8_ok((const unsigned char *)text, len)) return VKCAST_BAD_ARGUMENT;
+    if (v->fd < 0) return VKCAST_CLOSED;
+    line = (char *)malloc(sizeof head + len * 6 + 8);
+    if (!line) return VKCAST_DROPPED;
+    memcpy(line, head, sizeof head - 1);
+    vkcast__json_escape(line + sizeof head - 1, len * 6 + 8, text);
+    n = strlen(line);
+    memcpy(line + n, "\"}\n", 3);
+    n += 3;
+    r = vkcast__flush(v);
+    if (r == VKCAST_OK && v->out_len + n > sizeof v->out) r = VKCAST_DROPPED;
+    if (r == VKCAST_OK) r = vkcast__send(v, line, n);
+    free(line);
+    return r;
 }
 
 const char *vkcast_error(const vkcast *v) {
