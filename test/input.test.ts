@@ -41,6 +41,8 @@ describe("parseMessage: messages that are accepted", () => {
     ["a paste longer than any event may be", { type: "paste", text: "p".repeat(MAX_PASTE_BYTES) }, "input"],
     ["a gamepad", { type: "gamepad", index: 0, buttons: [0, 1, 0.5], axes: [-1, 0.25, 0, 1] }, "input"],
     ["jupyter_rfb pointer fields", { type: "pointer_down", ...pointer, ntouches: 1, touches: { "3": { x: 1, y: 2, pressure: 0.5 } }, timestamp: 12.5 }, "input"],
+    ["renderview's double_click", { type: "double_click", ...pointer }, "input"],
+    ["renderview's pointer_leave", { type: "pointer_leave", ...pointer, ntouches: 0, touches: {} }, "input"],
     ["jupyter_rfb wheel buttons", { type: "wheel", dx: 0, dy: 1, x: 3, y: 4, modifiers: [], buttons: [1] }, "input"],
     ["renderview resize: a fractional logical size and the device size", { type: "resize", width: 533.3333, height: 300, ratio: 1.5, pwidth: 800, pheight: 450 }, "input"],
     ["ack", { type: "ack", seq: 17 }, "control"],

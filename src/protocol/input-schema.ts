@@ -30,7 +30,8 @@ export interface Touch {
   pressure?: number;
 }
 export interface PointerEvent extends Stamped {
-  type: "pointer_down" | "pointer_up" | "pointer_move";
+  /** renderview also sends double_click and pointer_enter / pointer_leave (the pointer crossed the view's edge). */
+  type: "pointer_down" | "pointer_up" | "pointer_move" | "double_click" | "pointer_enter" | "pointer_leave";
   x: number;
   y: number;
   /** The button that changed: 0 none, 1 left, 2 right, 3 middle, 4 back, 5 forward. */
@@ -166,6 +167,9 @@ const SCHEMA: Record<string, Shape> = {
   pointer_down: { required: pointerFields, optional: { ntouches: integer(0, MAX_TOUCHES), touches } },
   pointer_up: { required: pointerFields, optional: { ntouches: integer(0, MAX_TOUCHES), touches } },
   pointer_move: { required: pointerFields, optional: { ntouches: integer(0, MAX_TOUCHES), touches } },
+  double_click: { required: pointerFields },
+  pointer_enter: { required: pointerFields, optional: { ntouches: integer(0, MAX_TOUCHES), touches } },
+  pointer_leave: { required: pointerFields, optional: { ntouches: integer(0, MAX_TOUCHES), touches } },
   wheel: { required: { dx: coord, dy: coord, x: coord, y: coord, modifiers }, optional: { buttons: buttonList } },
   key_down: { required: keyFields, optional: { code: text(1, 32) } },
   key_up: { required: keyFields, optional: { code: text(1, 32) } },
