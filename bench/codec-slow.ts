@@ -12,7 +12,7 @@
 import type { RawImage } from "../src/encode/backend.ts";
 import { H264Encoder } from "../src/encode/openh264.ts";
 import { IDR_MIN_INTERVAL_MS } from "../src/server/h264-channel.ts";
-import { budgetFor, decide, readyForIdr } from "../src/server/h264-skip.ts";
+import { budgetFor, decide, idrWaitAfter, readyForIdr } from "../src/server/h264-skip.ts";
 
 export type SkipPolicy = "idr" | "layers";
 
@@ -40,11 +40,12 @@ export function simulateSlowViewer(
   linkBytesPerSecond: number,
 ): SlowViewerResult {
   const encoder = new H264Encoder({ fps, qp, temporalLayers: policy === "layers" ? 2 : 1 });
-  const inFlight: { bytes: number; doneAt: number }[] = [];
+  const inFlight: { bytes: number; sentAt: number; doneAt: number }[] = [];
   const latencies: number[] = [];
   const shownAt: number[] = [];
   let linkFreeAt = 0;
   let gated = false;
+  let [syncedAt, lostAt, idrWait] = [0, -Infinity, 0];
   let idrWanted = false;
   let lastIdrAt = -Infinity;
   let lastIdrBytes = 0;
@@ -53,8 +54,9 @@ export function simulateSlowViewer(
   for (let k = 0; k < frames.length; k++) {
     const now = k / fps;
     while (inFlight.length && inFlight[0]!.doneAt <= now) inFlight.shift();
-    const queued = () => inFlight.reduce((sum, f) => sum + f.bytes, 0);
-    if (gated && readyForIdr(queued(), budgetFor(lastIdrBytes))) idrWanted = true;
+    // The viewer acks a frame once it is through: what it has not taken is what is still in the pipe.
+    const backlog = () => ({ bytes: inFlight.reduce((sum, f) => sum + f.bytes, 0), ageMs: inFlight.length ? (now - inFlight[0]!.sentAt) * 1000 : 0 });
+    if (gated && (now - lostAt) * 1000 >= idrWait && readyForIdr(backlog(), budgetFor(lastIdrBytes))) idrWanted = true;
     const idr = idrWanted && (now - lastIdrAt) * 1000 >= IDR_MIN_INTERVAL_MS;
     const au = encoder.encode(frames[k]!, { idr });
     if (au.idr) {
@@ -64,12 +66,17 @@ export function simulateSlowViewer(
       lastIdrBytes = au.data.length;
     }
     streamBytes += au.data.length;
-    const decision = decide(gated, au, queued(), budgetFor(lastIdrBytes));
-    if (decision === "lose-sync") gated = true;
+    const decision = decide(gated, au, backlog(), budgetFor(lastIdrBytes));
+    if (decision === "lose-sync") {
+      gated = true;
+      idrWait = idrWaitAfter(idrWait, (now - syncedAt) * 1000);
+      lostAt = now;
+    }
     if (decision !== "send") continue;
+    if (au.idr) syncedAt = now;
     gated = false;
     linkFreeAt = Math.max(linkFreeAt, now) + au.data.length / linkBytesPerSecond;
-    inFlight.push({ bytes: au.data.length, doneAt: linkFreeAt });
+    inFlight.push({ bytes: au.data.length, sentAt: now, doneAt: linkFreeAt });
     latencies.push((linkFreeAt - now) * 1000);
     shownAt.push(linkFreeAt);
   }

@@ -9,7 +9,8 @@
 // conversion), median and p95 of the wall time, and the median CPU time of this process over the encode
 // (user + system: what the encode cost, also on a machine busy with other work). "parity" interpolates
 // the H.264 bytes at JPEG q85's SSIM along the sweep.
-// Last, a viewer slower than the stream under both skipping policies (bench/codec-slow.ts).
+// Then a viewer slower than the stream under both skipping policies (bench/codec-slow.ts), and last the
+// capture-to-shown latency of each codec in Chromium, on the first size's Vulkan scene (bench/codec-latency.ts).
 //
 // Options: --frames=N (60; 20 with --quick), --sizes=1280x720,1920x1080, --scenes=vulkan,rich,
 // --qps=16,19,22,25,28,31 (19,22,25,28 with --quick).
@@ -18,6 +19,7 @@ import { DEFAULT_QP, H264Encoder } from "../src/encode/openh264.ts";
 import { InputState } from "../src/input-state.ts";
 import { VulkanSource } from "../src/sources/vulkan.ts";
 import { scratch, ssim } from "../test/helpers/ffmpeg.ts";
+import { browserLatency, type BrowserLatency } from "./codec-latency.ts";
 import { makeRichScene } from "./codec-scene.ts";
 import { simulateSlowViewer } from "./codec-slow.ts";
 import { common, loadAverage, option, quantile, stamp, table } from "./lib.ts";
@@ -103,6 +105,7 @@ export default async function codecBench(args: string[]) {
   const rows: Row[] = [];
   const parity: Record<string, unknown>[] = [];
   const slow: Record<string, unknown>[] = [];
+  let latency: BrowserLatency[] = [];
   const dir = scratch();
   try {
     for (const scene of scenes) {
@@ -151,6 +154,8 @@ export default async function codecBench(args: string[]) {
               slow.push({ scene, size, share, ...simulateSlowViewer(long, FPS, DEFAULT_QP, policy, base * share) });
             }
           }
+          // 10 s: more frames than the 256 latencies the server keeps, so the start of the page is not in them.
+          if (scene === "vulkan") latency = await browserLatency(frames, width, height, 10);
         }
       }
     }
@@ -183,7 +188,9 @@ export default async function codecBench(args: string[]) {
       slow.map((s: any) => [s.scene, `${Math.round(s.share * 100)}%`, s.policy, s.shownFps, s.idrPerSecond, mb(s.streamBytesPerSecond), s.latencyP50, s.latencyP95, s.longestFreezeMs]),
     ),
   );
-  return { schema: 1, ...meta, loadAfter: loadAverage(), frames: count, fps: FPS, defaultQp: DEFAULT_QP, rows, parity, slow };
+  console.log("\nCapture to shown (acknowledged) in Chromium, one page, the Vulkan scene's frames at 30 fps, ms");
+  console.log(table(["codec", "p50", "p90", "frames", "encode ms p50"], latency.map((l) => [l.codec, l.p50 ?? NaN, l.p90 ?? NaN, l.frames, l.encodeMsP50 ?? NaN])));
+  return { schema: 1, ...meta, loadAfter: loadAverage(), frames: count, fps: FPS, defaultQp: DEFAULT_QP, rows, parity, slow, latency };
 }
 
 if (import.meta.main) await codecBench(process.argv.slice(2));

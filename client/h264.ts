@@ -3,7 +3,7 @@
 // reordering; the stream has none). It is used only where isConfigSupported says yes (it needs a secure
 // context: https or localhost); any decoder error is reported once, and the page goes back to JPEG.
 
-import { isIdrAccessUnit, NAL_SPS, nalUnits } from "../src/encode/h264-annexb.ts";
+import { isDisposable, isIdrAccessUnit, NAL_SPS, nalUnits } from "../src/encode/h264-annexb.ts";
 import { readSeiPayload } from "../src/encode/h264-sei.ts";
 import { type FrameMeta, parseFrameMeta } from "./protocol.ts";
 
@@ -33,6 +33,8 @@ export interface H264Events {
   onFrame(frame: VideoFrame, info: DecodedInfo): void;
   /** The decoder failed: this decoder is closed and decodes nothing more. */
   onError(error: string): void;
+  /** A frame nothing refers to was skipped: the decoder was still busy with earlier ones. */
+  onDrop(): void;
 }
 
 /** The `avc1.PPCCLL` codec string of an SPS NAL unit (profile, constraint flags, level). */
@@ -89,6 +91,10 @@ export class H264Decoder {
           this.sps = sps.slice();
         }
       } else if (!this.sps) {
+        return;
+      } else if (this.inside.size >= 2 && isDisposable(accessUnit)) {
+        // A slow tab skips, never lags: a frame nothing refers to waits for no one.
+        this.ev.onDrop();
         return;
       }
       const timestamp = this.nextTimestamp++;

@@ -85,6 +85,7 @@ function startH264(): void {
       stats.frameDecoded(performance.now(), info.decodeMs);
       view.paintFrame(frame, { receivedAt: info.receivedAt, seq: info.meta?.seq, captureTime: info.meta?.t });
     },
+    onDrop: () => stats.frameDropped(),
     onError: (error) => {
       // Back to JPEG on the same page: the server is asked again, for JPEG this time.
       console.warn("vkcast: the H.264 decoder failed; switching to JPEG:", error);

@@ -1,7 +1,7 @@
 // The H.264 byte-stream helpers the server and the browser share: NAL units, emulation prevention, and
 // the metadata SEI (ffmpeg's view of the same SEI is in h264.test.ts).
 import { expect, test } from "bun:test";
-import { addEmulationPrevention, isIdrAccessUnit, nalUnits, removeEmulationPrevention } from "../src/encode/h264-annexb.ts";
+import { addEmulationPrevention, isDisposable, isIdrAccessUnit, nalUnits, removeEmulationPrevention } from "../src/encode/h264-annexb.ts";
 import { buildSeiNal, insertSei, readSeiPayload, VKCAST_SEI_UUID } from "../src/encode/h264-sei.ts";
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
@@ -68,4 +68,11 @@ test("no metadata, or broken metadata, reads as null and never throws", () => {
     expect(() => readSeiPayload(insertSei(accessUnit, sei.subarray(0, cut)))).not.toThrow();
   }
   expect(() => insertSei(SPS, sei)).toThrow(/no slice/);
+});
+
+test("a picture nothing refers to (nal_ref_idc 0) is disposable; references and IDRs are not", () => {
+  expect(isDisposable(bytes(0, 0, 0, 1, 0x01, 0x9a))).toBe(true);
+  expect(isDisposable(bytes(0, 0, 0, 1, 0x61, 0x9a))).toBe(false);
+  expect(isDisposable(accessUnit)).toBe(false);
+  expect(isDisposable(SPS)).toBe(false);
 });

@@ -187,7 +187,15 @@ test("a v2 H.264 viewer that never acks is paced by its socket buffer alone: it 
   }
 });
 
-test("a stalled H.264 viewer costs the others nothing: no IDRs for it, and it is closed", async () => {
+/** A client-to-server WebSocket text frame (masked, as clients must send them). */
+function maskedText(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const mask = Buffer.from([0x12, 0x34, 0x56, 0x78]);
+  const masked = payload.map((b, i) => b ^ mask[i % 4]!);
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
+}
+
+test("a stalled H.264 viewer (it acked, then stopped reading) costs the others nothing: no IDRs for it, and it is closed", async () => {
   const s = await serve({ stallTimeout: 3 }, 1280, 720);
   try {
     const good = await H264Viewer.connect(s.server.url);
@@ -200,6 +208,7 @@ test("a stalled H.264 viewer costs the others nothing: no IDRs for it, and it is
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
     );
     await new Promise<void>((resolve) => socket.once("data", () => resolve()));
+    socket.write(maskedText(JSON.stringify({ type: "ack", seq: 1 }))); // a client that acks, as the page does
     socket.pause();
     // It joins as anyone does: with an IDR (which the good viewer gets too). Then its buffers fill, it
     // skips frame after frame (it lost its place), and from then on nobody pays for it.

@@ -47,6 +47,14 @@ export function isIdrAccessUnit(stream: Uint8Array): boolean {
   return false;
 }
 
+/** True when the access unit's picture is one nothing refers to (nal_ref_idc 0): a decoder may skip it. */
+export function isDisposable(stream: Uint8Array): boolean {
+  for (const nal of nalUnits(stream)) {
+    if (nal.type === NAL_SLICE || nal.type === NAL_IDR) return (stream[nal.payload]! & 0x60) === 0;
+  }
+  return false;
+}
+
 /** Inserts an emulation-prevention byte (3) after every 00 00 that precedes a byte <= 3. */
 export function addEmulationPrevention(rbsp: Uint8Array): Uint8Array {
   const out: number[] = [];

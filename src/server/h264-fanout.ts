@@ -4,7 +4,7 @@
 // that lost its place, waits for an IDR, which it asks for once it could take one.
 import type { Server } from "bun";
 import type { EncodedH264Frame } from "./pipeline.ts";
-import { budgetFor, decide, readyForIdr } from "./h264-skip.ts";
+import { type Backlog, budgetFor, decide, idrWaitAfter, readyForIdr } from "./h264-skip.ts";
 import { noteSent, type Viewer, type ViewerData } from "./viewer.ts";
 
 export interface H264FanoutCounters {
@@ -35,19 +35,24 @@ export class H264Fanout {
     let subscribed = 0;
     for (const ws of viewers) {
       const state = ws.data.h264!;
-      const decision = decide(state.gated, frame, queuedBytes(ws), budget);
+      const decision = decide(state.gated, frame, backlogOf(ws, now), budget);
       if (decision !== "send") {
-        if (decision === "lose-sync") state.gated = true;
+        if (decision === "lose-sync") {
+          state.gated = true;
+          state.idrWaitMs = idrWaitAfter(state.idrWaitMs, now - state.syncedAt);
+          state.lostAt = now;
+        }
         if (ws.isSubscribed(this.topic)) ws.unsubscribe(this.topic);
         ws.data.behindSince ??= now;
         ws.data.framesSkipped++;
         this.counters.framesSkipped++;
         continue;
       }
+      if (frame.idr) state.syncedAt = now;
       state.gated = false;
       ws.data.behindSince = null;
       noteSent(ws.data, frame.seq, frame.data.byteLength, now);
-      if (ws.data.hasAcked) state.sentBytes.set(frame.seq, frame.data.byteLength);
+      if (ws.data.hasAcked) state.sent.set(frame.seq, { bytes: frame.data.byteLength, at: now });
       if (ws.isSubscribed(this.topic)) subscribed++;
       else direct.push(ws);
     }
@@ -59,11 +64,13 @@ export class H264Fanout {
     this.counters.bytesSent += frame.data.byteLength * (subscribed + direct.length);
   }
 
-  /** Something drained (an ack, the socket): a gated viewer that could take an IDR asks for one. */
+  /** Something drained (an ack, the socket; or a second passed): a gated viewer that could take an IDR asks for one. */
   catchUp(ws: Viewer): void {
     const state = ws.data.h264!;
+    const now = performance.now();
     prune(ws.data);
-    if (state.gated && readyForIdr(queuedBytes(ws), budgetFor(this.idr.lastIdrBytes))) this.idr.requestIdr();
+    if (!state.gated || now - state.lostAt < state.idrWaitMs) return;
+    if (readyForIdr(backlogOf(ws, now), budgetFor(this.idr.lastIdrBytes))) this.idr.requestIdr();
   }
 
   /** Every viewer loses its place (an encode failed): all wait for the next IDR. */
@@ -77,21 +84,27 @@ export class H264Fanout {
   }
 }
 
-/** Bytes sent to a viewer and not through yet: unacknowledged (viewers that ack), or in its socket's buffer. */
-function queuedBytes(ws: Viewer): number {
+/** What a viewer has not taken: bytes unacknowledged or in its socket's buffer; the oldest unacknowledged frame's age. */
+function backlogOf(ws: Viewer, now: number): Backlog {
   const buffered = ws.getBufferedAmount();
   const data = ws.data;
-  if (!data.hasAcked) return buffered;
+  if (!data.hasAcked) return { bytes: buffered, ageMs: 0 };
   let unacked = 0;
-  for (const seq of data.unacked) unacked += data.h264!.sentBytes.get(seq) ?? 0;
-  return Math.max(buffered, unacked);
+  let oldest = now;
+  for (const seq of data.unacked) {
+    const sent = data.h264!.sent.get(seq);
+    if (!sent) continue;
+    unacked += sent.bytes;
+    oldest = Math.min(oldest, sent.at);
+  }
+  return { bytes: Math.max(buffered, unacked), ageMs: now - oldest };
 }
 
 /** Forgets the sizes of acknowledged frames. */
 function prune(data: ViewerData): void {
   const oldest = data.unacked[0] ?? Infinity;
-  for (const seq of data.h264!.sentBytes.keys()) {
+  for (const seq of data.h264!.sent.keys()) {
     if (seq >= oldest) break;
-    data.h264!.sentBytes.delete(seq);
+    data.h264!.sent.delete(seq);
   }
 }

@@ -48,8 +48,8 @@ export interface ViewerData {
   rate: RateAllowance;
   /** The codec of the frames it gets (h264: v2 viewers that asked for it, where offered). */
   codec: EncoderKind;
-  /** H.264 viewers: waiting for an IDR, and the bytes of frames sent and not yet acknowledged. */
-  h264: { gated: boolean; sentBytes: Map<number, number> } | null;
+  /** H.264 viewers: waiting for an IDR (since when, and how long it waits before it asks), and the frames sent not yet acknowledged. */
+  h264: H264ViewerState | null;
   /** What its link delivers (from its acks), the tier it wants, the tier it is subscribed to, and a pinned tier. */
   link: LinkState;
   tier: TierState;
@@ -67,6 +67,18 @@ export interface ViewerData {
 }
 
 export type Viewer = ServerWebSocket<ViewerData>;
+
+export interface H264ViewerState {
+  /** It waits for an IDR (a joiner, or it lost its place). */
+  gated: boolean;
+  /** When it last got an IDR, and when it last lost its place (performance.now). */
+  syncedAt: number;
+  lostAt: number;
+  /** How long after losing its place it waits before it asks for an IDR. */
+  idrWaitMs: number;
+  /** Frames sent and not yet acknowledged: bytes, and when sent. */
+  sent: Map<number, { bytes: number; at: number }>;
+}
 
 export function newViewerData(
   id: number,
@@ -89,7 +101,7 @@ export function newViewerData(
     framesSkipped: 0,
     rate: { messages: Number.POSITIVE_INFINITY, at: 0 },
     codec,
-    h264: codec === "h264" ? { gated: true, sentBytes: new Map() } : null,
+    h264: codec === "h264" ? { gated: true, syncedAt: 0, lostAt: -Infinity, idrWaitMs: 0, sent: new Map() } : null,
     link: newLinkState(),
     tier: newTierState(pinnedTier),
     subscribedTier: pinnedTier ?? 0,
