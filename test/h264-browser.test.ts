@@ -62,6 +62,7 @@ test("Chromium decodes H.264 and shows the scene, as the JPEG page shows it", as
     });
     expect(await h264Page.evaluate(() => document.getElementById("stats-list")!.textContent)).toContain("codecH.264 (WebCodecs)");
     await h264Page.evaluate(() => document.getElementById("btn-stats")!.click()); // out of the screenshot
+    // JPEG was not made while only H.264 was watched: a JPEG viewer joining gets the picture anew.
     const jpegPage = await openPage(`${server.url}?codec=jpeg`);
     await jpegPage.waitForFunction(() => Number(document.getElementById("view")!.dataset.painted ?? 0) >= 2, null, { timeout: 20_000 });
     expect(await dataset(jpegPage, "app", "codec")).toBe("jpeg");

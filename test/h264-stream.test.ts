@@ -271,3 +271,27 @@ test("a still picture: one refinement frame at the still quality, then nothing",
     await server.stop();
   }
 });
+
+test("a JPEG viewer joining after only H.264 was watched gets the picture of now, not the last JPEG made", async () => {
+  const server = new StreamingServer({ port: 0, fps: 30 });
+  await server.start(640, 360);
+  const ring = new SyntheticSource(640, 360);
+  let current = ring.frame(0);
+  const timer = setInterval(() => server.pushFrame({ ...current, captureTime: Date.now() }), 33);
+  try {
+    const h264 = await H264Viewer.connect(server.url);
+    await waitForGrowth(() => server.stats.framesUnchanged, 10, 15000, "the first picture to be still");
+    const before = h264.units.at(-1)!.meta.seq;
+    current = ring.frame(15); // a new picture, seen by H.264 only, then still again
+    await h264.until(() => h264.units.some((u) => u.meta.seq > before), 10000, "the new picture in H.264");
+    await waitForGrowth(() => server.stats.framesUnchanged, 10, 15000, "the new picture to be still");
+    const newPicture = h264.units.find((u) => u.meta.seq > before)!.meta.seq;
+    const jpeg = await Viewer.connect(`${wsUrl(server.url)}?v=2`);
+    await jpeg.until(() => jpeg.frames.some((f) => f.meta!.seq! >= newPicture), 10000, "a JPEG of the new picture");
+    h264.close();
+    jpeg.close();
+  } finally {
+    clearInterval(timer);
+    await server.stop();
+  }
+});

@@ -94,6 +94,8 @@ export class FramePipeline {
   private nextToDeliver = 1;
   private latest: EncodedFrame | null = null;
   private readonly frameWaiters = new Set<() => void>();
+  /** Frames went out without a JPEG (only H.264 viewers watched): the newest JPEG is not the picture. */
+  private jpegStale = false;
   /** A frame handed to JPEG already, waiting for the busy H.264 Worker. */
   private h264Waiting: { job: EncodeJob; failed: (err: Error) => void; settle: () => void } | null = null;
 
@@ -212,8 +214,9 @@ export class FramePipeline {
     // The Worker reads the copy in place: the next unwatched frame gets a buffer of its own.
     if (frame.pixels === this.unwatchedCopy) this.unwatchedCopy = null;
     const now = performance.now();
-    // A viewer waits for an IDR: the picture must be encoded even if it did not change.
-    if (h264?.idrPending) parts.quality.forgetLastFrame();
+    // A viewer waits for an IDR, or JPEG is wanted again after frames went without it: the picture must be
+    // encoded even if it did not change.
+    if (h264?.idrPending || (jpeg && this.jpegStale)) parts.quality.forgetLastFrame();
     // ~0.05 ms for a 720p frame; a frame in GPU memory brings its own hash.
     const quality = parts.quality.qualityFor(frame.contentHash ?? Bun.hash.xxHash3(frame.pixels), now);
     if (quality === null) {
@@ -223,6 +226,7 @@ export class FramePipeline {
       return;
     }
     parts.queueMs.add(now - this.pendingSince);
+    this.jpegStale = !jpeg;
     const interval = 1000 / parts.fps;
     // Keep the cadence when on time; after an idle spell, start a new one from now.
     this.nextDue = now - this.nextDue > interval ? now + interval : this.nextDue + interval;
