@@ -2,6 +2,7 @@
 // run; `bun run bench report` (or `bun bench/report.ts`) rewrites them without measuring anything.
 import { join } from "node:path";
 import { gpuSection } from "./gpu-report.ts";
+import { scaleoutSection } from "./scaleout-report.ts";
 import { type BarSeries, barChart } from "./chart.ts";
 import { table } from "./lib.ts";
 import type { Aggregate } from "./servers.ts";
@@ -656,6 +657,7 @@ export function markdown(results: Record<string, unknown>): string {
     idleSection(valid(results.idle, 3)),
     staticSection(valid(results.static)),
     ingestSection(valid(results.ingest)),
+    scaleoutSection(results.scaleout),
     "## How it is measured",
     "",
     "- Each server runs in its own process, started fresh for every measurement; viewers run in another process (`bench/viewers.ts`: Bun WebSocket clients; stalled viewers do the WebSocket handshake over raw TCP and never read).",

@@ -51,6 +51,8 @@ export async function startEdge(options: CliOptions, log: Logger): Promise<{ edg
       token: options.noAuth ? null : options.token,
       viewToken: options.viewToken,
       allowOrigins: options.allowOrigin,
+      allowHosts: options.allowHost,
+      maxViewers: options.maxViewers,
       tls: options.tlsCert && options.tlsKey ? { cert: options.tlsCert, key: options.tlsKey } : null,
     },
     options.session ?? null,
