@@ -5,7 +5,7 @@ import type { EncoderKind } from "../encode/backend.ts";
 import { bareFrame, checkFrame, type Frame } from "../frame.ts";
 import type { IngestCounters } from "../ingest/counters.ts";
 import type { Logger } from "../log.ts";
-import { type InputEvent, MAX_PASTE_BYTES } from "../protocol/input-schema.ts";
+import type { InputEvent } from "../protocol/input-schema.ts";
 import { PROTOCOL_VERSION, type StreamConfig } from "../protocol/viewer-messages.ts";
 import type { FrameMeta } from "../encode/protocol.ts";
 import { PolicyControl, type SessionControl, type ViewerKey } from "./control.ts";
@@ -196,9 +196,6 @@ export class ServedStream implements Stream, ViewerEvents {
   }
 
   setClipboard(text: string): void {
-    if (typeof text !== "string" || text.length > MAX_PASTE_BYTES) {
-      throw new RangeError(`clipboard text must be a string of at most ${MAX_PASTE_BYTES} characters`);
-    }
     this.hub.sendClipboard(text);
   }
 
@@ -358,13 +355,9 @@ export class ServedStream implements Stream, ViewerEvents {
         this.hub.acked(ws, msg.seq, this.settings.fps);
         this.hub.catchUp(ws, this.pipeline.latestEncoded);
         return;
-      case "control": {
-        const refused = this.control.command(key, msg);
-        if (refused === null) return;
-        stats.inputDenied++;
-        if (ws.data.v2) sendText(ws, { type: "error", error: refused });
+      case "control":
+        if (!this.hub.command(ws, msg)) stats.inputDenied++;
         return;
-      }
       case "visibility":
         // A hidden page lets go of what it held, as when it loses focus.
         if (!msg.visible) this.inputPath.release(key);

@@ -5,8 +5,9 @@
 import type { Server } from "bun";
 import type { EncoderKind } from "../encode/backend.ts";
 import type { Logger } from "../log.ts";
+import { MAX_PASTE_BYTES } from "../protocol/input-schema.ts";
 import type { Role, StreamConfig, ViewerMessage } from "../protocol/viewer-messages.ts";
-import type { SessionControl, ViewerKey } from "./control.ts";
+import type { ControlCommand, SessionControl, ViewerKey } from "./control.ts";
 import type { H264Fanout } from "./h264-fanout.ts";
 import { goodputBps, linkAcked, rttMs } from "./link.ts";
 import type { EncodedFrame, EncodedH264Frame } from "./pipeline.ts";
@@ -104,8 +105,18 @@ export class ViewerHub {
     this.sendEach((ws) => ({ type: "config", ...config, role: ws.data.role }));
   }
 
+  /** A viewer's request, release or grant; returns whether it was taken (a refusal is told to the viewer). */
+  command(ws: Viewer, command: ControlCommand): boolean {
+    const refused = this.control.command(viewerKey(ws), command);
+    if (refused !== null && ws.data.v2) sendText(ws, { type: "error", error: refused });
+    return refused === null;
+  }
+
   /** Text the engine put on its clipboard goes to the viewers that control (a hidden one gets it when shown). */
   sendClipboard(text: string): void {
+    if (typeof text !== "string" || text.length > MAX_PASTE_BYTES) {
+      throw new RangeError(`clipboard text must be a string of at most ${MAX_PASTE_BYTES} characters`);
+    }
     for (const ws of this.viewers.values()) {
       if (!ws.data.v2 || ws.data.role !== "control") continue;
       if (ws.data.hidden) ws.data.clipboard = text;
