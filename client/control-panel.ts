@@ -24,8 +24,8 @@ export interface ControlFacts {
 export interface ControlView {
   /** The badge's text; null: no panel (a server without presence). */
   badge: string | null;
-  /** The button for a viewer that watches: ask, or withdraw the request; null: none. */
-  request: "ask" | "asking" | null;
+  /** The button for a viewer that watches: ask (take, when nobody drives), or withdraw the request; null: none. */
+  request: "ask" | "take" | "asking" | null;
   release: boolean;
   /** The viewer whose request is put to the controller now. */
   prompt: number | null;
@@ -46,7 +46,7 @@ export function controlView(f: ControlFacts): ControlView {
   const asking = f.askers.includes(p.you) || me?.asking === true;
   return {
     badge: `${who} · ${watching} watching`,
-    request: driving || me?.viewOnly ? null : asking ? "asking" : "ask",
+    request: driving || me?.viewOnly ? null : asking ? "asking" : p.controller === null ? "take" : "ask",
     release: driving,
     prompt: driving ? (f.askers.find((id) => !f.ignored.has(id) && id !== p.you) ?? null) : null,
     hint,
@@ -122,7 +122,7 @@ export class ControlPanel {
     el.panel.hidden = view.badge === null;
     el.badge.textContent = view.badge ?? "";
     el.request.hidden = view.request === null;
-    el.request.textContent = view.request === "asking" ? "Asked to drive · cancel" : "Request control";
+    el.request.textContent = { ask: "Request control", take: "Take control", asking: "Asked to drive · cancel" }[view.request ?? "ask"];
     el.release.hidden = !view.release;
     el.prompt.hidden = view.prompt === null;
     el.promptText.textContent = view.prompt === null ? "" : `Viewer ${view.prompt} asks to drive`;

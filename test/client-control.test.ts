@@ -174,9 +174,13 @@ describe("one controller at a time, in the page", () => {
     const down = await scene.waitFor(isType("pointer_down"), from);
     expect(scene.since(from).filter((e) => e.type === "pointer_down")).toHaveLength(1);
     expect(down.buttons).toEqual([1]);
+    // The engine paints a marker where the pointer is held: the driving page shows it.
+    await b.mouse.move(400, 300, { steps: 2 });
+    await waitFor(() => scene.since(from).some((e) => e.type === "pointer_move" && e.x > 390), 5000, "the drag at 400");
+    await b.waitForFunction(() => Number(document.getElementById("view")!.dataset.painted) > 0);
+    await b.screenshot({ path: `${SHOTS}/control-b-driving.png` });
     await b.mouse.up();
     await scene.waitFor(isType("pointer_up"), from);
-    await b.screenshot({ path: `${SHOTS}/control-b-driving.png` });
     await a.screenshot({ path: `${SHOTS}/control-a-watching.png` });
   }, 40_000);
 
@@ -364,7 +368,7 @@ describe("what the page shows of who drives (controlView)", () => {
     ["watching with a view-only link: no request", { presence: presence(2, 1, [], [2]), role: "view" },
       { badge: "Viewer 1 is driving · 2 watching", request: null, release: false, prompt: null, hint: null }],
     ["nobody drives", { presence: presence(2, null), role: "view" },
-      { badge: "Nobody is driving · 3 watching", request: "ask", release: false, prompt: null, hint: null }],
+      { badge: "Nobody is driving · 3 watching", request: "take", release: false, prompt: null, hint: null }],
     ["--control all", { mode: "all", presence: presence(2, null) },
       { badge: "Everyone drives · 3 here", request: null, release: false, prompt: null, hint: null }],
     ["--control none", { mode: "none", role: "view", presence: presence(2, null) },
