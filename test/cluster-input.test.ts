@@ -83,6 +83,15 @@ describe("input through an edge", () => {
     viewer.close();
   }, 30000);
 
+  test("text the engine puts on its clipboard reaches the controller on an edge", async () => {
+    const viewer = await Viewer.connect(wsUrl(edge.url, "s/scene/ws?v=2"));
+    const role = () => [...viewer.texts].reverse().find((t) => t.type === "config" || t.type === "hello")?.role;
+    await viewer.until(() => role() === "control", 5000, "the edge's viewer in control");
+    server.setClipboard("from the engine");
+    await viewer.until(() => viewer.texts.some((t) => t.type === "clipboard" && t.text === "from the engine"), 5000, "the clipboard at the edge");
+    viewer.close();
+  }, 30000);
+
   test("bad input stops at the edge; what an edge sends is checked again at the origin", async () => {
     const viewer = await Viewer.connect(wsUrl(edge.url, "s/scene/ws?v=2"));
     await viewer.until(() => viewer.texts.some((t) => t.type === "hello"), 5000, "hello");

@@ -7,7 +7,7 @@ import type { StreamingServer } from "../server.ts";
 import type { RemoteSettings, Stream } from "../server/stream.ts";
 import type { Broker } from "./connect.ts";
 import { FrameReceiver } from "./edge-frames.ts";
-import { encodeMessage, type Heartbeat, parseRoles, type UpMessage } from "./messages.ts";
+import { encodeMessage, type Heartbeat, parseClipboard, parseRoles, type UpMessage } from "./messages.ts";
 import { HEARTBEAT_MS } from "./origin.ts";
 import { RemoteControl } from "./remote-control.ts";
 import { sessionAccess } from "./session-tokens.ts";
@@ -76,6 +76,7 @@ export class EdgeSession {
     this.subscriptions.push(
       nc.subscribe(this.subjects.frames, { callback: (_err, msg) => this.frames.take(msg.data) }),
       nc.subscribe(this.subjects.edge(ctx.edge), { callback: (_err, msg) => this.onRoles(msg.data) }),
+      nc.subscribe(this.subjects.clipboard, { callback: (_err, msg) => this.onClipboard(msg.data) }),
     );
   }
 
@@ -146,6 +147,13 @@ export class EdgeSession {
       return;
     }
     this.control.apply(roles);
+  }
+
+  /** The engine's clipboard, for this edge's viewers that control. */
+  private onClipboard(data: Uint8Array): void {
+    const clipboard = parseClipboard(data);
+    if (typeof clipboard === "string") this.counters.messagesRejected++;
+    else this.stream.setClipboard(clipboard.text);
   }
 
   /** Viewers here wanting frames (a waiting snapshot counts as one), and those of them that take H.264. */

@@ -1,5 +1,6 @@
 // The JSON messages between an origin and its edges, and their checks: whatever arrives from the broker
 // is checked field by field before it is used (a bad one is dropped and counted, nothing else changes).
+import { MAX_PASTE_BYTES } from "../protocol/input-schema.ts";
 import type { PresenceViewer, StreamConfig } from "../protocol/viewer-messages.ts";
 import { STREAM_NAME } from "../server/stream.ts";
 import { EDGE_NAME } from "./subjects.ts";
@@ -62,10 +63,16 @@ export interface RolesMessage {
   refused: { id: number; error: string }[];
 }
 
+/** Origin -> edges: text the engine put on its clipboard. */
+export interface ClipboardMessage {
+  type: "clipboard";
+  text: string;
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export function encodeMessage(message: Heartbeat | Goodbye | UpMessage | RolesMessage): Uint8Array {
+export function encodeMessage(message: Heartbeat | Goodbye | UpMessage | RolesMessage | ClipboardMessage): Uint8Array {
   return encoder.encode(JSON.stringify(message));
 }
 
@@ -181,4 +188,12 @@ export function parseRoles(data: Uint8Array): RolesMessage | string {
     requests: m.requests as { to: number; from: number }[],
     refused: m.refused as { id: number; error: string }[],
   };
+}
+
+/** Clipboard text as an edge accepts it (as long as a viewer's paste may be), or the reason it is refused. */
+export function parseClipboard(data: Uint8Array): ClipboardMessage | string {
+  const m = parseJson(data);
+  if (typeof m === "string") return m;
+  if (m.type !== "clipboard" || typeof m.text !== "string") return "not a clipboard message";
+  return m.text.length <= MAX_PASTE_BYTES ? { type: "clipboard", text: m.text } : `clipboard.text longer than ${MAX_PASTE_BYTES}`;
 }

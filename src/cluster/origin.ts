@@ -82,6 +82,7 @@ export class Origin {
       nc.subscribe(this.subjects.up, { callback: (_err, msg) => this.onUp(msg.data) }),
       nc.subscribe(DISCOVER_SUBJECT, { callback: () => this.announce() }),
     );
+    this.stream.onClipboard((text) => this.broker.publish(this.subjects.clipboard, encodeMessage({ type: "clipboard", text })));
     this.stream.onH264Frame((frame, meta) => {
       const codec = { codec: "h264" as const, idr: frame.idr, temporalId: frame.temporalId, n: ++this.h264Count };
       this.publishFrame(this.subjects.h264, frame.data, meta, codec);

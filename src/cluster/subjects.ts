@@ -18,8 +18,10 @@ export function sessionSubjects(session: string) {
     h264: `${base}.h264`,
     /** Edges -> origin: joins, leaves, input, demand, keyframe requests and state, in order (messages.ts). */
     up: `${base}.up`,
-    /** Origin -> one edge: the roles of that edge's viewers. */
+    /** Origin -> one edge: the session's control as that edge's viewers see it. */
     edge: (edge: string) => `${base}.edge.${edge}`,
+    /** Origin -> edges: text the engine put on its clipboard, for the viewers that control. */
+    clipboard: `${base}.clipboard`,
   };
 }
 

@@ -79,6 +79,8 @@ export interface Stream {
   submitInput(key: ViewerKey, event: InputEvent): boolean;
   /** Sends text the engine put on its clipboard to the viewers that control (at most MAX_PASTE_BYTES characters). */
   setClipboard(text: string): void;
+  /** Calls `listener` with each text given to setClipboard (an origin passes it on to its edges' controllers). */
+  onClipboard(listener: (text: string) => void): void;
   /** Delivers a frame encoded elsewhere (a relay): as if encoded here, if newer than the last. */
   pushEncoded(jpeg: Uint8Array, meta: FrameMeta): void;
   /** Resolves with the first encoded frame newer than `afterSeq`, or null once the stream closes. */

@@ -51,6 +51,7 @@ export class ServedStream implements Stream, ViewerEvents {
   readonly authorize: StreamLinks["authorize"];
   private readonly settingsFrom: StreamLinks["settingsFrom"];
   private readonly demandListeners = new Set<() => void>();
+  private readonly clipboardListeners = new Set<(text: string) => void>();
   private readonly h264Listeners = new Set<(frame: EncodedH264Frame, meta: FrameMeta) => void>();
   /** A relay's IDRs: their size (the H.264 viewers' budgets) and how to ask for one. */
   private readonly relayedIdr: { lastIdrBytes: number; requestIdr(): void } | null;
@@ -197,6 +198,11 @@ export class ServedStream implements Stream, ViewerEvents {
 
   setClipboard(text: string): void {
     this.hub.sendClipboard(text);
+    for (const listener of this.clipboardListeners) listener(text);
+  }
+
+  onClipboard(listener: (text: string) => void): void {
+    this.clipboardListeners.add(listener);
   }
 
   pushEncoded(jpeg: Uint8Array, meta: FrameMeta): void {
