@@ -4,7 +4,10 @@
 /** The notice for a page whose isSecureContext is `secure`; null when nothing is lost. */
 export function insecureNotice(secure: boolean): string | null {
   if (secure) return null;
-  return "Not a secure context (plain http, not localhost): no H.264 (WebCodecs) and no clipboard; JPEG only. Use https (--tls self-signed) or localhost.";
+  return (
+    "Not a secure context (plain http, not localhost): no H.264 (WebCodecs) and no clipboard; JPEG only. " +
+    "Use https (--tls self-signed) or localhost."
+  );
 }
 
 /** Shows the notice in `el` (hidden otherwise). */

@@ -120,7 +120,8 @@ export class StreamView {
 
   /** A JPEG arrived. */
   push(jpeg: ArrayBuffer, receivedAt: number, seq: number | undefined, captureTime: number | undefined, scale = 1): void {
-    const item = { data: new Blob([jpeg], { type: "image/jpeg" }), receivedAt, seq, captureTime, scale: scale > 0 && scale <= 1 ? scale : 1 };
+    const data = new Blob([jpeg], { type: "image/jpeg" });
+    const item = { data, receivedAt, seq, captureTime, scale: scale > 0 && scale <= 1 ? scale : 1 };
     if (this.queued) this.o.onDrop();
     this.queued = item;
     if (!this.decoding) this.decodeNext();

@@ -201,7 +201,11 @@ const SPECS: Record<string, Spec> = {
   "view-token": { value: "TOKEN", help: "a second token that lets viewers watch but never drive", parse: token },
   "no-auth": { help: "no token even on a non-loopback host (anyone who reaches it can drive it)", parse: bool },
   "allow-origin": { value: "ORIGINS", help: "other web origins that may open /ws, comma-separated", parse: origins },
-  tls: { value: "self-signed", help: "serve HTTPS/WSS with a certificate made here and kept in ~/.local/state/vkcast", parse: oneOf(["self-signed"]) },
+  tls: {
+    value: "self-signed",
+    help: "serve HTTPS/WSS with a certificate made here and kept in ~/.local/state/vkcast",
+    parse: oneOf(["self-signed"]),
+  },
   "allow-host": {
     value: "HOSTS",
     help: "host names (Host header) served without a token besides loopback and --host, comma-separated",

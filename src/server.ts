@@ -4,11 +4,8 @@
 // The parts live in src/server/ (README "How a frame travels" maps them).
 import type { Server } from "bun";
 import type { BackendName, EncoderKind } from "./encode/backend.ts";
-import { usableCpus, workersFor } from "./encode/cpus.ts";
-import { h264Unavailable } from "./encode/load.ts";
 import { EncoderPool } from "./encode/pool.ts";
 import type { Frame } from "./frame.ts";
-import type { Logger } from "./log.ts";
 import { checkInt } from "./limits.ts";
 import type { InputEvent } from "./protocol/input-schema.ts";
 import type { StreamConfig } from "./protocol/viewer-messages.ts";
@@ -17,7 +14,10 @@ import type { SourceHealth } from "./server/health.ts";
 import { listen } from "./server/http.ts";
 import { prometheusText, type Samples } from "./server/metrics.ts";
 import { DEFAULTS, resolveOptions, type ServerSettings, type StreamingServerOptions } from "./server/options.ts";
-import { checkTlsFiles, explainBindFailure, machineAddresses } from "./server/start-checks.ts";
+import { machineUrls, originOf, withToken } from "./server/addresses.ts";
+import { offeredCodecs } from "./server/codecs.ts";
+import { AutoWorkers } from "./server/encoder-sizing.ts";
+import { checkTlsFiles, explainBindFailure } from "./server/start-checks.ts";
 import { DEFAULT_STREAM, ServedStream, STREAM_NAME, type Stream, type StreamLinks } from "./server/stream.ts";
 import { listenerMetrics, type StreamStats } from "./server/telemetry.ts";
 import type { ViewerData } from "./server/viewer.ts";
@@ -25,8 +25,6 @@ import type { ViewerData } from "./server/viewer.ts";
 export type { StreamingServerOptions } from "./server/options.ts";
 export { StartError } from "./server/start-checks.ts";
 export type { Stream, StreamLinks } from "./server/stream.ts";
-
-const withToken = (origin: string, token: string | null) => (token === null ? origin : `${origin}?token=${encodeURIComponent(token)}`);
 
 export class StreamingServer {
   readonly settings: ServerSettings;
@@ -42,9 +40,7 @@ export class StreamingServer {
   private pool: EncoderPool | null = null;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
   private startedAt = 0;
-  /** With encoderWorkers "auto": the most Workers this process's CPUs allow, and seconds a smaller pool would have done. */
-  private readonly autoWorkerCap = Math.max(1, Math.min(16, usableCpus().cpus - 1));
-  private quietSeconds = 0;
+  private readonly autoWorkers: AutoWorkers;
   /** The codecs viewers may ask for (decided at start()). */
   codecs: readonly EncoderKind[] = ["jpeg"];
 
@@ -52,6 +48,7 @@ export class StreamingServer {
   constructor(options: StreamingServerOptions = {}) {
     this.settings = resolveOptions(options);
     this.port = this.settings.port;
+    this.autoWorkers = new AutoWorkers(this.settings.logger);
     this.defaultStream = this.createStream(DEFAULT_STREAM, { width: DEFAULTS.width, height: DEFAULTS.height }, this.settings.device);
     // A relay serves only the streams added to it: its default one is not served.
     if (this.settings.relay) this.streams.delete(DEFAULT_STREAM);
@@ -83,22 +80,13 @@ export class StreamingServer {
 
   /** The address without the token (localhost when bound to every address). */
   get origin(): string {
-    return this.originOf(this.host === "0.0.0.0" || this.host === "::" ? "localhost" : this.host);
+    return originOf(this.host, this.port, this.settings.access.tls !== null);
   }
 
   /** Every address to open, with the token: one per address of this machine when bound to all of them. */
   get urls(): string[] {
-    const wildcard = this.host === "0.0.0.0" || this.host === "::";
-    if (!wildcard) return [this.url];
-    const addresses = machineAddresses()
-      // IPv6 only when bound to "::"; link-local ones need a zone a browser cannot take.
-      .filter((a) => (a.family === "IPv4" || this.host === "::") && !a.address.startsWith("fe80:"))
-      .sort((a, b) => Number(a.internal) - Number(b.internal));
-    return addresses.map((a) => withToken(this.originOf(a.address), this.settings.access.token));
-  }
-
-  private originOf(host: string): string {
-    return `${this.settings.access.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${this.port}/`;
+    const origins = machineUrls(this.host, this.port, this.settings.access.tls !== null);
+    return origins.map((origin) => withToken(origin, this.settings.access.token));
   }
 
   /** The JPEG backend the encoder Workers use (after start). */
@@ -160,9 +148,11 @@ export class StreamingServer {
     // A relay serves only JPEG frames encoded elsewhere.
     // A relay passes on whichever codecs its streams' frames come in (each stream's config says which).
     this.codecs = this.settings.relay ? ["jpeg", "h264"] : await offeredCodecs(this.settings.codecs, log);
-    const workers = this.settings.encoderWorkers === "auto" ? Math.min(2, this.autoWorkerCap) : this.settings.encoderWorkers;
+    const workers = this.settings.encoderWorkers === "auto" ? Math.min(2, this.autoWorkers.cap) : this.settings.encoderWorkers;
     // A relay only serves frames encoded elsewhere (pushEncoded): it starts no encoder.
-    const pool = this.settings.relay ? null : await EncoderPool.create(this.settings.encoder, workers, (msg) => log.error(msg), this.settings.cudaDevice);
+    const pool = this.settings.relay
+      ? null
+      : await EncoderPool.create(this.settings.encoder, workers, (msg) => log.error(msg), this.settings.cudaDevice);
     let listener: Server<ViewerData>;
     try {
       listener = listen({
@@ -190,7 +180,7 @@ export class StreamingServer {
     for (const stream of this.streams.values()) this.attach(stream);
     this.sweepTimer = setInterval(() => {
       for (const stream of this.streams.values()) stream.sweepViewers();
-      if (this.settings.encoderWorkers === "auto") this.sizeEncoders();
+      if (this.settings.encoderWorkers === "auto" && this.pool) this.autoWorkers.size(this.pool, this.streams.values());
     }, 1000);
   }
 
@@ -292,31 +282,6 @@ export class StreamingServer {
     return this.listener ? (performance.now() - this.startedAt) / 1000 : 0;
   }
 
-  /**
-   * "auto": enough Workers to encode every watched stream at its fps at the encode times seen lately (p90), within the
-   * CPUs this process may use. A pool grows at once and shrinks after 10 quiet seconds (encode times are noisy).
-   */
-  private sizeEncoders(): void {
-    const pool = this.pool;
-    if (!pool) return;
-    let workMsPerSecond = 0;
-    for (const stream of this.streams.values()) {
-      // p90, not the median: encode times spread (4K: p50 20 ms, p90 28 ms on an H100 host), and a pool
-      // sized for the median falls a few fps short of the target.
-      const encodeMs = stream.telemetry.encodeMs.quantile(0.9);
-      if (stream.hasClients() && encodeMs !== null) workMsPerSecond += stream.fps * encodeMs;
-    }
-    if (workMsPerSecond === 0) return;
-    const want = workersFor(1, workMsPerSecond, this.autoWorkerCap + 1);
-    this.quietSeconds = want < pool.size ? this.quietSeconds + 1 : 0;
-    if (want > pool.size || this.quietSeconds >= 10) {
-      const change = { from: pool.size, to: want, encodeMsPerSecond: Math.round(workMsPerSecond) };
-      if (want !== pool.size) this.settings.logger.info("encoder workers", change);
-      pool.resize(want);
-      this.quietSeconds = 0;
-    }
-  }
-
   private createStream(name: string, size: { width: number; height: number }, device: string, links: StreamLinks = {}): ServedStream {
     const stream = new ServedStream(name, this.settings.stream, size, device, this, this.settings.logger, links);
     this.streams.set(name, stream);
@@ -329,14 +294,4 @@ export class StreamingServer {
       for (const other of this.streams.values()) if (other !== stream) other.resume();
     });
   }
-}
-
-/** The codecs asked for, or by default JPEG and H.264 where OpenH264 loads. */
-async function offeredCodecs(asked: readonly EncoderKind[] | null, log: Logger): Promise<EncoderKind[]> {
-  if (asked && !asked.includes("h264")) return [...asked];
-  const why = await h264Unavailable();
-  if (why === null) return ["jpeg", "h264"];
-  if (asked) throw new Error(`H.264 is not available: ${why}`);
-  log.warn("H.264 is not offered (JPEG only)", { reason: why });
-  return ["jpeg"];
 }

@@ -16,7 +16,8 @@ export function halve(image: RawImage): RawImage {
   const src = image.pixels;
   const out = scratch;
   if (bpp === 4 && src.byteOffset % 4 === 0 && image.stride % 4 === 0) {
-    halve32(new Uint32Array(src.buffer, src.byteOffset, src.byteLength >> 2), image, new Uint32Array(out.buffer, 0, width * height), width, height);
+    const pixels = new Uint32Array(src.buffer, src.byteOffset, src.byteLength >> 2);
+    halve32(pixels, image, new Uint32Array(out.buffer, 0, width * height), width, height);
     return { pixels: out.subarray(0, stride * height), width, height, stride, format: image.format };
   }
   // Odd last rows or columns (and 1-pixel images) repeat the edge.

@@ -1,14 +1,10 @@
-// VulkanSource: frames rendered by the headless Vulkan library (src/vulkan/) and read back into a
-// ring of 2 persistently mapped slots, handed to the encoder in place (no copy).
-//
-// Not blocking the JS thread: this thread serves the sockets, so it never waits for the device.
-// The C library does its blocking work on a thread of its own: context creation (instance, device,
-// pipeline compiles: 100+ ms on lavapipe) and vkQueueSubmit (which on lavapipe often runs the whole
-// frame before returning). From here we only make calls that return in microseconds: vkc_submit
-// copies the uniforms and queues the slot; vkc_poll reads the timeline semaphore's counter. Waiting
-// is a 1 ms timer between polls (setTimeout(1) fires after ~1.07 ms here), which costs at most ~1 ms
-// of latency per frame and no CPU. A Bun Worker running the whole renderer was the alternative; it
-// would add a message hop per frame and a second event loop for the same result.
+// VulkanSource: frames rendered by the headless Vulkan library (src/vulkan/) and read back into a ring of
+// persistently mapped slots (encoder Workers + 1), handed to the encoder in place (no copy).
+// The JS thread serves the sockets, so it never waits for the device: the C library does its blocking work
+// (context creation, vkQueueSubmit, which on lavapipe runs the whole frame) on a thread of its own; from here
+// only vkc_submit (queues a slot) and vkc_poll (reads the timeline semaphore) are called, with a 1 ms timer
+// between polls (at most ~1 ms of latency, no CPU). A Worker running the renderer would add a message hop per
+// frame and a second event loop for the same result.
 import { toArrayBuffer, type Pointer } from "bun:ffi";
 import type { Frame, FrameSource } from "../frame.ts";
 import type { InputState } from "../input-state.ts";
@@ -49,12 +45,8 @@ export interface VulkanSourceOptions {
   scene?: VulkanScene;
   /** VK_LAYER_KHRONOS_validation with synchronization validation, messages counted. */
   validation?: boolean;
-  /**
-   * Nice value (0-19) of the render threads (the library's and lavapipe's): rendering yields the CPU to
-   * the JS thread and the encoders. Default 0 (unchanged): on this 2-core VM a nice of 5 made no
-   * measurable difference to the event loop's timer gaps while rendering, and it makes rendering yield to
-   * every other process too.
-   */
+  /** Nice value (0-19) of the render threads. Default 0: a nice of 5 made no measurable difference to the
+   *  event loop's timer gaps on a 2-core VM, and it makes rendering yield to every other process too. */
   nice?: number;
   /** What a frame holds (default "rgba"). */
   output?: VulkanOutput;
