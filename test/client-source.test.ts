@@ -79,9 +79,12 @@ test("the page shows 'waiting for the engine' while no producer feeds the stream
   // A page opened now learns it from /api/config, with the last picture, before any new frame.
   const late = await browser.newPage({ viewport: { width: 800, height: 450 } });
   await late.goto(vkcast.url);
-  await late.waitForFunction(() => document.getElementById("status-text")!.textContent === "waiting for the engine", null, {
-    timeout: 10_000,
-  });
+  // The late page watches (the first one controls), so its pill adds its role after the source's state.
+  await late.waitForFunction(
+    () => document.getElementById("status-text")!.textContent!.startsWith("waiting for the engine"),
+    null,
+    { timeout: 10_000 },
+  );
 
   // A new producer: frames resume and the text clears on both pages.
   await feed(100);

@@ -86,14 +86,10 @@ describe("EncoderPool.resize", () => {
         format: "rgba" as const,
         meta: { seq, t: Date.now(), w: 64, h: 48, q: 80 },
       });
-      // Three encodes at once need three Workers that have loaded their backend.
-      await waitFor(() => pool.hasIdleWorker, 5000, "a Worker");
-      const encodes: Promise<unknown>[] = [];
-      for (let seq = 1; seq <= 3; seq++) {
-        await waitFor(() => pool.hasIdleWorker, 5000, `an idle Worker for job ${seq}`);
-        encodes.push(pool.encode(job(seq)));
-      }
-      expect(pool.hasIdleWorker).toBe(false);
+      // Three encodes at once need three Workers that have started; given in one go, each takes its own.
+      await waitFor(() => pool.idleWorkers === 3, 5000, "three started Workers");
+      const encodes = [1, 2, 3].map((seq) => pool.encode(job(seq)));
+      expect(pool.idleWorkers).toBe(0);
       await Promise.all(encodes);
       pool.resize(1);
       expect(pool.size).toBe(1);

@@ -82,6 +82,11 @@ export class EncoderPool {
     return this.slots.some((s) => s.busy === null);
   }
 
+  /** Workers started and not encoding. */
+  get idleWorkers(): number {
+    return this.slots.filter((s) => s.busy === null).length;
+  }
+
   /**
    * Encodes on an idle Worker; call only when `hasIdleWorker`. `onRead` runs when an H.264 Worker says it
    * has read the frame (before its encode ends).
