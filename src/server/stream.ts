@@ -34,8 +34,10 @@ export const DEFAULT_STREAM = "default";
 export const STREAM_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 /** Close code sent to every viewer when the server stops or the stream is removed (RFC 6455 "going away"). */
 export const CLOSE_GOING_AWAY = 1001;
-/** How long closing waits for viewers to see their close frame before it ends the connections. */
-const CLOSE_GRACE_MS = 500;
+/** How long closing waits for viewers to see their close frame before it ends the connections: a viewer
+ *  behind on reading must first drain what it has buffered (500 ms lost it on a busy machine); the main job's
+ *  shutdown limit is 2 s. */
+const CLOSE_GRACE_MS = 1500;
 
 /** A stream with what its listener needs too: viewer events, routes' feeds, attach/detach. */
 export class ServedStream implements Stream, ViewerEvents {
