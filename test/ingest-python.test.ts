@@ -53,6 +53,8 @@ describe("Python client", () => {
     let reported = 0;
     await until(async () => {
       reported = Number((await driver.call({ op: "push", width: 640, height: 360 })).dropped);
+      // Nobody watches, so frames wait unencoded: a snapshot takes the newest out, and the config follows it.
+      await (await fetch(`${url}frame.jpg`)).arrayBuffer();
       return ((await (await fetch(`${url}api/config`)).json()) as { width: number }).width === 640;
     }, "a 640x360 frame to get through");
     expect(reported).toBeGreaterThanOrEqual(1);

@@ -34,7 +34,9 @@ export const DEFAULT_STREAM = "default";
 export const STREAM_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 /** Close code sent to every viewer when the server stops or the stream is removed (RFC 6455 "going away"). */
 export const CLOSE_GOING_AWAY = 1001;
-/** How long closing waits for viewers to read their close frame (after what they have buffered) before it ends them. */
+/** How long closing waits for viewers to see their close frame before it ends the connections: a viewer
+ *  behind on reading must first drain what it has buffered (500 ms lost it on a busy machine); the main job's
+ *  shutdown limit is 2 s. */
 const CLOSE_GRACE_MS = 1500;
 
 /** A stream with what its listener needs too: viewer events, routes' feeds, attach/detach. */
@@ -107,7 +109,7 @@ export class ServedStream implements Stream, ViewerEvents {
       // Edges relay the best tier (tier 0) to their viewers, whatever tiers the viewers here use.
       tiersInUse: () => (this.remoteViewers > this.remoteH264Viewers ? this.hub.tiersInUse().add(0) : this.hub.tiersInUse()),
       deliver: (frame, meta) => {
-        this.noteSent(meta);
+        this.noteFrame(meta);
         const started = performance.now();
         this.hub.publish(frame);
         this.telemetry.publishMs.add(performance.now() - started);
@@ -120,7 +122,7 @@ export class ServedStream implements Stream, ViewerEvents {
         return codec === "h264" ? h264 > 0 : this.viewerCount + this.snapshotsWaiting > h264;
       },
       deliverH264: (frame, meta) => {
-        this.noteSent(meta);
+        this.noteFrame(meta);
         this.hub.publishH264(frame);
         for (const listener of this.h264Listeners) listener(frame, meta);
       },
@@ -129,14 +131,13 @@ export class ServedStream implements Stream, ViewerEvents {
   }
 
   /** A frame went out (in either codec; both carry the same seq): its capture time, and a new size. */
-  private noteSent(meta: FrameMeta): void {
+  private noteFrame(meta: FrameMeta): void {
     this.telemetry.sent(meta.seq, meta.t);
-    this.noteSize(meta.w, meta.h);
-  }
-  private noteSize(width: number, height: number): void {
-    if (width === this.width && height === this.height) return;
-    [this.width, this.height] = [width, height];
-    this.hub.sendConfig(this.config());
+    if (meta.w !== this.width || meta.h !== this.height) {
+      this.width = meta.w;
+      this.height = meta.h;
+      this.hub.sendConfig(this.config());
+    }
   }
 
   get fps(): number {
@@ -157,8 +158,6 @@ export class ServedStream implements Stream, ViewerEvents {
   pushFrame(frame: Frame | Uint8Array): void {
     const f = frame instanceof Uint8Array ? bareFrame(frame, this.width, this.height) : frame;
     checkFrame(f);
-    // Nobody watches: the frame waits unencoded, and /api/config follows its size now rather than when it goes out.
-    if (!this.hasClients()) this.noteSize(f.width, f.height);
     this.pipeline.push(f);
   }
 
@@ -231,7 +230,7 @@ export class ServedStream implements Stream, ViewerEvents {
   pushEncodedH264(frame: EncodedH264Frame, meta: FrameMeta): void {
     if (!this.relayedIdr) return;
     if (frame.idr) this.relayedIdr.lastIdrBytes = frame.data.byteLength;
-    this.noteSent(meta);
+    this.noteFrame(meta);
     this.hub.publishH264(frame);
   }
 
