@@ -30,6 +30,8 @@ import { StreamView } from "./view.ts";
 const PING_INTERVAL_MS = 2000;
 const CLOCK_MS = 250;
 const CONFIG_URL = "./api/config";
+/** Config messages the server pushed so far (see loadConfig). */
+let configsPushed = 0;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const app = $<HTMLElement>("app");
@@ -175,6 +177,7 @@ const conn = new Connection(webSocketUrl, {
         applyConfig(msg);
         break;
       case "config":
+        configsPushed++;
         applyConfig(msg);
         break;
       case "pong":
@@ -234,10 +237,14 @@ function speaksV2(): void {
  * right) and the source's state, which a hello does not carry; the stream does not wait for it.
  */
 function loadConfig(): void {
+  const pushedBefore = configsPushed;
   fetch(CONFIG_URL, { cache: "no-store" })
     .then((r) => (r.ok ? (r.json() as Promise<Partial<StreamConfig>>) : null))
     .then((c) => {
-      if (c && typeof c === "object") applyConfig(c);
+      if (!c || typeof c !== "object") return;
+      // A config the server pushed while this one was on its way is newer: the fetched one must not undo it.
+      if (configsPushed !== pushedBefore) delete c.sourceError;
+      applyConfig(c);
     })
     .catch(() => {});
 }

@@ -91,7 +91,8 @@ test("the page shows 'waiting for the engine' while no producer feeds the stream
   for (const p of [page, late]) {
     await p.waitForFunction(
       () =>
-        document.getElementById("app")!.dataset.state === "live" &&
+        // Shown again: live, or "still" once the new producer's unchanging picture has had its still frame.
+        ["live", "still"].includes(document.getElementById("app")!.dataset.state!) &&
         !document.getElementById("app")!.classList.contains("source-error") &&
         !document.getElementById("status-text")!.textContent!.includes("waiting for the engine"),
       null,
