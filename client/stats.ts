@@ -30,6 +30,11 @@ class Window {
     this.trim(now);
     return this.samples.length;
   }
+  /** Newest value − oldest value of the samples in the window; 0 with fewer than two. */
+  span(now: number): number {
+    this.trim(now);
+    return this.samples.length < 2 ? 0 : this.samples.at(-1)!.value - this.samples[0]!.value;
+  }
   sum(now: number): number {
     this.trim(now);
     let s = 0;
@@ -57,13 +62,17 @@ class Rate {
     this.first ??= { at, value };
     this.events.add(at, value);
   }
-  /** Per second; null before RATE_MIN_MS has been observed. */
-  perSecond(now: number): number | null {
+  /**
+   * Per second; null before RATE_MIN_MS has been observed. `minSpanMs`: the events in the window
+   * took at least this long to make (a burst after a stall made them over more time than they
+   * took to arrive), so they are spread over no less.
+   */
+  perSecond(now: number, minSpanMs = 0): number | null {
     if (this.first === null) return null;
     const observed = Math.min(RATE_WINDOW_MS, now - this.first.at);
     if (observed < RATE_MIN_MS) return null;
     const sum = this.events.sum(now) - (observed < RATE_WINDOW_MS ? this.first.value : 0);
-    return (sum * 1000) / observed;
+    return (sum * 1000) / Math.max(observed, minSpanMs);
   }
   count(now: number): number {
     return this.events.count(now);
@@ -97,6 +106,8 @@ export interface StatsSnapshot {
 
 export class Stats {
   private paints = new Rate();
+  /** The server's capture times of the frames painted in the rate window. */
+  private paintCaptures = new Window(RATE_WINDOW_MS);
   private bytes = new Rate();
   private latencies = new Window(DELAY_WINDOW_MS);
   private localDelays = new Window(DELAY_WINDOW_MS);
@@ -123,6 +134,7 @@ export class Stats {
   framePainted(now: number, receivedAt: number, captureTime: number | undefined): void {
     this.painted++;
     this.paints.add(now);
+    if (captureTime !== undefined) this.paintCaptures.add(now, captureTime);
     this.localDelays.add(now, now - receivedAt);
     const offset = this.clockOffset();
     if (captureTime !== undefined && offset !== null) {
@@ -156,7 +168,9 @@ export class Stats {
     const frames = this.bytes.count(now);
     const bytesPerSecond = this.bytes.perSecond(now);
     return {
-      fps: this.paints.perSecond(now),
+      // A burst of frames held up on the way arrives faster than the server made them: counting by
+      // arrival alone would read 31 of a 30 fps stream; the capture times bound it.
+      fps: this.paints.perSecond(now, this.paintCaptures.span(now)),
       latency: this.latencies.mean(now),
       localDelay: this.localDelays.mean(now),
       decode: this.decodes.mean(now),

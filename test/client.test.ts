@@ -924,6 +924,24 @@ describe("client logic", () => {
     expect(Math.min(...readings)).toBe(30);
   });
 
+  test("a burst of frames held up on the way still reads at most 30 fps: their capture times bound it", () => {
+    // A 30 fps stream whose frames 60..64 are held for 300 ms (a busy machine, a network hiccup)
+    // and then painted at once: by arrival, 4 s windows hold up to 122 paints ("31").
+    const stats = new Stats();
+    const captureEpoch = 1.7e12;
+    const readings: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      const made = (i * 1000) / 30;
+      const painted = i >= 60 && i < 70 ? (70 * 1000) / 30 : made;
+      stats.framePainted(1000 + painted, 1000 + painted, captureEpoch + made);
+      const fps = stats.snapshot(1000 + painted).fps;
+      if (fps !== null) readings.push(Math.round(fps));
+    }
+    for (let now = 1000 + 10_000; now < 1000 + 10_200; now += 7) readings.push(Math.round(stats.snapshot(now).fps!));
+    expect(readings.length).toBeGreaterThan(200);
+    expect(Math.max(...readings)).toBe(30);
+  });
+
   test("a stream that stops reads a falling rate, not the last good one", () => {
     const stats = new Stats();
     for (let t = 0; t <= 5000; t += 1000 / 30) stats.framePainted(t, t, undefined);
