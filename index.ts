@@ -1,5 +1,5 @@
 // vkcast's main job: parse flags, pick a frame source, start the server, stop cleanly on a signal.
-import { type CliOptions, parseCli, usage, UsageError, VERSION } from "./src/cli.ts";
+import { type CliOptions, listenerOptions, parseCli, usage, UsageError, VERSION } from "./src/cli.ts";
 import { runEdgeJob, startOrigin } from "./src/cluster/processes.ts";
 import { chooseEncoder, type EncoderPlan } from "./src/encode/choose.ts";
 import { NvjpegUnavailableError } from "./src/encode/nvjpeg-cuda.ts";
@@ -87,21 +87,12 @@ if (source instanceof VulkanSource) source.setOutput(plan.output);
 if (source) log.info("frame source ready", { source: source.name, device: source.device, width: source.width, height: source.height });
 
 const server = new StreamingServer({
-  host: options.host,
-  port: options.port,
+  ...listenerOptions(options),
   fps: options.fps,
   quality: options.quality,
   interactiveQuality: options.interactiveQuality,
   stillQuality: options.stillQuality,
   control: options.viewOnly ? "none" : options.control,
-  stallTimeout: options.stallTimeout,
-  // undefined: the server's default (a random token unless the host is loopback)
-  token: options.noAuth ? null : options.token,
-  viewToken: options.viewToken,
-  allowOrigins: options.allowOrigin,
-  allowHosts: options.allowHost,
-  maxViewers: options.maxViewers,
-  tls: options.tlsCert && options.tlsKey ? { cert: options.tlsCert, key: options.tlsKey } : null,
   encoder: plan.encoder,
   cudaDevice: plan.cudaDevice,
   encoderWorkers: options.encoderWorkers,

@@ -1,19 +1,7 @@
 // The scale-out section of BENCHMARKS.md, from `bun run bench scaleout` (bench/scaleout.ts) in latest.json.
 import { fmt, table } from "./lib.ts";
+import type { ScaleoutWindow } from "./scaleout.ts";
 
-type Row = {
-  viewersPerEdge: number;
-  fps: number;
-  worstViewerFps: number;
-  latencyP50: number;
-  latencyP99: number;
-  hopP50: number;
-  hopP99: number;
-  viewerMbit: number;
-  edgeEgressMbit: number;
-  cpu: Record<string, number>;
-  brokerCpuMsPerFrame: number;
-};
 type Scaleout = {
   schema: number;
   date: string;
@@ -23,7 +11,7 @@ type Scaleout = {
   device: string;
   options: { edges: number; width: number; height: number; fps: number; quality: number; source: string; seconds: number; repeat: number; quick: boolean };
   viewersPerEdgeAt27fps: number;
-  rows: Row[];
+  rows: ScaleoutWindow[];
   firstFreshFrameMs: { median: number; p90: number; max: number; n: number };
 };
 

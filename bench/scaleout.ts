@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readFrameMeta } from "../client/protocol.ts";
 import { common, freePort, loadAverage, machine, option, procUsage, quantile, spread, type Spread, stamp, table, waitForHttp } from "./lib.ts";
-import { ROOT } from "./servers.ts";
+import { lines, ROOT } from "./servers.ts";
 
 const NATS_SERVER = Bun.which("nats-server") ?? "/usr/sbin/nats-server";
 const SESSION = "bench";
@@ -48,22 +48,6 @@ async function startVkcast(name: string, args: string[], ready: string): Promise
   return { name, proc, port };
 }
 
-/** Reads a process's stdout line by line. */
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  let buffered = "";
-  const reader = stream.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    buffered += decoder.decode(value, { stream: true });
-    for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
-      yield buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-    }
-  }
-}
-
 /** Receive times of frames by seq at one WebSocket (the probe viewers of the hop latency). */
 function probe(url: string): { times: Map<number, number>; socket: WebSocket } {
   const times = new Map<number, number>();
@@ -77,7 +61,8 @@ function probe(url: string): { times: Map<number, number>; socket: WebSocket } {
   return { times, socket };
 }
 
-interface Window {
+/** One window of the scale-out run: a row of its table (bench/scaleout-report.ts). */
+export interface ScaleoutWindow {
   viewersPerEdge: number;
   /** Median and slowest viewer's fps, over every edge's viewers. */
   fps: number;
@@ -97,7 +82,7 @@ interface Window {
   brokerCpuMsPerFrame: number;
 }
 
-async function measureWindow(procs: Proc[], origin: Proc, edges: Proc[], viewersPerEdge: number, warmup: number, seconds: number): Promise<Window> {
+async function measureWindow(procs: Proc[], origin: Proc, edges: Proc[], viewersPerEdge: number, warmup: number, seconds: number): Promise<ScaleoutWindow> {
   const originProbe = probe(`ws://127.0.0.1:${origin.port}/ws`);
   const edgeProbe = probe(`ws://127.0.0.1:${edges[0]!.port}/s/${SESSION}/ws`);
   const viewerProcs = edges.map((edge) =>
@@ -218,16 +203,16 @@ export default async function scaleoutBench(args: string[]) {
     }
     const device = String(((await (await fetch(`http://127.0.0.1:${origin.port}/api/config`)).json()) as { device: string }).device);
     console.log(`-- origin (${source}, ${device}) + ${edgeCount} edges, ${width}x${height} q${quality} at ${fps} fps; ${seconds} s windows after ${warmup} s`);
-    const rows: (Omit<Window, "viewersPerEdge" | "cpu"> & { viewersPerEdge: number; cpu: Record<string, number>; runs: Window[] })[] = [];
+    const rows: (Omit<ScaleoutWindow, "viewersPerEdge" | "cpu"> & { viewersPerEdge: number; cpu: Record<string, number>; runs: ScaleoutWindow[] })[] = [];
     for (const n of viewers) {
-      const runs: Window[] = [];
+      const runs: ScaleoutWindow[] = [];
       for (let r = 0; r < repeat; r++) {
         const w = await measureWindow(running, origin, edges, n, warmup, seconds);
         runs.push(w);
         const cpu = Object.entries(w.cpu).map(([k, v]) => `${k} ${v.toFixed(0)}%`).join(", ");
         console.log(`  ${n} per edge, run ${r + 1}: ${w.fps.toFixed(1)} fps (worst ${w.worstViewerFps.toFixed(1)}), hop p50 ${w.hopP50.toFixed(1)} ms, ${cpu}`);
       }
-      const med = (f: (w: Window) => number) => spread(runs.map(f)).median;
+      const med = (f: (w: ScaleoutWindow) => number) => spread(runs.map(f)).median;
       rows.push({
         viewersPerEdge: n,
         fps: med((w) => w.fps),

@@ -203,7 +203,7 @@ function delta(before: StatsJson | null, after: StatsJson | null, seconds: numbe
 }
 
 /** Reads a process's stdout line by line. */
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   const decoder = new TextDecoder();
   let buffered = "";
   const reader = stream.getReader();

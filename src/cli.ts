@@ -271,6 +271,22 @@ const DEFAULTS: CliOptions = {
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 const envName = (flag: string) => `VKCAST_${flag.toUpperCase().replaceAll("-", "_")}`;
 
+/** The listener's options a server and an edge both take from the command line. */
+export function listenerOptions(o: CliOptions) {
+  return {
+    host: o.host,
+    port: o.port,
+    stallTimeout: o.stallTimeout,
+    // undefined: the server's default (a random token unless the host is loopback)
+    token: o.noAuth ? null : o.token,
+    viewToken: o.viewToken,
+    allowOrigins: o.allowOrigin,
+    allowHosts: o.allowHost,
+    maxViewers: o.maxViewers,
+    tls: o.tlsCert && o.tlsKey ? { cert: o.tlsCert, key: o.tlsKey } : null,
+  };
+}
+
 /** Parses argv (without the runtime and script) over the environment; throws UsageError. */
 export function parseCli(argv: readonly string[], env: Record<string, string | undefined> = process.env): CliOptions {
   const options: Record<string, unknown> = { ...DEFAULTS };

@@ -1,7 +1,7 @@
 // The main job's cluster roles (index.ts): `--nats URL --session NAME` makes the server an origin that
 // publishes its default stream as session NAME; `--edge --nats URL [--session NAME]` runs an edge instead
 // of a frame source.
-import type { CliOptions } from "../cli.ts";
+import { type CliOptions, listenerOptions } from "../cli.ts";
 import type { Logger } from "../log.ts";
 import type { StreamingServer } from "../server.ts";
 import { DEFAULT_STREAM } from "../server/stream.ts";
@@ -44,17 +44,7 @@ export async function startEdge(options: CliOptions, log: Logger): Promise<{ edg
   const broker = await Broker.connect({ url: options.nats!, caFile: options.natsCa, name: "vkcast edge" }, log);
   const edge = new Edge(
     broker,
-    {
-      host: options.host,
-      port: options.port,
-      stallTimeout: options.stallTimeout,
-      token: options.noAuth ? null : options.token,
-      viewToken: options.viewToken,
-      allowOrigins: options.allowOrigin,
-      allowHosts: options.allowHost,
-      maxViewers: options.maxViewers,
-      tls: options.tlsCert && options.tlsKey ? { cert: options.tlsCert, key: options.tlsKey } : null,
-    },
+    listenerOptions(options),
     options.session ?? null,
     log,
   );
