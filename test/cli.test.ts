@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { parseCli, UsageError } from "../src/cli.ts";
 import { VulkanSource } from "../src/sources/vulkan.ts";
+import { startMainJob } from "./helpers/main-job.ts";
 
 const ROOT = join(import.meta.dir, "..");
 
@@ -13,19 +14,6 @@ function runCli(args: string[], env: Record<string, string> = {}) {
     stdout: "pipe",
     stderr: "pipe",
   });
-}
-
-/** Starts `bun run index.ts --port 0 ARGS` and resolves with the URL it prints. */
-async function startMainJob(args: string[]) {
-  const proc = Bun.spawn(["bun", "run", "index.ts", "--port", "0", ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-  const reader = proc.stdout.getReader();
-  let out = "";
-  while (!/open (http:\S+)/.test(out)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`exited early: ${await new Response(proc.stderr).text()}`);
-    out += new TextDecoder().decode(value);
-  }
-  return { proc, url: /open (http:\S+)/.exec(out)![1]! };
 }
 
 describe("bad flags exit 2 with a message naming the flag", () => {

@@ -2,16 +2,14 @@
 // delivered in order when Workers finish out of order, and the stage timings in /api/stats and /metrics.
 import { describe, expect, test } from "bun:test";
 import { ptr } from "bun:ffi";
-import { join } from "node:path";
 import { parseCli, UsageError } from "../src/cli.ts";
 import { EncoderPool } from "../src/encode/pool.ts";
 import { StreamingServer } from "../src/server.ts";
 import { makeRing } from "../src/sources/synthetic.ts";
+import { startMainJob } from "./helpers/main-job.ts";
 import { parsePrometheus } from "./helpers/prometheus.ts";
 import { Viewer } from "./helpers/viewer.ts";
 import { waitFor, waitForAsync } from "./helpers/wait.ts";
-
-const ROOT = join(import.meta.dir, "..");
 
 describe("--encoder-workers", () => {
   test.each([
@@ -32,20 +30,8 @@ describe("--encoder-workers", () => {
   });
 
   test("the main job with --encoder-workers 3 reports 3 Workers and streams at the full rate", async () => {
-    const proc = Bun.spawn(["bun", "run", "index.ts", "--port", "0", "--source", "synthetic", "--encoder-workers", "3", "--fps", "30"], {
-      cwd: ROOT,
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    const { proc, url } = await startMainJob(["--source", "synthetic", "--encoder-workers", "3", "--fps", "30"]);
     try {
-      const reader = proc.stdout.getReader();
-      let out = "";
-      while (!/open (http:\S+)/.test(out)) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`exited early: ${await new Response(proc.stderr).text()}`);
-        out += new TextDecoder().decode(value);
-      }
-      const url = /open (http:\S+)/.exec(out)![1]!;
       const stats = async () => (await fetch(`${url}api/stats`)).json();
       expect((await (await fetch(`${url}api/config`)).json()).encoderWorkers).toBe(3);
       const viewer = await Viewer.connect(`${url.replace("http", "ws")}ws`, false);

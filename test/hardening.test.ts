@@ -11,8 +11,10 @@ import { DEFAULTS } from "../src/server/options.ts";
 import { COUNTERS } from "../src/server/telemetry.ts";
 import { StartError, StreamingServer } from "../src/server.ts";
 import { SyntheticSource } from "../src/sources/synthetic.ts";
+import { startMainJob } from "./helpers/main-job.ts";
 import { parsePrometheus } from "./helpers/prometheus.ts";
 import { pushFrames } from "./helpers/push.ts";
+import { rawRequest, upgradeHeaders } from "./helpers/raw-http.ts";
 import { Viewer, wsUrl } from "./helpers/viewer.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -33,59 +35,12 @@ function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 20
   return { exitCode: run.exitCode, stdout: run.stdout.toString(), stderr: run.stderr.toString() };
 }
 
-/** Starts the main job and resolves once its stdout holds `lines` "open URL" lines. */
-async function startMainJob(args: string[], env: Record<string, string> = {}, lines = 1) {
-  const proc = Bun.spawn(["bun", "run", "index.ts", "--port", "0", "--source", "synthetic", ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const reader = proc.stdout.getReader();
-  let out = "";
-  const urls = () => [...out.matchAll(/open (https?:\S+)/g)].map((m) => m[1]!);
-  while (urls().length < lines) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`exited early: ${await new Response(proc.stderr).text()}`);
-    out += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  return { proc, urls: urls() };
-}
-
 /** Stops a main job with SIGTERM and returns its stderr. */
 async function stopMainJob(proc: Bun.Subprocess<"ignore", "pipe", "pipe">): Promise<string> {
   proc.kill("SIGTERM");
   expect(await proc.exited).toBe(0);
   return await new Response(proc.stderr).text();
 }
-
-/** One raw HTTP request with exactly these headers; for a 101 only the head (the socket is closed). */
-async function raw(port: number, path: string, headers: string[]): Promise<{ status: number; text: string }> {
-  const socket = connect(port, "127.0.0.1");
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((resolve) => {
-    socket.on("data", (d: Buffer) => {
-      chunks.push(d);
-      const head = Buffer.concat(chunks).toString("latin1");
-      if (/^HTTP\/1\.1 (101|200)/.test(head) && head.includes("\r\n\r\n")) socket.destroy();
-    });
-    socket.once("close", () => resolve());
-    socket.on("error", () => resolve());
-  });
-  socket.write(`GET ${path} HTTP/1.1\r\n${headers.map((h) => h + "\r\n").join("")}Connection: close\r\n\r\n`);
-  await done;
-  const text = Buffer.concat(chunks).toString("latin1");
-  return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text };
-}
-
-const upgrade = (origin: string) => [
-  "Upgrade: websocket",
-  "Connection: Upgrade",
-  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-  "Sec-WebSocket-Version: 13",
-  `Origin: ${origin}`,
-];
 
 function makeCert(dir: string, name: string): { cert: string; key: string } {
   const cert = join(dir, `${name}-cert.pem`);
@@ -135,10 +90,10 @@ describe("2. Host allow-list without a token; frames only for this origin", () =
     const port = server.port;
     const evil = `evil.example:${port}`;
     for (const path of ["/", "/frame.jpg", "/api/config", "/stream.mjpeg", "/metrics", "/healthz"]) {
-      expect((await raw(port, path, [`Host: ${evil}`])).status).toBe(403);
+      expect((await rawRequest(port, `GET ${path} HTTP/1.1`, [`Host: ${evil}`])).status).toBe(403);
     }
     // The Origin matches the Host, as it does after rebinding: only the Host check stops it.
-    const ws = await raw(port, "/ws", [`Host: ${evil}`, ...upgrade(`http://${evil}`)]);
+    const ws = await rawRequest(port, "GET /ws HTTP/1.1", [`Host: ${evil}`, ...upgradeHeaders(`http://${evil}`)]);
     expect(ws.status).toBe(403);
     expect(server.stats.upgradesRefused).toBe(1);
   });
@@ -147,16 +102,16 @@ describe("2. Host allow-list without a token; frames only for this origin", () =
     const port = server.port;
     const hosts = [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `LOCALHOST.:${port}`, `vkcast.example:${port}`, "192.0.2.7"];
     for (const host of hosts) {
-      expect((await raw(port, "/api/config", [`Host: ${host}`])).status).toBe(200);
+      expect((await rawRequest(port, "GET /api/config HTTP/1.1", [`Host: ${host}`])).status).toBe(200);
     }
-    expect((await raw(port, "/ws", [`Host: vkcast.example:${port}`, ...upgrade(`http://vkcast.example:${port}`)])).status).toBe(101);
+    expect((await rawRequest(port, "GET /ws HTTP/1.1", [`Host: vkcast.example:${port}`, ...upgradeHeaders(`http://vkcast.example:${port}`)])).status).toBe(101);
   });
 
   test("with a token any Host is served (a reverse proxy's real name, --host 0.0.0.0)", async () => {
     const withToken = new StreamingServer({ port: 0, token: TOKEN });
     await withToken.start(64, 64);
     try {
-      const res = await raw(withToken.port, "/api/config", ["Host: vkcast.real-name.example", `Authorization: Bearer ${TOKEN}`]);
+      const res = await rawRequest(withToken.port, "GET /api/config HTTP/1.1", ["Host: vkcast.real-name.example", `Authorization: Bearer ${TOKEN}`]);
       expect(res.status).toBe(200);
     } finally {
       await withToken.stop();
@@ -323,7 +278,7 @@ describe("7. flag parsing", () => {
   test("an empty boolean is off: VKCAST_NO_AUTH= on 0.0.0.0 still needs the token", async () => {
     expect(parseCli([], { VKCAST_NO_AUTH: "" }).noAuth).toBe(false);
     expect(parseCli(["--view-only="], {}).viewOnly).toBe(false);
-    const { proc, urls } = await startMainJob(["--host", "0.0.0.0"], { VKCAST_NO_AUTH: "" });
+    const { proc, urls } = await startMainJob(["--source", "synthetic", "--host", "0.0.0.0"], { VKCAST_NO_AUTH: "" });
     try {
       expect(urls[0]).toContain("?token=");
       const port = new URL(urls[0]!).port;
@@ -362,7 +317,7 @@ describe("8. auth details", () => {
       .flatMap((list) => list ?? [])
       .filter((a) => a.family === "IPv4")
       .map((a) => a.address);
-    const { proc, urls } = await startMainJob(["--host", "0.0.0.0", "--token", TOKEN], {}, expected.length);
+    const { proc, urls } = await startMainJob(["--source", "synthetic", "--host", "0.0.0.0", "--token", TOKEN], {}, expected.length);
     try {
       expect(urls.map((u) => new URL(u).hostname).sort()).toEqual([...expected].sort());
       for (const url of urls) {
@@ -384,7 +339,7 @@ describe("9. one list of counters, Prometheus conventions", () => {
       const viewer = await Viewer.connect(wsUrl(server.url, "ws?v=2"));
       const stopPushing = pushFrames(server, small, 30);
       for (let i = 0; i < 5; i++) viewer.send({ type: "ping", t: i });
-      expect((await raw(server.port, "/ws", [`Host: 127.0.0.1:${server.port}`, ...upgrade("http://evil.example")])).status).toBe(403);
+      expect((await rawRequest(server.port, "GET /ws HTTP/1.1", [`Host: 127.0.0.1:${server.port}`, ...upgradeHeaders("http://evil.example")])).status).toBe(403);
       const mjpeg = await fetch(`${server.url}stream.mjpeg`);
       const state = { parts: 0, ended: false, error: null as unknown };
       const reader = mjpeg.body!.getReader();
@@ -435,7 +390,7 @@ describe("10. --max-viewers", () => {
     const viewers = await Promise.all([1, 2, 3].map(() => Viewer.connect(wsUrl(server.url), false)));
     try {
       const own = `http://127.0.0.1:${server.port}`;
-      const refused = await raw(server.port, "/ws", [`Host: 127.0.0.1:${server.port}`, ...upgrade(own)]);
+      const refused = await rawRequest(server.port, "GET /ws HTTP/1.1", [`Host: 127.0.0.1:${server.port}`, ...upgradeHeaders(own)]);
       expect(refused.status).toBe(503);
       expect(refused.text).toContain("--max-viewers");
       expect((await fetch(`${server.url}stream.mjpeg`)).status).toBe(503);
@@ -492,7 +447,7 @@ describe("12. small ones", () => {
   test("--log-level debug logs each request; info does not", async () => {
     const runs: Record<string, string> = {};
     for (const level of ["debug", "info"]) {
-      const { proc, urls } = await startMainJob(["--log-level", level]);
+      const { proc, urls } = await startMainJob(["--source", "synthetic", "--log-level", level]);
       expect((await fetch(`${urls[0]}api/config`)).status).toBe(200);
       runs[level] = await stopMainJob(proc);
     }

@@ -2,7 +2,6 @@
 // raw TCP where an HTTP client would tidy the request up (traversal, Origin).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InputState } from "../src/input-state.ts";
@@ -11,39 +10,11 @@ import { createLogger } from "../src/log.ts";
 import { StreamingServer } from "../src/server.ts";
 import { SyntheticSource } from "../src/sources/synthetic.ts";
 import { pushFrames } from "./helpers/push.ts";
+import { rawRequest, upgradeHeaders } from "./helpers/raw-http.ts";
 import { Viewer, wsUrl } from "./helpers/viewer.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 const TOKEN = "s3cret-token-for-tests";
-
-/** Sends one raw HTTP request and returns the status code and the whole response text (for a 101,
- *  the response head: the socket then stays open as a WebSocket, so it is closed at once). */
-async function rawRequest(port: number, requestLine: string, headers: string[] = []): Promise<{ status: number; text: string }> {
-  const socket = connect(port, "127.0.0.1");
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((resolve) => {
-    socket.on("data", (d: Buffer) => {
-      chunks.push(d);
-      const head = Buffer.concat(chunks).toString("latin1");
-      if (head.startsWith("HTTP/1.1 101") && head.includes("\r\n\r\n")) socket.destroy();
-    });
-    socket.once("close", () => resolve());
-    socket.on("error", () => resolve());
-  });
-  await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
-  socket.write(`${requestLine}\r\nHost: 127.0.0.1:${port}\r\n${headers.map((h) => h + "\r\n").join("")}Connection: close\r\n\r\n`);
-  await done;
-  const text = Buffer.concat(chunks).toString("latin1");
-  return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), text };
-}
-
-const upgradeHeaders = (origin?: string) => [
-  "Upgrade: websocket",
-  "Connection: Upgrade",
-  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-  "Sec-WebSocket-Version: 13",
-  ...(origin ? [`Origin: ${origin}`] : []),
-];
 
 describe("token auth", () => {
   const server = new StreamingServer({ port: 0, token: TOKEN });
