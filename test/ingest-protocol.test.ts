@@ -1,7 +1,7 @@
 // The ingest socket protocol (docs/ingest-protocol.md) spoken by hand against a real vkcast:
 // permissions, the ring's life, frames and releases, viewers' news, and every kind of bad producer.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { Viewer, wsUrl } from "./helpers/viewer.ts";
 import { RawProducer, type RingInfo, until, Vkcast, pattern } from "./helpers/ingest.ts";
@@ -26,7 +26,18 @@ afterAll(async () => {
   await vkcast.stop();
 });
 
-const shmFiles = () => readdirSync("/dev/shm").filter((f) => f.startsWith(`vkcast-${vkcast.proc.pid}-`));
+/** vkcast's open descriptors of rings ("/memfd:vkcast-STREAM-ID (deleted)"): a ring's until its producer mapped it. */
+function ringFds(): string[] {
+  const dir = `/proc/${vkcast.proc.pid}/fd`;
+  const links = readdirSync(dir).map((fd) => {
+    try {
+      return readlinkSync(`${dir}/${fd}`);
+    } catch {
+      return ""; // closed meanwhile
+    }
+  });
+  return links.filter((l) => l.startsWith("/memfd:vkcast-"));
+}
 
 describe("ingest protocol", () => {
   test("the socket is 0600 in a directory vkcast made 0700", () => {
@@ -34,7 +45,7 @@ describe("ingest protocol", () => {
     expect(statSync(vkcast.socketPath.replace(/\/[^/]+$/, "")).mode & 0o777).toBe(0o700);
   });
 
-  test("the ring: 0600 under /dev/shm, reserved in full, page-aligned slots, 64-byte rows, gone once mapped", async () => {
+  test("the ring: a memfd of vkcast's, 0600, reserved in full, page-aligned slots, 64-byte rows, closed once mapped", async () => {
     const p = await producer();
     p.send({ type: "hello", version: 1, stream: "main", width: 333, height: 100, format: "rgb", slots: 5 });
     const ring = (await p.next("welcome")).ring as RingInfo;
@@ -43,13 +54,14 @@ describe("ingest protocol", () => {
     expect(ring.stride).toBeGreaterThanOrEqual(333 * 3);
     expect(ring.slotBytes % 4096).toBe(0);
     expect(ring.slotBytes).toBeGreaterThanOrEqual(ring.stride * 100);
-    expect(ring.path.startsWith("/dev/shm/")).toBe(true);
+    expect(ring.path).toMatch(new RegExp(`^/proc/${vkcast.proc.pid}/fd/\\d+$`));
+    expect(readlinkSync(ring.path)).toStartWith("/memfd:vkcast-main-1");
     const stat = statSync(ring.path);
     expect(stat.mode & 0o777).toBe(0o600);
     expect(stat.size).toBe(ring.slots * ring.slotBytes);
     expect(stat.blocks * 512).toBeGreaterThanOrEqual(stat.size); // reserved, not sparse
     p.map(ring);
-    await until(() => !shmFiles().some((f) => ring.path.endsWith(f)), "the ring file to be unlinked after mapped");
+    await until(() => ringFds().length === 0, "vkcast to close the ring's descriptor after mapped");
     p.close();
   });
 
@@ -187,7 +199,7 @@ describe("bad producers are refused with the reason; vkcast and its viewers go o
       p.sendRaw(lines);
       expect(await p.refusal()).toContain(reason);
       watcher.close();
-      await until(() => !shmFiles().some((f) => f.includes("-fuzz-")), "the refused producer's rings to be gone");
+      await until(() => !ringFds().some((f) => f.includes("-fuzz-")), "the refused producer's rings to be gone");
     });
   }
 

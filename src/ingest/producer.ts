@@ -129,7 +129,7 @@ export class Producer {
     const ring = this.unmapped;
     if (!ring || ring.id !== id) throw new ProtocolError(`mapped.ring ${id} is not a ring waiting to be mapped`);
     ring.mapped = true;
-    ring.unlink();
+    ring.closeDescriptor();
     this.unmapped = null;
     const old = this.current;
     this.current = ring;
@@ -252,7 +252,7 @@ export class Producer {
     clearTimeout(this.helloTimer);
     this.backlog = [];
     for (const ring of this.rings.values()) {
-      ring.unlink();
+      ring.closeDescriptor();
       this.retireIfFree(ring);
     }
     if (this.stream !== null && this.target) {

@@ -1,11 +1,12 @@
-// A ring of frame slots in shared memory: a file under /dev/shm (mode 0600) that vkcast creates and
-// reserves in full, the producer maps and writes, and the encoder reads in place.
-import { closeSync, constants, fchmodSync, openSync, unlinkSync } from "node:fs";
-import { reserve } from "./libc.ts";
+// A ring of frame slots in shared memory that vkcast creates and reserves in full, the producer maps and
+// writes, and the encoder reads in place. It is a memfd sealed against shrinking and growing: nothing the
+// producer does to the file can take pages from under vkcast's mapping (a truncated file would SIGBUS the
+// encoder). The producer opens it as /proc/<vkcast's pid>/fd/<fd> until it says `mapped`.
+import { fchmodSync } from "node:fs";
+import { addSeals, closeFd, memfdCreate, reserve, SEAL_SIZE } from "./libc.ts";
 import { BYTES_PER_PIXEL } from "../frame.ts";
 import { ProtocolError, type RingInfo, type RingShape } from "./messages.ts";
 
-export const SHM_DIR = "/dev/shm";
 const PAGE = 4096;
 const ROW_ALIGN = 64;
 
@@ -14,44 +15,42 @@ const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
 export class Ring {
   readonly stride: number;
   readonly slotBytes: number;
-  /** Set once the producer said `mapped` (and the file was unlinked). */
+  /** Set once the producer said `mapped` (and vkcast closed its descriptor). */
   mapped = false;
+  /** Where the producer opens the ring: vkcast's descriptor of it, through /proc. */
+  readonly path: string;
   private memory: Uint8Array | null;
   /** Slots vkcast holds now (submitted and not yet released). */
   private readonly held: boolean[];
-  private linked = true;
+  /** vkcast's descriptor of the memfd until the producer mapped it; -1 after. */
+  private fd: number;
 
   private constructor(
     readonly id: number,
-    readonly path: string,
+    label: string,
     readonly shape: RingShape,
   ) {
     this.stride = roundUp(shape.width * BYTES_PER_PIXEL[shape.format], ROW_ALIGN);
     this.slotBytes = roundUp(this.stride * shape.height, PAGE);
     this.held = new Array(shape.slots).fill(false);
-    this.memory = this.createFile();
-  }
-
-  /** Creates the file, reserves it in full and maps it; a full /dev/shm throws a ProtocolError. */
-  static create(id: number, label: string, shape: RingShape, dir = SHM_DIR): Ring {
-    const random = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(16);
-    return new Ring(id, `${dir}/vkcast-${process.pid}-${label}-${id}-${random}`, shape);
-  }
-
-  private createFile(): Uint8Array {
-    const bytes = this.slotBytes * this.shape.slots;
-    let fd = -1;
+    const bytes = this.slotBytes * shape.slots;
+    this.fd = -1;
     try {
-      fd = openSync(this.path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-      fchmodSync(fd, 0o600); // whatever the umask
-      reserve(fd, bytes);
-      return Bun.mmap(this.path, { shared: true });
+      this.fd = memfdCreate(`vkcast-${label}-${id}`);
+      fchmodSync(this.fd, 0o600); // a memfd is born 0777; /proc/PID/fd already keeps other users out
+      reserve(this.fd, bytes);
+      addSeals(this.fd, SEAL_SIZE);
+      this.memory = Bun.mmap(`/proc/self/fd/${this.fd}`, { shared: true });
     } catch (err) {
-      if (fd !== -1) this.unlink();
-      throw new ProtocolError(`cannot reserve a ring of ${bytes} bytes in ${SHM_DIR}: ${(err as Error).message}`);
-    } finally {
-      if (fd !== -1) closeSync(fd);
+      this.closeDescriptor();
+      throw new ProtocolError(`cannot reserve a ring of ${bytes} bytes of shared memory: ${(err as Error).message}`);
     }
+    this.path = `/proc/${process.pid}/fd/${this.fd}`;
+  }
+
+  /** Creates the memfd, reserves it in full, seals its size and maps it; no memory for it throws a ProtocolError. */
+  static create(id: number, label: string, shape: RingShape): Ring {
+    return new Ring(id, label, shape);
   }
 
   info(): RingInfo {
@@ -82,18 +81,16 @@ export class Ring {
     this.held[slot] = false;
   }
 
-  /** Removes the file's name; the mappings (ours and the producer's) stay. */
-  unlink(): void {
-    if (!this.linked) return;
-    this.linked = false;
-    try {
-      unlinkSync(this.path);
-    } catch {}
+  /** Closes vkcast's descriptor, so the path no longer opens; the mappings (ours and the producer's) stay. */
+  closeDescriptor(): void {
+    if (this.fd < 0) return;
+    closeFd(this.fd);
+    this.fd = -1;
   }
 
   /** Drops vkcast's mapping (unmapped when collected); only once no slot is held. */
   close(): void {
-    this.unlink();
+    this.closeDescriptor();
     this.memory = null;
   }
 }

@@ -26,13 +26,14 @@ def row_stride(width: int, channels: int) -> int:
 
 
 class Ring:
-    """One ring of frame slots, mapped from the file vkcast made. The producer owns the free slots."""
+    """One ring of frame slots, mapped from the shared memory vkcast made (its path is /proc/<vkcast>/fd/N, a link
+    to follow). The producer owns the free slots."""
 
     def __init__(self, info: dict):
         self.id = info["id"]
         self.slots = info["slots"]
         self.slot_bytes = info["slotBytes"]
-        fd = os.open(info["path"], os.O_RDWR | os.O_NOFOLLOW)
+        fd = os.open(info["path"], os.O_RDWR)
         try:
             self._map = mmap.mmap(fd, self.slots * self.slot_bytes, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         finally:
