@@ -18,6 +18,7 @@ import { ControlPanel, controlView } from "./control-panel.ts";
 import { GamepadInput } from "./gamepad.ts";
 import { H264Decoder, h264Supported } from "./h264.ts";
 import { InputForwarder, type OutgoingMessage } from "./input.ts";
+import { InputLatency } from "./input-latency.ts";
 import { overlayRows, StatsOverlay } from "./overlay.ts";
 import { parseViewerMessage, readFrameMeta } from "./protocol.ts";
 import { showSecureContextNotice } from "./secure-context.ts";
@@ -51,6 +52,18 @@ showSecureContextNotice($<HTMLElement>("insecure"), window.isSecureContext);
 
 const session = new Session();
 const stats = new Stats();
+const inputLatency = new InputLatency();
+
+/**
+ * For benchmarks and tests: what the overlay shows, as numbers (README, "The browser client"). E.g. in
+ * Playwright: `await page.evaluate(() => vkcastStats().inputToDisplayMs)`.
+ */
+Object.assign(window, {
+  vkcastStats: () => {
+    const { samplesMs, count } = stats.inputToDisplaySamples();
+    return { ...stats.snapshot(performance.now()), inputToDisplayMs: samplesMs, inputToDisplayCount: count };
+  },
+});
 
 /** Redraws the status and, when it is open, the overlay. */
 function refresh(): void {
@@ -65,7 +78,10 @@ const view = new StreamView({
   canvas,
   viewArea: stage,
   onPaint: (p) => {
-    stats.framePainted(performance.now(), p.receivedAt, p.captureTime);
+    const now = performance.now();
+    stats.framePainted(now, p.receivedAt, p.captureTime);
+    const inputMs = inputLatency.framePainted(p.seq, now);
+    if (inputMs !== null) stats.inputShown(inputMs);
     canvas.dataset.painted = String(stats.painted); // for tests and for anyone inspecting the page
     if (p.seq !== undefined) send({ type: "ack", seq: p.seq });
   },
@@ -119,8 +135,10 @@ function webSocketUrl(): string {
 const SESSION_MESSAGES = new Set(["ack", "ping", "control", "visibility"]);
 
 function send(msg: OutgoingMessage): void {
-  if (!SESSION_MESSAGES.has(msg.type) && !session.controlling) return;
-  conn.send(JSON.stringify(msg));
+  const input = !SESSION_MESSAGES.has(msg.type);
+  if (input && !session.controlling) return;
+  // Input to a v2 server carries its seq (input-latency.ts); an older server would hand the field to its engine.
+  conn.send(JSON.stringify(input && session.v2 ? inputLatency.stamp(msg, performance.now()) : msg));
 }
 
 const conn = new Connection(webSocketUrl, {
@@ -132,6 +150,7 @@ const conn = new Connection(webSocketUrl, {
     stopH264();
     session.opened(performance.now());
     stats.resetConnection();
+    inputLatency.reset();
     controlPanel.reset();
     input.connected();
     if (document.hidden) send({ type: "visibility", visible: false });
@@ -161,6 +180,7 @@ const conn = new Connection(webSocketUrl, {
       if (meta.q !== undefined) session.quality = meta.q;
     }
     session.frameArrived(now);
+    inputLatency.frameArrived(meta?.seq, meta?.in);
     if (h264) h264.decode(bytes, meta, now);
     else view.push(data, now, meta?.seq, meta?.t, meta?.s);
     if (app.dataset.state !== session.state) refresh();
@@ -190,6 +210,7 @@ const conn = new Connection(webSocketUrl, {
         console.warn("vkcast: the server rejected a message:", msg.error);
         break;
       case "presence":
+        inputLatency.viewerId = msg.you;
         controlPanel.setPresence(msg);
         renderControl();
         break;

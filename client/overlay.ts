@@ -31,6 +31,11 @@ export function latencySummaryText(s: SampleSummary): string {
   return `${Math.round(s.p50)} ms${s.p90 === null ? "" : ` (p90 ${Math.round(s.p90)})`}`;
 }
 
+/** Input->display: "34 ms (p90 51)", or n/a before any input was seen on a painted frame. */
+export function inputToDisplayText(s: StatsSnapshot["inputToDisplay"]): string {
+  return s === null ? "n/a" : `${Math.round(s.p50)} ms (p90 ${Math.round(s.p90)})`;
+}
+
 /** A label and its value, or a heading over the rows after it. */
 export type OverlayRow = [label: string, value: string] | { heading: string };
 
@@ -39,6 +44,7 @@ export function overlayRows(session: Session, s: StatsSnapshot, frame: FrameInfo
   const rows: OverlayRow[] = [
     ["fps", fpsText(session, s.fps)],
     ["latency", fmt(s.latency, 0, " ms")],
+    ["input→display", inputToDisplayText(s.inputToDisplay)],
     ["codec", session.codec === "h264" ? "H.264 (WebCodecs)" : "JPEG"],
     ["decode", fmt(s.decode, 1, " ms")],
     ["decode+paint", fmt(s.localDelay, 1, " ms")],

@@ -2,7 +2,7 @@
 // JPEGs, optionally with a JSON COM segment right after SOI; text messages from a v2 server are JSON
 // objects with a `type`.
 
-import type { ViewerMessage } from "../src/protocol/viewer-messages.ts";
+import type { AppliedInput, ViewerMessage } from "../src/protocol/viewer-messages.ts";
 
 /** What a frame's COM segment may carry. Every field is optional: old servers send none. */
 export interface FrameMeta {
@@ -15,6 +15,8 @@ export interface FrameMeta {
   q?: number;
   /** The scale it was encoded at (a smaller tier): w and h stay the frame's size, the client scales it up. */
   s?: number;
+  /** By session id: the highest seq of that viewer's input applied before the frame was rendered. */
+  in?: AppliedInput;
 }
 
 const SOI = 0xd8;
@@ -63,7 +65,16 @@ export function parseFrameMeta(payload: Uint8Array): FrameMeta | null {
     if (typeof v === "number" && Number.isFinite(v)) meta[key] = v;
   }
   if (meta.seq !== undefined && !(Number.isInteger(meta.seq) && meta.seq >= 0)) delete meta.seq;
+  const applied = appliedInput(src.in);
+  if (applied) meta.in = applied;
   return meta;
+}
+
+/** A frame's `in`: an object of seqs (non-negative integers) by session id; null for anything else. */
+function appliedInput(v: unknown): AppliedInput | null {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return null;
+  // fromEntries defines own properties: a key "__proto__" is data, never the prototype.
+  return Object.fromEntries(Object.entries(v).filter(([, seq]) => Number.isSafeInteger(seq) && (seq as number) >= 0));
 }
 
 const MESSAGE_TYPES = new Set<unknown>([

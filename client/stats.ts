@@ -1,12 +1,16 @@
 // Measurements for the stats overlay. Delays are averaged over the last second. Rates (paints per
 // second, bytes per second) are counted over the last RATE_WINDOW_MS: at 30 fps one frame more or
 // less in a 1 s window is ±3% (a 30 fps stream read "31"); in 4 s it is under 1%, so a whole number
-// is honest. Until RATE_MIN_MS of the stream has been seen a rate reads null ("measuring").
+// is honest. Until RATE_MIN_MS of the stream has been seen a rate reads null ("measuring"). Input->display
+// comes only when the user acts, so it is kept by count, not time: quantiles over the newest samples.
 
 const DELAY_WINDOW_MS = 1000;
 export const RATE_WINDOW_MS = 4000;
 export const RATE_MIN_MS = 2000;
 const OFFSET_SAMPLES = 8;
+/** Input->display: the overlay's quantiles are over the newest INPUT_QUANTILE_SAMPLES; vkcastStats() gives INPUT_SAMPLES_KEPT. */
+export const INPUT_QUANTILE_SAMPLES = 64;
+export const INPUT_SAMPLES_KEPT = 512;
 
 interface Sample {
   at: number; // performance.now()
@@ -86,6 +90,21 @@ class Rate {
   }
 }
 
+/** The `p` quantile (0..1) of `values` by nearest rank; null for none. */
+export function quantile(values: readonly number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
+
+/** Input->display over the newest samples: from sending a key or pointer message to painting a frame that follows it. */
+export interface InputToDisplay {
+  p50: number;
+  p90: number;
+  /** Samples since the page loaded. */
+  count: number;
+}
+
 export interface StatsSnapshot {
   /** Frames painted per second; null while measuring. */
   fps: number | null;
@@ -102,6 +121,8 @@ export interface StatsSnapshot {
   mbps: number | null;
   received: number;
   dropped: number;
+  /** null before the first input was seen on a painted frame. */
+  inputToDisplay: InputToDisplay | null;
 }
 
 export class Stats {
@@ -113,6 +134,9 @@ export class Stats {
   private localDelays = new Window(DELAY_WINDOW_MS);
   private decodes = new Window(DELAY_WINDOW_MS);
   private offsets: { rtt: number; offset: number }[] = [];
+  /** The newest input->display delays (ms), oldest first; kept across connections. */
+  private inputDelays: number[] = [];
+  private inputDelayCount = 0;
   received = 0;
   painted = 0;
   dropped = 0;
@@ -147,6 +171,18 @@ export class Stats {
     }
   }
 
+  /** A frame painted now showed input sent `ms` ago (input-latency.ts). */
+  inputShown(ms: number): void {
+    this.inputDelays.push(ms);
+    if (this.inputDelays.length > INPUT_SAMPLES_KEPT) this.inputDelays.shift();
+    this.inputDelayCount++;
+  }
+
+  /** The newest input->display delays (ms, at most INPUT_SAMPLES_KEPT), oldest first, and how many there were in all. */
+  inputToDisplaySamples(): { samplesMs: number[]; count: number } {
+    return { samplesMs: [...this.inputDelays], count: this.inputDelayCount };
+  }
+
   /** A pong: `sentAt` is the ping's performance.now(); `serverTime` the server's epoch ms when it answered. */
   pong(now: number, sentAt: number, serverTime: number): void {
     const rtt = now - sentAt;
@@ -179,7 +215,15 @@ export class Stats {
       mbps: bytesPerSecond === null ? null : (bytesPerSecond * 8) / 1e6,
       received: this.received,
       dropped: this.dropped,
+      inputToDisplay: this.inputToDisplay(),
     };
+  }
+
+  private inputToDisplay(): InputToDisplay | null {
+    const recent = this.inputDelays.slice(-INPUT_QUANTILE_SAMPLES);
+    const p50 = quantile(recent, 0.5);
+    const p90 = quantile(recent, 0.9);
+    return p50 === null || p90 === null ? null : { p50, p90, count: this.inputDelayCount };
   }
 
   /** Rates start over: after a still picture, its pause is not a slow frame rate. */

@@ -34,6 +34,8 @@ describe("parseMessage: messages that are accepted", () => {
     ["resize", { type: "resize", width: 800, height: 600, ratio: 2 }, "input"],
     ["focus_in", { type: "focus_in" }, "input"],
     ["focus_out with a time stamp", { type: "focus_out", time_stamp: 0 }, "input"],
+    ["pointer_move with its input seq", { type: "pointer_move", ...pointer, seq: 12 }, "input"],
+    ["key_down with seq 0 and the largest safe seq", { type: "key_down", key: "a", modifiers: [], seq: Number.MAX_SAFE_INTEGER }, "input"],
     ["key_down with its physical code", { type: "key_down", key: "q", code: "KeyA", modifiers: [] }, "input"],
     ["composed text", { type: "text", text: "é" }, "input"],
     ["composed text at its limit", { type: "text", text: "字".repeat(MAX_TEXT_CHARS) }, "input"],
@@ -108,6 +110,10 @@ describe("parseMessage: messages that are refused, with the reason naming the fi
     ["negative time stamp", json({ type: "focus_in", time_stamp: -1 }), "focus_in.time_stamp must be a number in [0, "],
     ["time stamp as a string", json({ type: "focus_out", time_stamp: "now" }), "focus_out.time_stamp"],
     ["ack without seq", json({ type: "ack" }), "ack.seq must be an integer"],
+    ["input seq negative", json({ type: "key_down", key: "a", modifiers: [], seq: -1 }), "key_down.seq must be an integer in [0, 9007199254740991]"],
+    ["input seq fractional", json({ type: "pointer_move", ...pointer, seq: 2.5 }), "pointer_move.seq must be an integer"],
+    ["input seq past the safe integers", json({ type: "wheel", dx: 0, dy: 1, x: 0, y: 0, modifiers: [], seq: 2 ** 53 }), "wheel.seq"],
+    ["input seq as a string", json({ type: "focus_in", seq: "3" }), "focus_in.seq"],
     ["ack with a negative seq", json({ type: "ack", seq: -1 }), "ack.seq"],
     ["ping without t", json({ type: "ping" }), "ping.t must be a number"],
     ["longer than the limit", json({ type: "key_down", key: "a", modifiers: [], pad: "x".repeat(MAX_MESSAGE_BYTES) }), `longer than ${MAX_MESSAGE_BYTES}`],
@@ -133,6 +139,10 @@ describe("parseMessage: messages that are refused, with the reason naming the fi
       if (!parsed.ok) expect(parsed.error).toMatch(reason);
     });
   }
+
+  test("a session message's seq field is no input seq: on a ping it is an ignored extra", () => {
+    expect(parseMessage(json({ type: "ping", t: 1, seq: -5 }))).toEqual({ ok: true, kind: "control", message: { type: "ping", t: 1 }, ignored: 1 });
+  });
 
   test("extras named like Object's members are ignored, never taken for a field's check", () => {
     expect(parseMessage(json({ type: "focus_in", toString: 1, hasOwnProperty: 2 }))).toEqual({

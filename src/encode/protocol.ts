@@ -1,5 +1,6 @@
 // Messages between the server thread and an encoder Worker.
 import type { GpuFrame, PixelFormat } from "../frame.ts";
+import type { AppliedInput } from "../protocol/viewer-messages.ts";
 import type { BackendName, EncoderChoice } from "./backend.ts";
 
 export interface FrameMeta {
@@ -11,6 +12,8 @@ export interface FrameMeta {
   q: number;
   /** The scale it was encoded at, when not 1 (a smaller tier): w and h stay the frame's own size. */
   s?: number;
+  /** The input applied before the frame was rendered, by viewer; absent before any input with a seq. */
+  in?: AppliedInput;
 }
 
 export interface EncodeJob {

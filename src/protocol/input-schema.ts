@@ -22,6 +22,11 @@ interface Stamped {
   /** When the event happened on the viewer's clock (ms); renderview sends `timestamp` (s) instead. */
   time_stamp?: number;
   timestamp?: number;
+  /**
+   * The viewer's number for this input message, counting up on each connection. The server strips it before
+   * the engine sees the event, and frames say the highest one applied before their render (FrameMeta.in).
+   */
+  seq?: number;
 }
 /** One touch point of jupyter_rfb's `touches` (by touch id). */
 export interface Touch {
@@ -162,7 +167,7 @@ interface Shape {
   control?: true;
 }
 
-/** Each message type's fields; `time_stamp` and `timestamp` are optional everywhere. */
+/** Each message type's fields; `time_stamp` and `timestamp` are optional everywhere, `seq` on input events. */
 const SCHEMA: Record<string, Shape> = {
   pointer_down: { required: pointerFields, optional: { ntouches: integer(0, MAX_TOUCHES), touches } },
   pointer_up: { required: pointerFields, optional: { ntouches: integer(0, MAX_TOUCHES), touches } },
@@ -195,6 +200,8 @@ const SCHEMA: Record<string, Shape> = {
   visibility: { required: { visible: oneOf(true, false) }, control: true },
 };
 const STAMPS: Record<string, Field> = { time_stamp: timeStamp, timestamp: timeStamp };
+/** Optional on every input event (not on session messages: an ack's seq is the frame's). */
+const INPUT_STAMPS: Record<string, Field> = { ...STAMPS, seq: integer(0, Number.MAX_SAFE_INTEGER) };
 /** Field names never taken, even as extras: they would reach Object's prototype in careless code. */
 const FORBIDDEN_FIELDS = new Set(["__proto__", "constructor", "prototype"]);
 
@@ -231,7 +238,7 @@ export function parseMessage(raw: string): ParsedMessage {
   for (const name of Object.keys(data)) {
     if (name === "type" || Object.hasOwn(shape.required, name)) continue;
     if (FORBIDDEN_FIELDS.has(name)) return { ok: false, error: `${type} has a field named '${name}'` };
-    const check = fieldCheck(shape.optional, name) ?? fieldCheck(STAMPS, name);
+    const check = fieldCheck(shape.optional, name) ?? fieldCheck(shape.control ? STAMPS : INPUT_STAMPS, name);
     if (!check) {
       ignored++;
       continue;

@@ -6,6 +6,12 @@ export const PROTOCOL_VERSION = 2;
 
 export type Role = "control" | "view";
 
+/**
+ * A frame's `in` metadata (JPEG COM / H.264 SEI): a viewer's session id (presence's `you`, as a JSON key) -> the
+ * highest `seq` of that viewer's input messages the engine had taken before it rendered the frame.
+ */
+export type AppliedInput = Readonly<Record<string, number>>;
+
 /** Sent once, right after the socket opens. */
 export interface HelloMessage {
   type: "hello";

@@ -16,8 +16,11 @@ export interface InputCounters {
 export interface InputPathParts {
   control: SessionControl;
   counters: InputCounters;
-  /** Hands an event to the engine's queue; returns whether the queue dropped its oldest to take it. */
-  deliver: (event: InputEvent) => boolean;
+  /**
+   * Hands an event to the engine's queue; returns whether the queue dropped its oldest to take it. `from`: the
+   * viewer that sent it, null for a release the server makes on a viewer's behalf.
+   */
+  deliver: (event: InputEvent, from: ViewerKey | null) => boolean;
   /** A viewer's input was taken (interactive quality follows input). */
   noteInput: () => void;
   /** Where accepted input goes instead (an edge forwards it to its origin, which tracks and paces it). */
@@ -27,7 +30,7 @@ export interface InputPathParts {
 export class InputPath {
   private readonly held = new Map<ViewerKey, HeldInput>();
   private lastResizeAt = Number.NEGATIVE_INFINITY;
-  private pendingResize: ResizeEvent | null = null;
+  private pendingResize: { event: ResizeEvent; from: ViewerKey } | null = null;
   private resizeTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly parts: InputPathParts) {
@@ -46,14 +49,14 @@ export class InputPath {
     counters.inputAccepted++;
     this.parts.noteInput();
     if (forward) forward(key, event);
-    else if (event.type === "resize") this.resize(event);
+    else if (event.type === "resize") this.resize(event, key);
     else {
       // A page that lost focus never sends the key_up of what it held.
       if (event.type === "focus_out") this.release(key);
       let held = this.held.get(key);
       if (!held) this.held.set(key, (held = new HeldInput()));
       held.note(event);
-      this.deliver(event);
+      this.deliver(event, key);
     }
     return true;
   }
@@ -63,7 +66,7 @@ export class InputPath {
     const held = this.held.get(key);
     if (!held) return;
     this.held.delete(key);
-    for (const event of held.release()) this.deliver(event);
+    for (const event of held.release()) this.deliver(event, null);
   }
 
   /** Forgets a resize waiting for its turn (the stream stops). */
@@ -74,8 +77,8 @@ export class InputPath {
   }
 
   /** Applies a resize now if the last was long enough ago, else keeps it (the newest wins) for when it is. */
-  private resize(event: ResizeEvent): void {
-    this.pendingResize = fitResize(event);
+  private resize(event: ResizeEvent, from: ViewerKey): void {
+    this.pendingResize = { event: fitResize(event), from };
     if (this.resizeTimer) return;
     const wait = resizeWait(this.lastResizeAt, performance.now());
     if (wait === 0) this.applyResize();
@@ -84,14 +87,14 @@ export class InputPath {
 
   private applyResize(): void {
     this.resizeTimer = null;
-    const event = this.pendingResize;
+    const pending = this.pendingResize;
     this.pendingResize = null;
-    if (!event) return;
+    if (!pending) return;
     this.lastResizeAt = performance.now();
-    this.deliver(event);
+    this.deliver(pending.event, pending.from);
   }
 
-  private deliver(event: InputEvent): void {
-    if (this.parts.deliver(event)) this.parts.counters.inputDropped++;
+  private deliver(event: InputEvent, from: ViewerKey | null): void {
+    if (this.parts.deliver(event, from)) this.parts.counters.inputDropped++;
   }
 }

@@ -10,6 +10,7 @@ import type { EncoderPool } from "../encode/pool.ts";
 import type { EncodeJob, FrameMeta } from "../encode/protocol.ts";
 import { BYTES_PER_PIXEL, type Frame } from "../frame.ts";
 import type { Logger } from "../log.ts";
+import type { AppliedInput } from "../protocol/viewer-messages.ts";
 import type { H264Channel } from "./h264-channel.ts";
 import type { Samples } from "./metrics.ts";
 import type { QualityPolicy } from "./quality.ts";
@@ -81,6 +82,8 @@ export class FramePipeline {
   /** The copy of the newest frame pushed while nobody watched (see keepUnwatched). */
   private unwatchedCopy: Uint8Array | null = null;
   private pendingSince = 0;
+  /** The input applied before the pending frame was pushed (its metadata's `in`). */
+  private pendingInput: AppliedInput | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private timer: ReturnType<typeof setTimeout> | null = null;
   /** Earliest time (performance.now) the next frame may leave, so frames leave at `fps`. */
@@ -131,8 +134,11 @@ export class FramePipeline {
     this.wakeFrameWaiters();
   }
 
-  /** Offers a checked frame; never blocks. A frame still waiting is replaced (dropped and released). */
-  push(frame: Frame): void {
+  /**
+   * Offers a checked frame; never blocks. A frame still waiting is replaced (dropped and released). `applied`:
+   * the input the engine took before it rendered this frame.
+   */
+  push(frame: Frame, applied?: AppliedInput): void {
     if (!this.encoder) {
       frame.release?.();
       return;
@@ -144,6 +150,7 @@ export class FramePipeline {
       c.framesDropped++;
     }
     this.pending = { ...frame, captureTime: frame.captureTime ?? Date.now() };
+    this.pendingInput = applied;
     const now = performance.now();
     this.pendingSince = now;
     const gap = now - this.lastPushAt;
@@ -200,6 +207,7 @@ export class FramePipeline {
   /** Hands the pending frame to idle encoders, unless it is the still picture already sent. */
   private encodePending(): void {
     const frame = this.pending;
+    const input = this.pendingInput;
     const encoder = this.encoder;
     if (!frame || !encoder) return;
     const parts = this.parts;
@@ -240,7 +248,7 @@ export class FramePipeline {
       stride: frame.stride ?? (frame.format === "yuv420" ? frame.width : frame.width * BYTES_PER_PIXEL[frame.format ?? "rgba"]),
       format: frame.format ?? "rgba",
       gpu: frame.gpu,
-      meta: { seq: ++this.seq, t: frame.captureTime!, w: frame.width, h: frame.height, q: quality },
+      meta: { seq: ++this.seq, t: frame.captureTime!, w: frame.width, h: frame.height, q: quality, ...(input ? { in: input } : {}) },
     };
     const failed = (codec: EncoderKind) => (err: Error) => {
       parts.counters.encodeErrors++;

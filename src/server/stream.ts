@@ -13,14 +13,13 @@ import { H264Channel } from "./h264-channel.ts";
 import { H264Fanout } from "./h264-fanout.ts";
 import { SourceHealth } from "./health.ts";
 import { admitMessage } from "./admission.ts";
-import { InputPath } from "./input-path.ts";
-import { InputQueue } from "./input-queue.ts";
 import type { Metric } from "./metrics.ts";
 import type { FrameFeed } from "./mjpeg.ts";
 import type { StreamSettings } from "./options.ts";
 import { type EncodedFrame, type EncodedH264Frame, type FrameEncoder, FramePipeline } from "./pipeline.ts";
 import { QualityPolicy } from "./quality.ts";
 import { JPEG_TIERS } from "./tiers.ts";
+import { StreamInput } from "./stream-input.ts";
 import { type StreamReport, statsSnapshot, StreamTelemetry, streamMetrics } from "./telemetry.ts";
 import { newViewerData, noteAck, type Viewer, type ViewerData, type ViewerEvents } from "./viewer.ts";
 import { sendText, ViewerHub, viewerKey } from "./viewer-hub.ts";
@@ -57,8 +56,7 @@ export class ServedStream implements Stream, ViewerEvents {
   private readonly h264Listeners = new Set<(frame: EncodedH264Frame, meta: FrameMeta) => void>();
   /** A relay's IDRs: their size (the H.264 viewers' budgets) and how to ask for one. */
   private readonly relayedIdr: { lastIdrBytes: number; requestIdr(): void } | null;
-  private readonly input: InputQueue;
-  private readonly inputPath: InputPath;
+  private readonly input: StreamInput;
   private readonly quality: QualityPolicy;
   private readonly pipeline: FramePipeline;
   private readonly hub: ViewerHub;
@@ -82,7 +80,6 @@ export class ServedStream implements Stream, ViewerEvents {
     this.width = size.width;
     this.height = size.height;
     this.health = new SourceHealth(device);
-    this.input = new InputQueue(settings.inputCapacity);
     this.quality = new QualityPolicy(settings);
     this.control = links.control ?? new PolicyControl(settings.control);
     this.authorize = links.authorize;
@@ -91,10 +88,10 @@ export class ServedStream implements Stream, ViewerEvents {
     this.relayedIdr = requestKeyframe ? { lastIdrBytes: 0, requestIdr: () => requestKeyframe() } : null;
     this.hub = new ViewerHub(name, this.control, this.telemetry.stats, log, () => this.config());
     const stream = this;
-    this.inputPath = new InputPath({
+    this.input = new StreamInput({
+      capacity: settings.inputCapacity,
       control: this.control,
       counters: this.telemetry.stats,
-      deliver: (event) => this.input.push(event),
       noteInput: () => this.quality.noteInput(performance.now()),
       ...(links.forwardInput ? { forward: links.forwardInput } : {}),
     });
@@ -158,10 +155,10 @@ export class ServedStream implements Stream, ViewerEvents {
   pushFrame(frame: Frame | Uint8Array): void {
     const f = frame instanceof Uint8Array ? bareFrame(frame, this.width, this.height) : frame;
     checkFrame(f);
-    this.pipeline.push(f);
+    this.pipeline.push(f, this.input.appliedInput);
   }
 
-  /** Validated input events from viewers with control since the last call, oldest first. */
+  /** Validated input events from viewers with control since the last call, oldest first: the next frame pushed follows them. */
   drainInput(): InputEvent[] {
     return this.input.drain();
   }
@@ -195,7 +192,7 @@ export class ServedStream implements Stream, ViewerEvents {
   }
 
   submitInput(key: ViewerKey, event: InputEvent): boolean {
-    return this.inputPath.submit(key, event);
+    return this.input.submit(key, event);
   }
 
   setClipboard(text: string): void {
@@ -368,7 +365,7 @@ export class ServedStream implements Stream, ViewerEvents {
         return;
       case "visibility":
         // A hidden page lets go of what it held, as when it loses focus.
-        if (!msg.visible) this.inputPath.release(key);
+        if (!msg.visible) this.input.release(key);
         this.hub.setVisible(ws, msg.visible, this.pipeline.latestEncoded, this.config());
         return;
     }
@@ -414,7 +411,7 @@ export class ServedStream implements Stream, ViewerEvents {
   /** Closes every viewer (1001, saying `why`) and stops taking frames; resolves once encodes in flight are done. */
   async detach(why: string): Promise<void> {
     const encodesDone = this.pipeline.close();
-    this.inputPath.cancelPending();
+    this.input.cancelPending();
     await this.hub.closeAll(CLOSE_GOING_AWAY, why, CLOSE_GRACE_MS);
     await encodesDone;
     this.h264?.close();
