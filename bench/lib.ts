@@ -110,6 +110,18 @@ export function ratio(a: number | undefined, b: number | undefined): number {
   return a / b;
 }
 
+/** The frame of a ring shown at capture time `t` (ms since the epoch) when the scene runs on the wall clock
+ *  at `fps`: a viewer on the same clock knows from a frame's capture time which frame of the ring it is. */
+export function ringIndex(t: number, fps: number, frames: number): number {
+  return Math.floor((t * fps) / 1000) % frames;
+}
+
+/** Ms until the middle of the next frame slot of the wall clock at `fps` (a tick there never lands twice in one slot). */
+export function untilNextSlot(now: number, fps: number): number {
+  const slot = 1000 / fps;
+  return (Math.floor(now / slot) + 1.5) * slot - now;
+}
+
 /** 1-minute load average, to judge how quiet the machine was. */
 export function loadAverage(): number {
   return Math.round(loadavg()[0]! * 100) / 100;

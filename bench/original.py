@@ -2,12 +2,16 @@
 with bench-only options. The original is not part of this repository: bench/servers.ts finds it and sets the variable.
 
 usage: VKCAST_ORIGINAL=DIR /usr/bin/python3 bench/original.py PORT WIDTH HEIGHT PUSH_FPS QUALITY SERVER_FPS
-           [--frame-file PATH] [--stamp] [--when-watched] [--count-file PATH]
+           [--frame-file PATH | --ring-file PATH] [--stamp] [--when-watched] [--count-file PATH]
        VKCAST_ORIGINAL=DIR /usr/bin/python3 bench/original.py --encode FILE WIDTH HEIGHT COUNT QUALITY ITERATIONS
 
 Without options this is run_seed.py's loop: the same ring of 30 precomputed frames pushed at PUSH_FPS.
   --frame-file PATH  push this one RGBA frame (WIDTH*HEIGHT*4 raw bytes) over and over: a static scene,
                      the same picture the vkcast side is fed.
+  --ring-file PATH   push the frames of this file (N RGBA frames one after the other) with the scene on the
+                     wall clock, as bench/library-server.ts --ring-file does: each push, in the middle of a
+                     frame slot, is frame floor(t_ms * PUSH_FPS / 1000) % N of its push time t_ms, so a viewer
+                     knows from a frame's capture time (--stamp) which frame it was.
   --stamp            write the push time of each frame into a JPEG COM segment right after SOI, in the
                      JSON form vkcast uses ({"t": ms since the epoch}), so the viewer process measures
                      capture->receive latency the same way for both servers. The server's code is not
@@ -68,6 +72,7 @@ def serve(argv):
     stamp = "--stamp" in argv
     when_watched = "--when-watched" in argv
     frame_file = argv[argv.index("--frame-file") + 1] if "--frame-file" in argv else None
+    ring_file = argv[argv.index("--ring-file") + 1] if "--ring-file" in argv else None
     count_file = argv[argv.index("--count-file") + 1] if "--count-file" in argv else None
     logging.basicConfig(level=logging.WARNING)
     srv = StreamingServer(host="127.0.0.1", port=port, quality=quality, fps=server_fps)
@@ -95,6 +100,8 @@ def serve(argv):
     srv.start(w, h)
     if frame_file:
         ring = [np.fromfile(frame_file, dtype=np.uint8).reshape(h, w, 4)]
+    elif ring_file:
+        ring = list(np.fromfile(ring_file, dtype=np.uint8).reshape(-1, h, w, 4))
     else:
         # run_seed.py's ring, unchanged.
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -111,16 +118,23 @@ def serve(argv):
             ring.append(frame.copy())
     n = 0
     t0 = time.perf_counter()
+    slot = 1000 / push_fps
     while True:
-        pixels = ring[n % len(ring)]
+        now_ms = time.time() * 1000
+        pixels = ring[int(now_ms // slot) % len(ring) if ring_file else n % len(ring)]
         if stamp:
             pixels = pixels.view(Stamped)
-            pixels.t = time.time() * 1000
+            pixels.t = now_ms
         if not when_watched or srv.has_clients():
             srv.push_frame(pixels)
         while srv._input_queue.qsize():
             srv._input_queue.get_nowait()
         n += 1
+        if ring_file:
+            # The middle of the next frame slot of the wall clock.
+            now_ms = time.time() * 1000
+            time.sleep(((now_ms // slot + 1.5) * slot - now_ms) / 1000)
+            continue
         nxt = t0 + n / push_fps
         d = nxt - time.perf_counter()
         if d > 0:

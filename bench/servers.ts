@@ -90,10 +90,15 @@ export function vkcastCli(source: "vulkan" | "synthetic", p: StreamParams): Serv
 }
 
 /** The library API (StreamingServer) fed by a producer loop: bench/library-server.ts (synthetic
- *  frames, or one frame from `frameFile`), pushing only while anyone watches unless `always`. */
-export function vkcastLibrary(p: StreamParams, opts: { frameFile?: string; always?: boolean }): ServerSpec {
-  const extra = [...(opts.frameFile ? [`--frame-file=${opts.frameFile}`] : []), ...(opts.always ? ["--always"] : [])];
-  const frames = opts.frameFile ? "the same frame" : "a synthetic ring";
+ *  frames, one frame from `frameFile`, or the frames of `ringFile` by the clock), pushing only while
+ *  anyone watches unless `always`. */
+export function vkcastLibrary(p: StreamParams, opts: { frameFile?: string; ringFile?: string; always?: boolean }): ServerSpec {
+  const extra = [
+    ...(opts.frameFile ? [`--frame-file=${opts.frameFile}`] : []),
+    ...(opts.ringFile ? [`--ring-file=${opts.ringFile}`] : []),
+    ...(opts.always ? ["--always"] : []),
+  ];
+  const frames = opts.frameFile ? "the same frame" : opts.ringFile ? "a ring of frames from a file, by the clock" : "a synthetic ring";
   return {
     side: "vkcast",
     what: `bench/library-server.ts${opts.always ? " --always" : ""} (StreamingServer; ${frames} pushed every tick${opts.always ? ", watched or not" : " while anyone watches"})`,
@@ -113,19 +118,26 @@ export function originalSeed(p: StreamParams, dir: string): ServerSpec {
 }
 
 /** The original through bench/original.py: capture times in COM (stamp), one repeated frame
- *  (frameFile), pushing only while anyone watches (whenWatched), counting encodes (encodeCounter). */
+ *  (frameFile) or a ring of frames by the clock (ringFile), pushing only while anyone watches
+ *  (whenWatched), counting encodes (encodeCounter). */
 export function originalDriver(
   p: StreamParams,
   dir: string,
-  opts: { stamp?: boolean; frameFile?: string; whenWatched?: boolean; encodeCounter?: string },
+  opts: { stamp?: boolean; frameFile?: string; ringFile?: string; whenWatched?: boolean; encodeCounter?: string },
 ): ServerSpec {
   const extra = [
     ...(opts.stamp ? ["--stamp"] : []),
     ...(opts.frameFile ? ["--frame-file", opts.frameFile] : []),
+    ...(opts.ringFile ? ["--ring-file", opts.ringFile] : []),
     ...(opts.whenWatched ? ["--when-watched"] : []),
     ...(opts.encodeCounter ? ["--count-file", opts.encodeCounter] : []),
   ];
-  const shown = [...(opts.stamp ? ["--stamp"] : []), ...(opts.frameFile ? ["--frame-file FILE"] : []), ...(opts.whenWatched ? ["--when-watched"] : [])];
+  const shown = [
+    ...(opts.stamp ? ["--stamp"] : []),
+    ...(opts.frameFile ? ["--frame-file FILE"] : []),
+    ...(opts.ringFile ? ["--ring-file FILE"] : []),
+    ...(opts.whenWatched ? ["--when-watched"] : []),
+  ];
   return {
     side: "original",
     what: `bench/original.py ${shown.join(" ")}`.trim(),
@@ -234,8 +246,18 @@ async function readCounter(file: string | undefined): Promise<number | null> {
   return Number(text.trim() || 0);
 }
 
-/** Starts the server, runs one window against it, stops it. */
-export async function measure(spec: ServerSpec, w: Window): Promise<Measurement> {
+/** A server process started from a spec, answering on `port`. */
+export interface RunningServer {
+  port: number;
+  pid: number;
+  /** The last few KB of its stderr, for error messages. */
+  stderr(): string;
+  /** SIGTERM, then SIGKILL after 5 s; resolves once it exited and its stderr is drained. */
+  stop(): Promise<void>;
+}
+
+/** Starts the server on a free port and waits until it answers /api/config (or throws with its stderr). */
+export async function startServer(spec: ServerSpec): Promise<RunningServer> {
   const port = await freePort();
   if (spec.encodeCounter) await Bun.write(spec.encodeCounter, "0");
   const server = Bun.spawn(spec.command(port), { cwd: ROOT, stdout: "ignore", stderr: "pipe", env: { ...process.env, ...spec.env } });
@@ -245,6 +267,28 @@ export async function measure(spec: ServerSpec, w: Window): Promise<Measurement>
   const drained = (async () => {
     for await (const line of lines(server.stderr)) stderr = (stderr + line + "\n").slice(-4000);
   })();
+  const stop = async () => {
+    server.kill("SIGTERM");
+    const killer = setTimeout(() => server.kill("SIGKILL"), 5000);
+    await server.exited;
+    clearTimeout(killer);
+    await drained;
+  };
+  try {
+    // A server that exits at start (a missing package, a bad flag) fails at once, not after the wait.
+    const exited = server.exited.then((code) => Promise.reject(new Error(`it exited with code ${code}`)));
+    await Promise.race([waitForHttp(`http://127.0.0.1:${port}/api/config`, 60_000), exited]);
+  } catch (err) {
+    await stop();
+    throw new Error(`${spec.what} did not start: ${(err as Error).message}\n${stderr}`);
+  }
+  return { port, pid: server.pid, stderr: () => stderr, stop };
+}
+
+/** Starts the server, runs one window against it, stops it. */
+export async function measure(spec: ServerSpec, w: Window): Promise<Measurement> {
+  const server = await startServer(spec);
+  const port = server.port;
   const sample = async (): Promise<Sample> => ({
     usage: await procUsage(server.pid),
     stats: spec.stats ? await readStats(port) : null,
@@ -252,13 +296,6 @@ export async function measure(spec: ServerSpec, w: Window): Promise<Measurement>
     at: performance.now(),
   });
   try {
-    try {
-      // A server that exits at start (a missing package, a bad flag) fails at once, not after the wait.
-      const exited = server.exited.then((code) => Promise.reject(new Error(`it exited with code ${code}`)));
-      await Promise.race([waitForHttp(`http://127.0.0.1:${port}/api/config`, 60_000), exited]);
-    } catch (err) {
-      throw new Error(`${spec.what} did not start: ${(err as Error).message}\n${stderr}`);
-    }
     const device = spec.stats ? String(((await (await fetch(`http://127.0.0.1:${port}/api/config`)).json()) as { device?: string }).device ?? "") : null;
     let before: Sample | null = null;
     let after: Sample | null = null;
@@ -280,7 +317,7 @@ export async function measure(spec: ServerSpec, w: Window): Promise<Measurement>
         else if (line.startsWith("{")) json = line;
       }
       if ((await viewerProc.exited) !== 0 || !json || !before || !after) {
-        throw new Error(`viewer process failed against ${spec.what} (${w.viewers} viewers + ${w.stalled} stalled); server stderr:\n${stderr}`);
+        throw new Error(`viewer process failed against ${spec.what} (${w.viewers} viewers + ${w.stalled} stalled); server stderr:\n${server.stderr()}`);
       }
       result = JSON.parse(json);
     }
@@ -302,11 +339,7 @@ export async function measure(spec: ServerSpec, w: Window): Promise<Measurement>
       device,
     };
   } finally {
-    server.kill("SIGTERM");
-    const killer = setTimeout(() => server.kill("SIGKILL"), 5000);
-    await server.exited;
-    clearTimeout(killer);
-    await drained;
+    await server.stop();
   }
 }
 

@@ -49,7 +49,8 @@ export async function probe(file: string, format: "h264" | "mjpeg" = "h264"): Pr
 /**
  * SSIM (ffmpeg's ssim filter, all planes) of a coded stream against the raw RGBA frames it was made from,
  * frame by frame, both compared as yuv420p (BT.601, limited range: swscale's default conversion).
- * Returns the mean over all frames and the per-frame values.
+ * With `upscale`, a coded stream smaller than the reference is first scaled up to it (bilinear, as a
+ * page's canvas draws a smaller frame). Returns the mean over all frames and the per-frame values.
  */
 export async function ssim(
   referenceRgba: string,
@@ -57,8 +58,10 @@ export async function ssim(
   height: number,
   coded: string,
   format: "h264" | "mjpeg",
+  opts: { upscale?: boolean } = {},
 ): Promise<{ all: number; perFrame: number[] }> {
-  const graph = "[0:v]format=yuv420p[ref];[1:v]format=yuv420p[dist];[dist][ref]ssim=stats_file=-";
+  const fit = opts.upscale ? `scale=${width}:${height}:flags=bilinear,` : "";
+  const graph = `[0:v]format=yuv420p[ref];[1:v]${fit}format=yuv420p[dist];[dist][ref]ssim=stats_file=-`;
   const out = await run([
     "ffmpeg", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgba", "-s", `${width}x${height}`, "-i", referenceRgba,
     "-f", format, "-i", coded, "-lavfi", graph, "-f", "null", "-",
