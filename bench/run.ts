@@ -6,7 +6,7 @@
 import { mergeResult, writeReport } from "./report.ts";
 import { NO_ORIGINAL, originalDir, OriginalNotFound } from "./servers.ts";
 
-export const BENCHMARKS = ["encode", "render", "fanout", "latency", "stream", "idle", "static", "codec", "ingest", "scaleout"] as const;
+export const BENCHMARKS = ["encode", "render", "fanout", "latency", "stream", "idle", "static", "codec", "ingest", "scaleout", "network"] as const;
 type Name = (typeof BENCHMARKS)[number];
 const LATEST = `${import.meta.dir}/results/latest.json`;
 

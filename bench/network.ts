@@ -1,0 +1,195 @@
+// Viewers behind a shaped link (bench/shaper.ts: a TCP proxy on loopback with a bandwidth, a one-way
+// delay and a loss rate per profile), vkcast beside the original through the same shaper, 720p at 30 fps.
+// Per profile and server: one viewer through the link and one on loopback beside it (bench/network-viewers.ts,
+// a separate process): fps, capture -> receive latency p50/p99, the tier each frame came in (vkcast) and the
+// SSIM of what each viewer received against what was rendered (ffmpeg). Both servers are fed the same ring
+// of the built-in scene (bench/network-scene.ts) by a producer loop: vkcast's library API
+// (bench/library-server.ts --ring-file), the original's own server (bench/original.py --stamp --ring-file).
+// Then input -> display in Chromium through the same link, vkcast only: `bun run index.ts` (the scene live,
+// answering input) and the page's own measurement (bench/network-browser.ts says why not the original).
+//
+// Options: --profiles=NAME,... (all of bench/shaper.ts; 8mbit-20ms with --quick), --size=1280x720, --fps=30,
+// --quality=85, --warmup=S (3), --seconds=S (4; 2 with --quick), --samples=N frames per viewer for SSIM
+// (20; 8 with --quick), --inputs=N key presses per page (10; 4 with --quick), --repeat=N, --quick, --original=DIR.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { launchChromium } from "../test/helpers/browser.ts";
+import { inputToDisplay } from "./network-browser.ts";
+import { renderScene, type Scene, viewedSsim } from "./network-scene.ts";
+import { common, loadAverage, option, spread, type Spread, stamp, table } from "./lib.ts";
+import { NO_ORIGINAL, originalDir, originalDriver, type ServerSpec, type Side, startServer, streamOptions, vkcastCli, vkcastLibrary } from "./servers.ts";
+import { type LinkProfile, PROFILES, startShaper } from "./shaper.ts";
+
+/** The bar of issue 18, at 8 Mbit/s with 20 ms each way; the loopback viewer beside it keeps the full rate and quality. */
+export const NETWORK_BAR = { profile: "8mbit-20ms", fps: 20, latencyP50: 150, latencyP99: 400, loopbackFps: 30, loopbackQuality: 85 };
+const RING_FRAMES = 30;
+
+type ViewerReport = {
+  fps: number;
+  latencyP50: number;
+  latencyP99: number;
+  tierFrames: Record<string, number>;
+  statedTiers: string[];
+  qualityP50: number | null;
+  samples: { file: string; scale: number; captureTimes: number[] }[];
+};
+type Run = { shaped: ViewerReport & { ssim: number }; loopback: ViewerReport & { ssim: number } };
+
+/** One viewer's figures over the runs; tiers as shares of all frames received in the windows. */
+export interface ViewerAggregate {
+  fps: Spread;
+  latencyP50: Spread;
+  latencyP99: Spread;
+  ssim: Spread;
+  qualityP50: Spread;
+  tiers: Record<string, number>;
+  /** The tier (and why) the server's stats named last, in the last run. */
+  statedTier: string | null;
+}
+
+export interface NetworkRow {
+  profile: string;
+  link: LinkProfile;
+  vkcast: { shaped: ViewerAggregate; loopback: ViewerAggregate; inputToDisplayP50: Spread; inputs: number; inputErrors: string[] } | null;
+  original: { shaped: ViewerAggregate; loopback: ViewerAggregate } | null;
+}
+
+function aggregateViewer(runs: (ViewerReport & { ssim: number })[]): ViewerAggregate {
+  const s = (f: (r: ViewerReport & { ssim: number }) => number | null) => spread(runs.map((r) => f(r) ?? NaN));
+  const counts: Record<string, number> = {};
+  for (const r of runs) for (const [tier, n] of Object.entries(r.tierFrames)) counts[tier] = (counts[tier] ?? 0) + n;
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  return {
+    fps: s((r) => r.fps),
+    latencyP50: s((r) => r.latencyP50),
+    latencyP99: s((r) => r.latencyP99),
+    ssim: s((r) => r.ssim),
+    qualityP50: s((r) => r.qualityP50),
+    tiers: Object.fromEntries(Object.entries(counts).map(([tier, n]) => [tier, n / total])),
+    statedTier: runs.at(-1)?.statedTiers.at(-1) ?? null,
+  };
+}
+
+/** A fresh server, a shaper in front of it, the two viewers for one window, then SSIM of what they got. */
+async function measureLink(spec: ServerSpec, profile: LinkProfile, scene: Scene, o: Options): Promise<Run> {
+  const dir = mkdtempSync(join(tmpdir(), "vkcast-network-"));
+  const server = await startServer(spec);
+  const shaper = await startShaper({ host: "127.0.0.1", port: server.port }, profile);
+  try {
+    const path = spec.side === "vkcast" ? "/ws?v=2" : "/ws";
+    const proc = Bun.spawn(
+      ["bun", join(import.meta.dir, "network-viewers.ts"), `ws://127.0.0.1:${shaper.port}${path}`, `ws://127.0.0.1:${server.port}${path}`,
+        `${o.warmup}`, `${o.seconds}`, dir, `${o.samples}`],
+      { stdout: "pipe", stderr: "inherit" },
+    );
+    const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    if (code !== 0) throw new Error(`the viewers failed against ${spec.what} through ${profile.name}; server stderr:\n${server.stderr()}`);
+    const got = JSON.parse(out.trim().split("\n").at(-1)!) as { shaped: ViewerReport; loopback: ViewerReport };
+    const ssimOf = (v: ViewerReport) => viewedSsim(scene, o.width, o.height, o.fps, v.samples, dir);
+    return { shaped: { ...got.shaped, ssim: await ssimOf(got.shaped) }, loopback: { ...got.loopback, ssim: await ssimOf(got.loopback) } };
+  } finally {
+    await shaper.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+type Options = ReturnType<typeof streamOptions> & { samples: number; inputs: number };
+
+export default async function networkBench(args: string[]) {
+  const { quick, repeat } = common(args);
+  const meta = await stamp();
+  const o: Options = {
+    ...streamOptions(args, quick, 4),
+    warmup: Number(option(args, "warmup", "3")),
+    samples: Number(option(args, "samples", quick ? "8" : "20")),
+    inputs: Number(option(args, "inputs", quick ? "4" : "10")),
+  };
+  const names = option(args, "profiles", quick ? NETWORK_BAR.profile : Object.keys(PROFILES).join(",")).split(",").filter(Boolean);
+  const unknown = names.filter((n) => !PROFILES[n]);
+  if (unknown.length) throw new Error(`--profiles: unknown ${unknown.join(", ")} (one of ${Object.keys(PROFILES).join(", ")})`);
+  const profiles = names.map((n) => PROFILES[n]!);
+  const originalAt = originalDir(args);
+  if (!originalAt) console.log(`  ${NO_ORIGINAL}`);
+
+  const scene = await renderScene(o.width, o.height, o.fps, RING_FRAMES);
+  console.log(`  scene: ${scene.source === "vulkan" ? `the built-in Vulkan scene on ${scene.device}` : `synthetic (${scene.device})`}, ${RING_FRAMES} frames`);
+  const sceneDir = mkdtempSync(join(tmpdir(), "vkcast-network-scene-"));
+  const ringFile = join(sceneDir, "ring.rgba");
+  await Bun.write(ringFile, new Blob(scene.frames as Uint8Array<ArrayBuffer>[]));
+  const spec: Record<Side, ServerSpec | null> = {
+    vkcast: vkcastLibrary(o, { ringFile }),
+    original: originalAt ? originalDriver(o, originalAt, { stamp: true, ringFile }) : null,
+  };
+  const live = vkcastCli(scene.source, o);
+
+  const runs = new Map(profiles.map((p) => [p.name, { vkcast: [] as Run[], original: [] as Run[], inputToDisplay: [] as number[], inputErrors: [] as string[] }]));
+  const browser = await launchChromium();
+  try {
+    for (let r = 0; r < repeat; r++) {
+      for (const profile of profiles) {
+        const into = runs.get(profile.name)!;
+        // Alternate which side goes first, so neither always runs on the warmer/cooler machine.
+        for (const side of (r % 2 === 0 ? ["vkcast", "original"] : ["original", "vkcast"]) as Side[]) {
+          if (!spec[side]) continue;
+          const m = await measureLink(spec[side], profile, scene, o);
+          into[side].push(m);
+          console.log(
+            `  round ${r + 1} ${side.padEnd(8)} ${profile.name.padEnd(17)}: ${m.shaped.fps.toFixed(1)} fps, p50 ${m.shaped.latencyP50.toFixed(0)} ms, ` +
+              `p99 ${m.shaped.latencyP99.toFixed(0)} ms, SSIM ${m.shaped.ssim.toFixed(3)}, tiers ${JSON.stringify(m.shaped.tierFrames)}; ` +
+              `loopback ${m.loopback.fps.toFixed(1)} fps, SSIM ${m.loopback.ssim.toFixed(3)}`,
+          );
+        }
+        // A page that measured nothing costs this figure, not the others already taken.
+        const ms = await inputToDisplay(browser, live, profile, o.inputs).catch((err: Error) => {
+          into.inputErrors.push(err.message.split("\n")[0]!);
+          return NaN;
+        });
+        into.inputToDisplay.push(ms);
+        console.log(`  round ${r + 1} chromium ${profile.name.padEnd(17)}: input -> display p50 ${ms.toFixed(0)} ms${into.inputErrors.at(-1) && Number.isNaN(ms) ? ` (${into.inputErrors.at(-1)})` : ""}`);
+      }
+    }
+  } finally {
+    await browser.close();
+    rmSync(sceneDir, { recursive: true, force: true });
+  }
+
+  const rows: NetworkRow[] = profiles.map((link) => {
+    const got = runs.get(link.name)!;
+    const side = (rs: Run[]) => (rs.length ? { shaped: aggregateViewer(rs.map((x) => x.shaped)), loopback: aggregateViewer(rs.map((x) => x.loopback)) } : null);
+    const v = side(got.vkcast);
+    return { profile: link.name, link, vkcast: v && { ...v, inputToDisplayP50: spread(got.inputToDisplay), inputs: o.inputs, inputErrors: got.inputErrors }, original: side(got.original) };
+  });
+  const pct = (tiers: Record<string, number>) =>
+    Object.entries(tiers)
+      .sort((a, b) => b[1] - a[1])
+      .map(([t, share]) => `${t} ${Math.round(share * 100)}%`)
+      .join(", ");
+  console.log(`\nthrough the shaped link, ${o.width}x${o.height} q${o.quality} at ${o.fps} fps; median of ${repeat} run(s)`);
+  console.log(
+    table(
+      ["profile", "server", "fps", "p50 ms", "p99 ms", "tier", "SSIM", "input->display p50 ms", "loopback fps", "loopback q", "loopback SSIM"],
+      rows.flatMap((row) =>
+        (["vkcast", "original"] as const).flatMap((name) => {
+          const x = row[name];
+          if (!x) return [];
+          return [[row.profile, name, x.shaped.fps.median, x.shaped.latencyP50.median, x.shaped.latencyP99.median, pct(x.shaped.tiers) || "-",
+            x.shaped.ssim.median.toFixed(3), name === "vkcast" ? row.vkcast!.inputToDisplayP50.median : NaN, x.loopback.fps.median,
+            x.loopback.qualityP50.median, x.loopback.ssim.median.toFixed(3)]];
+        }),
+      ),
+    ),
+  );
+  return {
+    schema: 1,
+    ...meta,
+    loadAfter: loadAverage(),
+    options: { width: o.width, height: o.height, fps: o.fps, quality: o.quality, warmup: o.warmup, seconds: o.seconds, samples: o.samples, inputs: o.inputs, repeat, quick, profiles: names },
+    scene: { source: scene.source, device: scene.device, frames: RING_FRAMES },
+    servers: { vkcast: spec.vkcast!.what, original: spec.original?.what ?? null, browser: live.what },
+    originalMeasured: originalAt !== null,
+    bar: NETWORK_BAR,
+    rows,
+  };
+}
