@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { barChart, niceScale, wrap } from "./chart.ts";
 import { ratio, spread } from "./lib.ts";
-import { cell, fpsPrecision, markdown, mergeResult, num, ratioCell, times } from "./report.ts";
+import { cell, fpsPrecision, markdown, mergeResult, num, ratioCell, tierCell, times } from "./report.ts";
 import { originalDir, OriginalNotFound } from "./servers.ts";
 
 describe("statistics", () => {
@@ -152,6 +152,59 @@ describe("what the report says is what was measured", () => {
     const md = markdown({ encode: encode({ machine: { cores: 2, cpu: "x" }, originalMeasured: false }) });
     expect(md).toContain("Only vkcast was measured here: the original was not found");
     expect(md).not.toContain("the original's Pillow");
+  });
+});
+
+describe("the network section", () => {
+  const sp = (median: number, min = median, max = median) => ({ median, min, max, n: 3 });
+  const viewer = (fps: number, p50: number, p99: number, tiers: Record<string, number>, q: number | null = 85) => ({
+    fps: sp(fps, fps - 1, fps), latencyP50: sp(p50), latencyP99: sp(p99), ssim: sp(0.958, 0.95, 0.96), qualityP50: q === null ? sp(NaN) : sp(q), tiers, statedTier: null,
+  });
+  const network = (shapedFps: number, originalMeasured = true) => ({
+    schema: 1,
+    date: "2026-01-01T00:00:00Z",
+    machine: { cores: 2, cpu: "Test CPU" },
+    options: { width: 1280, height: 720, fps: 30, quality: 85, warmup: 3, seconds: 4, samples: 20, inputs: 10, repeat: 3, quick: false },
+    scene: { source: "vulkan", device: "llvmpipe", frames: 30 },
+    servers: { vkcast: "bench/library-server.ts", original: originalMeasured ? "bench/original.py --stamp --ring-file FILE" : null, browser: "bun run index.ts" },
+    originalMeasured,
+    bar: { profile: "8mbit-20ms", fps: 20, latencyP50: 150, latencyP99: 400, loopbackFps: 30, loopbackQuality: 85 },
+    rows: [{
+      profile: "8mbit-20ms",
+      link: { bps: 8e6, delayMs: 20, loss: 0 },
+      vkcast: { shaped: viewer(shapedFps, 51, 114, { small: 0.9, low: 0.1 }), loopback: viewer(30, 4, 6, { full: 1 }), inputToDisplayP50: sp(95), inputs: 10, inputErrors: [] },
+      original: originalMeasured ? { shaped: viewer(11.5, 738, 962, { none: 1 }, null), loopback: viewer(10, 700, 900, { none: 1 }, null) } : null,
+    }],
+  });
+  const section = (md: string) => md.slice(md.indexOf("## Real networks"), md.indexOf("## How it is measured"));
+
+  test("a row per server: fps, latency, tier shares, SSIM, input -> display for vkcast only, the loopback viewer beside it", () => {
+    const md = section(markdown({ network: network(26) }));
+    expect(md).toContain("the built-in Vulkan scene (rendered on llvmpipe)");
+    const cells = (side: string) => md.split("\n").find((l) => l.includes(`| ${side} `))!.split("|").slice(1, -1).map((c) => c.trim());
+    expect(cells("vkcast")).toEqual([
+      "8mbit-20ms (8.00 Mbit/s, 20 ms)", "vkcast", "26.0 (25.0–26.0)", "51", "114", "small 90%, low 10%", "0.958 (0.950–0.960)", "95", "30.0 (29.0–30.0)", "q85, full 100%", "0.958 (0.950–0.960)",
+    ]);
+    expect(cells("original")).toEqual([
+      "8mbit-20ms (8.00 Mbit/s, 20 ms)", "original", "11.5 (10.5–11.5)", "738", "962", "one quality", "0.958 (0.950–0.960)", "n/a", "10.0 (9.0–10.0)", "q85", "0.958 (0.950–0.960)",
+    ]);
+    expect(md).toContain("**met** (26.0 fps ≥ 20 ✓, p50 51 ms ≤ 150 ✓, p99 114 ms ≤ 400 ✓, loopback 30.0 fps ✓, loopback q85, full 100% ✓)");
+    expect(md).toContain("2 cores, Test CPU");
+  });
+
+  test("the bar says which part was not met; a run without the original says so and quotes none of it", () => {
+    const md = markdown({ network: network(12, false) });
+    expect(section(md)).toContain("**not met** (12.0 fps ≥ 20 ✗");
+    expect(section(md)).toContain("Only vkcast was measured here");
+    expect(section(md)).not.toContain("| original |");
+    expect(md).toContain("**Through a shaped link, 8.00 Mbit/s, 20 ms each way**");
+    expect(md).not.toContain("(original: 11.5 fps");
+    expect(markdown({})).toContain("`bun run bench network`");
+  });
+
+  test("tiers read as shares, most used first; frames without tiers as one quality", () => {
+    expect(tierCell({ low: 0.25, small: 0.75 })).toBe("small 75%, low 25%");
+    expect(tierCell({ none: 1 })).toBe("one quality");
   });
 });
 
