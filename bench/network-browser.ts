@@ -22,7 +22,7 @@ export async function inputToDisplay(browser: Browser, spec: ServerSpec, profile
     for (let i = 0; i < inputs; i++) {
       const before = await measuredInputs(page);
       await page.keyboard.press(i % 2 === 0 ? "ArrowLeft" : "ArrowRight");
-      await page.waitForFunction((n) => Number(document.getElementById("view")!.dataset.inputs ?? 0) > n, before, { timeout: 3_000 });
+      await page.waitForFunction((n) => Number(document.getElementById("view")!.dataset.inputs ?? 0) > n, before, { timeout: 10_000 });
     }
     return Number(await page.evaluate(() => document.getElementById("view")!.dataset.inputToDisplayP50 ?? NaN));
   } finally {

@@ -9,8 +9,8 @@
 // answering input) and the page's own measurement (bench/network-browser.ts says why not the original).
 //
 // Options: --profiles=NAME,... (all of bench/shaper.ts; 8mbit-20ms with --quick), --size=1280x720, --fps=30,
-// --quality=85, --warmup=S (3), --seconds=S (4; 2 with --quick), --samples=N frames per viewer for SSIM
-// (20; 8 with --quick), --inputs=N key presses per page (10; 4 with --quick), --repeat=N, --quick, --original=DIR.
+// --quality=85, --warmup=S (2), --seconds=S (4; 2 with --quick), --samples=N frames per viewer for SSIM
+// (20; 8 with --quick), --inputs=N key presses per page (8; 4 with --quick), --repeat=N, --quick, --original=DIR.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -85,7 +85,8 @@ async function measureLink(spec: ServerSpec, profile: LinkProfile, scene: Scene,
     );
     const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
     if (code !== 0) throw new Error(`the viewers failed against ${spec.what} through ${profile.name}; server stderr:\n${server.stderr()}`);
-    const got = JSON.parse(out.trim().split("\n").at(-1)!) as { shaped: ViewerReport; loopback: ViewerReport };
+    // A figure of no frames (a latency of none) comes as null in JSON: NaN again, as the aggregates expect.
+    const got = JSON.parse(out.trim().split("\n").at(-1)!, (_k, v) => (v === null ? NaN : v)) as { shaped: ViewerReport; loopback: ViewerReport };
     const ssimOf = (v: ViewerReport) => viewedSsim(scene, o.width, o.height, o.fps, v.samples, dir);
     return { shaped: { ...got.shaped, ssim: await ssimOf(got.shaped) }, loopback: { ...got.loopback, ssim: await ssimOf(got.loopback) } };
   } finally {
@@ -102,9 +103,9 @@ export default async function networkBench(args: string[]) {
   const meta = await stamp();
   const o: Options = {
     ...streamOptions(args, quick, 4),
-    warmup: Number(option(args, "warmup", "3")),
+    warmup: Number(option(args, "warmup", "2")),
     samples: Number(option(args, "samples", quick ? "8" : "20")),
-    inputs: Number(option(args, "inputs", quick ? "4" : "10")),
+    inputs: Number(option(args, "inputs", quick ? "4" : "8")),
   };
   const names = option(args, "profiles", quick ? NETWORK_BAR.profile : Object.keys(PROFILES).join(",")).split(",").filter(Boolean);
   const unknown = names.filter((n) => !PROFILES[n]);
