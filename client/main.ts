@@ -55,7 +55,7 @@ const stats = new Stats();
 const inputLatency = new InputLatency();
 
 /**
- * For benchmarks and tests: what the overlay shows, as numbers (README, "The browser client"). E.g. in
+ * For benchmarks and tests: what the overlay shows, as numbers (README, "Input to display"). E.g. in
  * Playwright: `await page.evaluate(() => vkcastStats().inputToDisplayMs)`.
  */
 Object.assign(window, {

@@ -1,7 +1,7 @@
 // Input to display on the server: a viewer's input messages carry a `seq`, and each frame's metadata (JPEG COM,
 // H.264 SEI) says, by session id, the highest seq the engine had taken before that frame was rendered. Checked
 // frame by frame against what a real engine drained before each push: a pushFrame embedder, the built-in engine
-// loop, and several drivers at once. Real server, real sockets, real encoders. Then the page's side as pure
+// loop, several drivers at once, and an ingest producer (vkcast --source ipc). Real server, real sockets, real encoders. Then the page's side as pure
 // logic: which sent message a painted frame measures, and the overlay's quantiles.
 import { afterEach, describe, expect, test } from "bun:test";
 import { InputLatency } from "../client/input-latency.ts";
@@ -15,7 +15,10 @@ import { silentLogger } from "../src/log.ts";
 import type { InputEvent } from "../src/protocol/input-schema.ts";
 import { StreamingServer, type StreamingServerOptions } from "../src/server.ts";
 import { SyntheticSource } from "../src/sources/synthetic.ts";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { H264Viewer } from "./helpers/h264-viewer.ts";
+import { pattern, RawProducer, Vkcast } from "./helpers/ingest.ts";
 import { Viewer, wsUrl } from "./helpers/viewer.ts";
 import { waitFor } from "./helpers/wait.ts";
 
@@ -183,6 +186,34 @@ describe("the built-in engine loop", () => {
       }
     }
   }, 30_000);
+});
+
+describe("an ingest producer", () => {
+  test("input delivered to the producer before it submits a frame counts as applied to that frame", async () => {
+    const [w, h] = [64, 48];
+    const vkcast = await Vkcast.start(`${mkdtempSync(`${tmpdir()}/vkcast-inseq-`)}/ingest.sock`, [`--width=${w}`, `--height=${h}`]);
+    cleanups.push(() => vkcast.stop());
+    const producer = await RawProducer.connect(vkcast.socketPath);
+    cleanups.push(() => producer.close());
+    await producer.handshake({ stream: "main", width: w, height: h });
+    const viewer = await Viewer.connect(wsUrl(vkcast.url, "ws?v=2"), false);
+    cleanups.push(() => viewer.close());
+    await viewer.until(() => viewer.texts.some((t) => t.type === "presence"), 10_000, "presence");
+    const you = String(viewer.texts.find((t) => t.type === "presence")!.you);
+    expect(await producer.next("watching")).toEqual({ type: "watching", value: true });
+    const frameAt = async (t: number) => {
+      await viewer.until(() => viewer.frames.some((f) => f.meta?.t === t), 10_000, `the frame submitted at t=${t}`);
+      return viewer.frames.find((f) => f.meta?.t === t)!.meta!;
+    };
+    const t0 = Date.now();
+    producer.submit(0, w, h, pattern(w, h), { t: t0 });
+    expect((await frameAt(t0)).in).toBeUndefined();
+    viewer.send(key(5));
+    // The producer gets the event without its seq; a frame it submits after that follows seq 5.
+    expect((await producer.next("input")).event).toEqual({ type: "key_down", key: "k5", modifiers: [] });
+    producer.submit(1, w, h, pattern(w, h, 8), { t: t0 + 1 });
+    expect((await frameAt(t0 + 1)).in).toEqual({ [you]: 5 });
+  }, 60_000);
 });
 
 describe("the page's measurement (pure)", () => {
