@@ -75,6 +75,7 @@ describe("faults", () => {
     expect((await fetch(edges[0]!.at("s/demo/healthz"))).status).toBe(503);
     expect(viewer.open).toBe(true);
     const seqBefore = lastSeq();
+    const textsBefore = viewer.texts.length;
 
     const again = await VkcastProcess.start([...SMALL, "--nats", broker.url(), "--session", "demo"]);
     running.push(again);
@@ -84,6 +85,11 @@ describe("faults", () => {
     expect(lastSeq()).toBeGreaterThan(seqBefore);
     expect((await fetch(edges[0]!.at("s/demo/healthz"))).status).toBe(200);
     await waitForAsync(async () => (await again.json<Stats>("api/config")).viewers === 1, 5000, "the new origin to know the edge's viewer");
+    // Renumbered frames still say the input they follow (by the session id the new origin gave the viewer).
+    await viewer.until(() => viewer.texts.slice(textsBefore).some((t) => t.type === "presence"), 5000, "presence from the new origin");
+    const you = String([...viewer.texts].reverse().find((t) => t.type === "presence")!.you);
+    viewer.send({ type: "key_down", key: "a", modifiers: [], seq: 3 });
+    await viewer.until(() => viewer.frames.some((f) => f.meta?.in?.[you] === 3), 10000, "a renumbered frame after the key");
   }, 60000);
 
   test("a frozen edge never slows the origin, and serves no stale frame when it thaws", async () => {

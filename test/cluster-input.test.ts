@@ -58,11 +58,15 @@ describe("input through an edge", () => {
     await viewer.until(() => viewer.frames.length > 2, 10000, "frames at the edge");
     const yaw = source.cameraState.yaw;
     const accepted = stats().inputAccepted;
-    viewer.send(drag("pointer_down", 100, [1]));
-    for (let x = 110; x <= 200; x += 10) viewer.send(drag("pointer_move", x, [1]));
-    viewer.send(drag("pointer_up", 200, []));
+    let seq = 0;
+    viewer.send({ ...drag("pointer_down", 100, [1]), seq: ++seq });
+    for (let x = 110; x <= 200; x += 10) viewer.send({ ...drag("pointer_move", x, [1]), seq: ++seq });
+    viewer.send({ ...drag("pointer_up", 200, []), seq: ++seq });
     await waitFor(() => source.cameraState.yaw !== yaw, 5000, "the origin's camera to turn");
     await waitFor(() => stats().inputAccepted - accepted === 12, 5000, "12 events counted at the origin");
+    // The origin's frames say the input they follow, by the session id the edge's viewer knows itself by.
+    const you = String(viewer.texts.find((t) => t.type === "presence")!.you);
+    await viewer.until(() => viewer.frames.some((f) => f.meta?.in?.[you] === 12), 5000, "a frame after all 12 events, at the edge");
     // A resize at the edge changes what the origin renders: the edge's viewers get the new size.
     viewer.send({ type: "resize", width: 480, height: 270, ratio: 1 });
     await viewer.until(() => viewer.frames.at(-1)?.meta?.w === 480, 5000, "480x270 frames through the edge");

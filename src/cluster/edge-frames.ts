@@ -115,7 +115,7 @@ export class FrameReceiver {
     }
     const seq = header.seq + this.seqOffset;
     this.lastSeq = Math.max(this.lastSeq, seq);
-    return { seq, t: header.t, w: header.w, h: header.h, q: header.q };
+    return { seq, t: header.t, w: header.w, h: header.h, q: header.q, ...(header.in ? { in: header.in } : {}) };
   }
 
   /** Whether a frame captured at `t` is stale: older than the freshest seen lately by STALE_AFTER_MS. */
