@@ -2,6 +2,8 @@
 // metadata. WebCodecs' VideoDecoder decodes it with optimizeForLatency (no frame held back for
 // reordering; the stream has none). It is used only where isConfigSupported says yes (it needs a secure
 // context: https or localhost); any decoder error is reported once, and the page goes back to JPEG.
+// A decoded frame is handed over as RGBA pixels: VideoFrame.copyTo converts a 720p frame in about 1 ms,
+// where drawImage(frame) on a canvas without a GPU took 15-30 ms of the main thread (bench/codec-latency.ts).
 
 import { isDisposable, isIdrAccessUnit, NAL_SPS, nalUnits } from "../src/encode/h264-annexb.ts";
 import { readSeiPayload } from "../src/encode/h264-sei.ts";
@@ -29,8 +31,11 @@ export interface DecodedInfo {
 }
 
 export interface H264Events {
-  /** A decoded frame: paint it and close it at once (a decoder has few frames to lend). */
-  onFrame(frame: VideoFrame, info: DecodedInfo): void;
+  /**
+   * A decoded frame: its RGBA pixels (valid until the next onFrame), or, where this browser cannot copy a
+   * frame as RGBA, the frame itself: paint it and close it at once (a decoder has few frames to lend).
+   */
+  onFrame(picture: ImageData | VideoFrame, info: DecodedInfo): void;
   /** The decoder failed: this decoder is closed and decodes nothing more. */
   onError(error: string): void;
   /** A frame nothing refers to was skipped: the decoder was still busy with earlier ones. */
@@ -59,17 +64,60 @@ export class H264Decoder {
   private nextTimestamp = 0;
   /** What each chunk in the decoder carries, by its timestamp. */
   private readonly inside = new Map<number, DecodedInfo & { sentAt: number }>();
+  /** A decoded frame waiting for the one being copied (a newer one replaces it), and whether one is. */
+  private waiting: { frame: VideoFrame; info: DecodedInfo & { sentAt: number } } | null = null;
+  private copying = false;
+  private pixels: ImageData | null = null;
+  /** Cleared once copyTo refused RGBA: frames are then handed over as they are. */
+  private copiesRgba = true;
 
   constructor(private readonly ev: H264Events) {
     this.decoder = new VideoDecoder({
       output: (frame) => {
         const info = this.inside.get(frame.timestamp);
         this.inside.delete(frame.timestamp);
-        if (!info) return frame.close();
-        this.ev.onFrame(frame, { ...info, decodeMs: performance.now() - info.sentAt });
+        if (!info || this.failed) return frame.close();
+        if (this.waiting) {
+          this.waiting.frame.close();
+          this.ev.onDrop();
+        }
+        this.waiting = { frame, info };
+        if (!this.copying) void this.handOver();
       },
       error: (err) => this.fail(`${err.name}: ${err.message}`),
     });
+  }
+
+  /** Hands the decoded frames over in order, one copy at a time; decodeMs runs from decode() to the pixels. */
+  private async handOver(): Promise<void> {
+    this.copying = true;
+    while (this.waiting && !this.failed) {
+      const { frame, info } = this.waiting;
+      this.waiting = null;
+      const pixels = await this.rgba(frame);
+      if (this.failed) {
+        frame.close();
+        break;
+      }
+      const done = { meta: info.meta, receivedAt: info.receivedAt, decodeMs: performance.now() - info.sentAt };
+      this.ev.onFrame(pixels ?? frame, done);
+      if (pixels) frame.close();
+    }
+    this.copying = false;
+  }
+
+  /** The frame's visible pixels as RGBA (sRGB), in a buffer reused while the size stays; null where unsupported. */
+  private async rgba(frame: VideoFrame): Promise<ImageData | null> {
+    if (!this.copiesRgba) return null;
+    const { width, height } = frame.visibleRect!;
+    if (this.pixels?.width !== width || this.pixels.height !== height) this.pixels = new ImageData(width, height);
+    try {
+      await frame.copyTo(this.pixels.data, { format: "RGBA", colorSpace: "srgb" });
+      return this.pixels;
+    } catch {
+      this.copiesRgba = false;
+      return null;
+    }
   }
 
   /** The metadata of an access unit's SEI (its seq, capture time, size, quality). */
@@ -108,6 +156,8 @@ export class H264Decoder {
   close(): void {
     this.failed = true;
     this.inside.clear();
+    this.waiting?.frame.close();
+    this.waiting = null;
     if (this.decoder.state !== "closed") this.decoder.close();
   }
 

@@ -127,11 +127,16 @@ export class StreamView {
     if (!this.decoding) this.decodeNext();
   }
 
-  /** A decoded H.264 frame: painted and closed at once (the decoder has few frames to lend). */
-  paintFrame(frame: VideoFrame, p: Painted): void {
-    this.setFrameSize(frame.displayWidth, frame.displayHeight);
-    this.ctx.drawImage(frame, 0, 0, frame.displayWidth, frame.displayHeight);
-    frame.close();
+  /** A decoded H.264 frame, as RGBA pixels (h264.ts), or as the frame itself, drawn and closed at once. */
+  paintFrame(picture: ImageData | VideoFrame, p: Painted): void {
+    if (picture instanceof ImageData) {
+      this.setFrameSize(picture.width, picture.height);
+      this.ctx.putImageData(picture, 0, 0);
+    } else {
+      this.setFrameSize(picture.displayWidth, picture.displayHeight);
+      this.ctx.drawImage(picture, 0, 0, picture.displayWidth, picture.displayHeight);
+      picture.close();
+    }
     this.o.onPaint(p);
   }
 

@@ -141,3 +141,34 @@ test("a failing decoder: the page goes back to JPEG on the same page, without a 
     await server.stop();
   }
 }, 60_000);
+
+test("a browser whose VideoFrame.copyTo cannot make RGBA: the page draws the frames themselves, still H.264", async () => {
+  const server = new StreamingServer({ port: 0, fps: 30 });
+  await server.start(640, 360);
+  const stop = pushFrames(server, new SyntheticSource(640, 360), 30);
+  const page = await browser.newPage({ viewport: { width: 800, height: 500 } });
+  try {
+    await page.addInitScript(() => {
+      const w = window as unknown as { rgbaRefused: number };
+      w.rgbaRefused = 0;
+      const real = VideoFrame.prototype.copyTo;
+      VideoFrame.prototype.copyTo = function (this: VideoFrame, ...args: Parameters<typeof real>) {
+        if (args[1]?.format) {
+          w.rgbaRefused++;
+          return Promise.reject(new DOMException("no format conversion", "NotSupportedError"));
+        }
+        return real.apply(this, args);
+      };
+    });
+    await page.goto(server.url);
+    await page.waitForFunction(() => Number(document.getElementById("view")!.dataset.painted ?? 0) >= 20, null, { timeout: 20_000 });
+    expect(await dataset(page, "app", "codec")).toBe("h264");
+    expect(await dataset(page, "app", "h264Error")).toBeUndefined();
+    // Asked once; after the refusal every frame is drawn as it is.
+    expect(await page.evaluate(() => (window as unknown as { rgbaRefused: number }).rgbaRefused)).toBe(1);
+  } finally {
+    await page.close();
+    stop();
+    await server.stop();
+  }
+}, 60_000);
