@@ -14,6 +14,8 @@ import type { InputState } from "../src/input-state.ts";
 import { silentLogger } from "../src/log.ts";
 import type { InputEvent } from "../src/protocol/input-schema.ts";
 import { StreamingServer, type StreamingServerOptions } from "../src/server.ts";
+import { PolicyControl } from "../src/server/control.ts";
+import { APPLIED_INPUT_VIEWERS, StreamInput } from "../src/server/stream-input.ts";
 import { SyntheticSource } from "../src/sources/synthetic.ts";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -73,6 +75,52 @@ function embedder(server: StreamingServer, owner: (seq: number) => string = () =
   cleanups.push(() => clearInterval(timer));
   return { drained, appliedAtPush };
 }
+
+describe("a stream's applied input (StreamInput, no sockets)", () => {
+  const setup = () => {
+    const control = new PolicyControl("all");
+    const counters = { inputAccepted: 0, inputDenied: 0, inputDropped: 0 };
+    const input = new StreamInput({ capacity: 16, control, counters, noteInput: () => {} });
+    return { control, input };
+  };
+
+  test("only drained input counts; by session id; a paced resize drained late never takes the seq back", async () => {
+    const { control, input } = setup();
+    control.join("a", true);
+    control.join("b", true);
+    input.submit("a", { type: "resize", width: 100, height: 100, ratio: 1, seq: 1 });
+    input.submit("a", { type: "resize", width: 200, height: 100, ratio: 1, seq: 2 }); // paced: waits its turn
+    input.submit("a", key(3));
+    expect(input.appliedInput).toBeUndefined(); // queued, not drained
+    expect(input.drain().map((e) => e.type)).toEqual(["resize", "key_down"]);
+    expect(input.appliedInput).toEqual({ "1": 3 });
+    input.submit("b", key(40));
+    const before = input.appliedInput;
+    await waitFor(() => input.drain().some((e) => e.type === "resize"), 2000, "the paced resize");
+    expect(input.appliedInput).toEqual({ "1": 3, "2": 40 });
+    expect(before).toEqual({ "1": 3 }); // a frame's copy never changes under it
+    // Input without a seq (an older client) changes nothing; a viewer that leaves is no longer named.
+    input.submit("b", { type: "focus_in" });
+    input.drain();
+    control.leave("a");
+    expect(input.appliedInput).toEqual({ "2": 40 });
+  });
+
+  test("a frame names at most the viewers whose input was drained most lately", () => {
+    const { control, input } = setup();
+    const n = APPLIED_INPUT_VIEWERS + 3;
+    for (let i = 1; i <= n; i++) control.join(`v${i}`, true);
+    for (let i = 1; i <= n; i++) {
+      input.submit(`v${i}`, key(i));
+      input.drain();
+    }
+    input.submit("v1", key(100));
+    input.drain();
+    const named = Object.keys(input.appliedInput!).map(Number).sort((x, y) => x - y);
+    expect(named).toEqual([1, ...Array.from({ length: APPLIED_INPUT_VIEWERS - 1 }, (_, i) => n - APPLIED_INPUT_VIEWERS + 2 + i)]);
+    expect(input.appliedInput!["1"]).toBe(100);
+  });
+});
 
 describe("a pushFrame embedder", () => {
   test("each frame names the highest seq drained before its push; the engine never sees a seq", async () => {
