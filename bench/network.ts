@@ -8,9 +8,10 @@
 // Then input -> display in Chromium through the same link, vkcast only: `bun run index.ts` (the scene live,
 // answering input) and the page's own measurement (bench/network-browser.ts says why not the original).
 //
-// Options: --profiles=NAME,... (all of bench/shaper.ts; 8mbit-20ms with --quick), --size=1280x720, --fps=30,
-// --quality=85, --warmup=S (2), --seconds=S (4; 2 with --quick), --samples=N frames per viewer for SSIM
-// (20; 8 with --quick), --inputs=N key presses per page (8; 4 with --quick), --repeat=N, --quick, --original=DIR.
+// Options: --profiles=NAME,...|all (DEFAULT_PROFILES; 8mbit-20ms with --quick; all: every one of bench/shaper.ts),
+// --size=1280x720, --fps=30, --quality=85, --warmup=S (4; 2 with --quick), --seconds=S (4; 2 with --quick),
+// --samples=N frames per viewer for SSIM (20; 8 with --quick), --inputs=N key presses per page (8; 4 with --quick),
+// --repeat=N, --quick, --original=DIR.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +25,8 @@ import { type LinkProfile, PROFILES, startShaper } from "./shaper.ts";
 /** The bar of issue 18, at 8 Mbit/s with 20 ms each way; the loopback viewer beside it keeps the full rate and quality. */
 export const NETWORK_BAR = { profile: "8mbit-20ms", fps: 20, latencyP50: 150, latencyP99: 400, loopbackFps: 30, loopbackQuality: 85 };
 const RING_FRAMES = 30;
+/** The links of issue 18 and of its bar, and one with loss: a full run of a few minutes (`--profiles=all` for every one). */
+const DEFAULT_PROFILES = ["50mbit-10ms", "10mbit-25ms", "8mbit-20ms", "3mbit-50ms", "10mbit-25ms-loss1"];
 
 type ViewerReport = {
   fps: number;
@@ -51,7 +54,8 @@ export interface ViewerAggregate {
 export interface NetworkRow {
   profile: string;
   link: LinkProfile;
-  vkcast: { shaped: ViewerAggregate; loopback: ViewerAggregate; inputToDisplayP50: Spread; inputs: number; inputErrors: string[] } | null;
+  /** inputSamples: the delays the page measured, per run (of `inputs` presses asked for). */
+  vkcast: { shaped: ViewerAggregate; loopback: ViewerAggregate; inputToDisplayP50: Spread; inputs: number; inputSamples: number[]; inputErrors: string[] } | null;
   original: { shaped: ViewerAggregate; loopback: ViewerAggregate } | null;
 }
 
@@ -103,11 +107,13 @@ export default async function networkBench(args: string[]) {
   const meta = await stamp();
   const o: Options = {
     ...streamOptions(args, quick, 4),
-    warmup: Number(option(args, "warmup", "2")),
+    // Long enough for a viewer on the slowest link to get past its first frames, sent before its link was known.
+    warmup: Number(option(args, "warmup", quick ? "2" : "4")),
     samples: Number(option(args, "samples", quick ? "8" : "20")),
     inputs: Number(option(args, "inputs", quick ? "4" : "8")),
   };
-  const names = option(args, "profiles", quick ? NETWORK_BAR.profile : Object.keys(PROFILES).join(",")).split(",").filter(Boolean);
+  const asked = option(args, "profiles", quick ? NETWORK_BAR.profile : DEFAULT_PROFILES.join(","));
+  const names = (asked === "all" ? Object.keys(PROFILES).join(",") : asked).split(",").filter(Boolean);
   const unknown = names.filter((n) => !PROFILES[n]);
   if (unknown.length) throw new Error(`--profiles: unknown ${unknown.join(", ")} (one of ${Object.keys(PROFILES).join(", ")})`);
   const profiles = names.map((n) => PROFILES[n]!);
@@ -125,7 +131,7 @@ export default async function networkBench(args: string[]) {
   };
   const live = vkcastCli(scene.source, o);
 
-  const runs = new Map(profiles.map((p) => [p.name, { vkcast: [] as Run[], original: [] as Run[], inputToDisplay: [] as number[], inputErrors: [] as string[] }]));
+  const runs = new Map(profiles.map((p) => [p.name, { vkcast: [] as Run[], original: [] as Run[], inputToDisplay: [] as number[], inputSamples: [] as number[], inputErrors: [] as string[] }]));
   const browser = await launchChromium();
   try {
     for (let r = 0; r < repeat; r++) {
@@ -143,12 +149,16 @@ export default async function networkBench(args: string[]) {
           );
         }
         // A page that measured nothing costs this figure, not the others already taken.
-        const ms = await inputToDisplay(browser, live, profile, o.inputs).catch((err: Error) => {
+        const page = await inputToDisplay(browser, live, profile, o).catch((err: Error) => {
           into.inputErrors.push(err.message.split("\n")[0]!);
-          return NaN;
+          return { p50: NaN, samples: [] };
         });
-        into.inputToDisplay.push(ms);
-        console.log(`  round ${r + 1} chromium ${profile.name.padEnd(17)}: input -> display p50 ${ms.toFixed(0)} ms${into.inputErrors.at(-1) && Number.isNaN(ms) ? ` (${into.inputErrors.at(-1)})` : ""}`);
+        into.inputToDisplay.push(page.p50);
+        into.inputSamples.push(page.samples.length);
+        console.log(
+          `  round ${r + 1} chromium ${profile.name.padEnd(17)}: input -> display p50 ${page.p50.toFixed(0)} ms over ${page.samples.length} input(s)` +
+            (page.samples.length ? "" : ` (${into.inputErrors.at(-1) ?? "the page measured none"})`),
+        );
       }
     }
   } finally {
@@ -160,7 +170,7 @@ export default async function networkBench(args: string[]) {
     const got = runs.get(link.name)!;
     const side = (rs: Run[]) => (rs.length ? { shaped: aggregateViewer(rs.map((x) => x.shaped)), loopback: aggregateViewer(rs.map((x) => x.loopback)) } : null);
     const v = side(got.vkcast);
-    return { profile: link.name, link, vkcast: v && { ...v, inputToDisplayP50: spread(got.inputToDisplay), inputs: o.inputs, inputErrors: got.inputErrors }, original: side(got.original) };
+    return { profile: link.name, link, vkcast: v && { ...v, inputToDisplayP50: spread(got.inputToDisplay), inputs: o.inputs, inputSamples: got.inputSamples, inputErrors: got.inputErrors }, original: side(got.original) };
   });
   const pct = (tiers: Record<string, number>) =>
     Object.entries(tiers)
