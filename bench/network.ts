@@ -19,6 +19,7 @@ import { launchChromium } from "../test/helpers/browser.ts";
 import { inputToDisplay } from "./network-browser.ts";
 import { renderScene, type Scene, viewedSsim } from "./network-scene.ts";
 import { common, loadAverage, option, spread, type Spread, stamp, table } from "./lib.ts";
+import { tierCell } from "./report.ts";
 import { NO_ORIGINAL, originalDir, originalDriver, type ServerSpec, type Side, startServer, streamOptions, vkcastCli, vkcastLibrary } from "./servers.ts";
 import { type LinkProfile, PROFILES, startShaper } from "./shaper.ts";
 
@@ -54,10 +55,12 @@ export interface ViewerAggregate {
 export interface NetworkRow {
   profile: string;
   link: LinkProfile;
-  /** inputSamples: the delays the page measured, per run (of `inputs` presses asked for). */
-  vkcast: { shaped: ViewerAggregate; loopback: ViewerAggregate; inputToDisplayP50: Spread; inputs: number; inputSamples: number[]; inputErrors: string[] } | null;
-  original: { shaped: ViewerAggregate; loopback: ViewerAggregate } | null;
+  vkcast: (SideAggregate & { inputToDisplayP50: Spread; inputs: number; inputSamples: number[]; inputErrors: string[] }) | null;
+  original: SideAggregate | null;
 }
+type SideAggregate = { shaped: ViewerAggregate; loopback: ViewerAggregate };
+/** What one profile gathered over the rounds; inputSamples: the delays the page measured per run (of `inputs` asked for). */
+type Gathered = { vkcast: Run[]; original: Run[]; inputToDisplay: number[]; inputSamples: number[]; inputErrors: string[] };
 
 function aggregateViewer(runs: (ViewerReport & { ssim: number })[]): ViewerAggregate {
   const s = (f: (r: ViewerReport & { ssim: number }) => number | null) => spread(runs.map((r) => f(r) ?? NaN));
@@ -131,7 +134,7 @@ export default async function networkBench(args: string[]) {
   };
   const live = vkcastCli(scene.source, o);
 
-  const runs = new Map(profiles.map((p) => [p.name, { vkcast: [] as Run[], original: [] as Run[], inputToDisplay: [] as number[], inputSamples: [] as number[], inputErrors: [] as string[] }]));
+  const runs = new Map<string, Gathered>(profiles.map((p) => [p.name, { vkcast: [], original: [], inputToDisplay: [], inputSamples: [], inputErrors: [] }]));
   const browser = await launchChromium();
   try {
     for (let r = 0; r < repeat; r++) {
@@ -166,17 +169,14 @@ export default async function networkBench(args: string[]) {
     rmSync(sceneDir, { recursive: true, force: true });
   }
 
+  const side = (rs: Run[]): SideAggregate | null =>
+    rs.length ? { shaped: aggregateViewer(rs.map((x) => x.shaped)), loopback: aggregateViewer(rs.map((x) => x.loopback)) } : null;
   const rows: NetworkRow[] = profiles.map((link) => {
     const got = runs.get(link.name)!;
-    const side = (rs: Run[]) => (rs.length ? { shaped: aggregateViewer(rs.map((x) => x.shaped)), loopback: aggregateViewer(rs.map((x) => x.loopback)) } : null);
     const v = side(got.vkcast);
-    return { profile: link.name, link, vkcast: v && { ...v, inputToDisplayP50: spread(got.inputToDisplay), inputs: o.inputs, inputSamples: got.inputSamples, inputErrors: got.inputErrors }, original: side(got.original) };
+    const input = { inputToDisplayP50: spread(got.inputToDisplay), inputs: o.inputs, inputSamples: got.inputSamples, inputErrors: got.inputErrors };
+    return { profile: link.name, link, vkcast: v && { ...v, ...input }, original: side(got.original) };
   });
-  const pct = (tiers: Record<string, number>) =>
-    Object.entries(tiers)
-      .sort((a, b) => b[1] - a[1])
-      .map(([t, share]) => `${t} ${Math.round(share * 100)}%`)
-      .join(", ");
   console.log(`\nthrough the shaped link, ${o.width}x${o.height} q${o.quality} at ${o.fps} fps; median of ${repeat} run(s)`);
   console.log(
     table(
@@ -185,7 +185,7 @@ export default async function networkBench(args: string[]) {
         (["vkcast", "original"] as const).flatMap((name) => {
           const x = row[name];
           if (!x) return [];
-          return [[row.profile, name, x.shaped.fps.median, x.shaped.latencyP50.median, x.shaped.latencyP99.median, pct(x.shaped.tiers) || "-",
+          return [[row.profile, name, x.shaped.fps.median, x.shaped.latencyP50.median, x.shaped.latencyP99.median, tierCell(x.shaped.tiers),
             x.shaped.ssim.median.toFixed(3), name === "vkcast" ? row.vkcast!.inputToDisplayP50.median : NaN, x.loopback.fps.median,
             x.loopback.qualityP50.median, x.loopback.ssim.median.toFixed(3)]];
         }),
@@ -196,7 +196,7 @@ export default async function networkBench(args: string[]) {
     schema: 1,
     ...meta,
     loadAfter: loadAverage(),
-    options: { width: o.width, height: o.height, fps: o.fps, quality: o.quality, warmup: o.warmup, seconds: o.seconds, samples: o.samples, inputs: o.inputs, repeat, quick, profiles: names },
+    options: { ...o, repeat, quick, profiles: names },
     scene: { source: scene.source, device: scene.device, frames: RING_FRAMES },
     servers: { vkcast: spec.vkcast!.what, original: spec.original?.what ?? null, browser: live.what },
     originalMeasured: originalAt !== null,
