@@ -13,7 +13,7 @@ case "$vkcast_profile" in
   main) ;;
   cluster) vkcast_packages="$vkcast_packages nats-server" ;;
   test) vkcast_packages="$vkcast_packages prometheus chromium firefox-esr vulkan-validationlayers fonts-dejavu-core libopenh264-dev ffmpeg python3-numpy python3-pip python3-setuptools nats-server" ;;
-  bench) vkcast_packages="$vkcast_packages python3-aiohttp python3-pil python3-numpy ffmpeg nats-server" ;;
+  bench) vkcast_packages="$vkcast_packages python3-aiohttp python3-pil python3-numpy ffmpeg chromium nats-server" ;;
   *) echo "setup.sh: unknown profile '$vkcast_profile' (main, cluster, test or bench)" >&2; return 2 ;;
 esac
 
