@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { barChart, niceScale, wrap } from "./chart.ts";
-import { ratio, spread } from "./lib.ts";
+import { ratio, ringIndex, spread, untilNextSlot } from "./lib.ts";
 import { cell, fpsPrecision, markdown, mergeResult, num, ratioCell, tierCell, times } from "./report.ts";
 import { originalDir, OriginalNotFound } from "./servers.ts";
 
@@ -206,6 +206,19 @@ describe("the network section", () => {
     expect(tierCell({ low: 0.25, small: 0.75 })).toBe("small 75%, low 25%");
     expect(tierCell({ none: 1 })).toBe("one quality");
   });
+});
+
+test("the ring on the wall clock: a tick lands mid-slot, so consecutive ticks push consecutive frames, never one twice", () => {
+  const fps = 30;
+  let now = 1_700_000_000_123;
+  const pushed: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    now += untilNextSlot(now, fps) + (i % 3) * 5; // late by 0-10 ms, as timers are
+    pushed.push(ringIndex(now, fps, 30));
+  }
+  for (let i = 1; i < pushed.length; i++) expect(pushed[i]).toBe((pushed[i - 1]! + 1) % 30);
+  // A viewer's capture time of that push names the same frame.
+  expect(ringIndex(Math.round(now), fps, 30)).toBe(pushed.at(-1)!);
 });
 
 describe("where the original is", () => {
