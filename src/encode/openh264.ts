@@ -1,9 +1,10 @@
 // OpenH264 (Debian's libopenh264-7) through bun:ffi: constrained baseline, no B-frames, one slice, a long
 // GOP with IDRs only on demand. The C API is a vtable (ISVCEncoder); its entries are called as CFunctions.
 // Struct offsets are those of OpenH264 2.3 on x86-64/arm64 Linux (codec_app_def.h), checked by test/h264.test.ts.
-import { CFunction, dlopen, FFIType, type Pointer, ptr, read, toArrayBuffer } from "bun:ffi";
+import { CFunction, FFIType, type Library, type Pointer, ptr, read, toArrayBuffer } from "bun:ffi";
 import type { RawImage } from "./backend.ts";
 import { I420Picture } from "./h264-i420.ts";
+import { openLibrary } from "./open-library.ts";
 
 const LIBRARY_NAMES = ["libopenh264.so.7", "libopenh264.so"];
 
@@ -71,19 +72,7 @@ const symbols = {
   WelsDestroySVCEncoder: { args: [FFIType.ptr], returns: FFIType.void },
 } as const;
 
-function openLibrary() {
-  const errors: string[] = [];
-  for (const name of LIBRARY_NAMES) {
-    try {
-      return dlopen(name, symbols);
-    } catch (err) {
-      errors.push(String(err));
-    }
-  }
-  throw new Error(`OpenH264 is not available (apt-get install libopenh264-7): ${errors[0]}`);
-}
-
-type Library = ReturnType<typeof openLibrary>;
+type OpenH264 = Library<typeof symbols>;
 
 /** The ISVCEncoder vtable entries we use, in codec_api.h's order (index = slot). */
 function bindVtable(vtable: number) {
@@ -102,10 +91,10 @@ function bindVtable(vtable: number) {
 type Vtable = ReturnType<typeof bindVtable>;
 
 // The vtable is static in the library, the same for every encoder: bound once per thread.
-let shared: { lib: Library; vtableAddress: number; vtable: Vtable } | null = null;
+let shared: { lib: OpenH264; vtableAddress: number; vtable: Vtable } | null = null;
 
-function createHandle(): { handle: Pointer; vtable: Vtable; lib: Library } {
-  const lib = shared?.lib ?? openLibrary();
+function createHandle(): { handle: Pointer; vtable: Vtable; lib: OpenH264 } {
+  const lib = shared?.lib ?? openLibrary(LIBRARY_NAMES, symbols, "OpenH264 is not available (apt-get install libopenh264-7)");
   const cell = new BigUint64Array(1);
   if (lib.symbols.WelsCreateSVCEncoder(ptr(cell)) !== 0 || cell[0] === 0n) throw new Error("WelsCreateSVCEncoder failed");
   const handle = Number(cell[0]) as Pointer;
@@ -211,7 +200,7 @@ class Session {
   readonly width: number;
   readonly height: number;
   private readonly vtable: Vtable;
-  private readonly lib: Library;
+  private readonly lib: OpenH264;
   private handle: Pointer | null;
   private readonly params = new Uint8Array(PARAM.size);
   private readonly info = new Uint8Array(BS_INFO.size);

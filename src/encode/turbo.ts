@@ -1,8 +1,9 @@
 // libjpeg-turbo's TurboJPEG API (Debian's libturbojpeg0) through bun:ffi: 4:2:0, reads pixels in place,
 // RGBA/BGRA or planes already converted to 4:2:0.
-import { dlopen, FFIType, ptr } from "bun:ffi";
+import { FFIType, ptr } from "bun:ffi";
 import { yuv420Layout } from "../frame.ts";
 import type { JpegBackend, RawImage } from "./backend.ts";
+import { openLibrary } from "./open-library.ts";
 
 const LIBRARY_NAMES = ["libturbojpeg.so.0", "libturbojpeg.so"];
 const TJPF_RGB = 0;
@@ -49,20 +50,8 @@ const symbols = {
   tjGetErrorStr2: { args: [FFIType.ptr], returns: FFIType.cstring },
 } as const;
 
-function openLibrary() {
-  const errors: string[] = [];
-  for (const name of LIBRARY_NAMES) {
-    try {
-      return dlopen(name, symbols);
-    } catch (err) {
-      errors.push(String(err));
-    }
-  }
-  throw new Error(`libjpeg-turbo is not available (apt-get install libturbojpeg0): ${errors[0]}`);
-}
-
 export function createTurboBackend(): JpegBackend {
-  const lib = openLibrary();
+  const lib = openLibrary(LIBRARY_NAMES, symbols, "libjpeg-turbo is not available (apt-get install libturbojpeg0)");
   const handle = lib.symbols.tjInitCompress();
   if (!handle) throw new Error("tjInitCompress failed");
   // The output buffer is ours and reused: libjpeg-turbo writes into it (NOREALLOC) and encode returns
