@@ -6,16 +6,19 @@
 // openh264.ts) at a sweep of constant quantisers, with one and with two temporal layers. SSIM is
 // ffmpeg's ssim filter (all planes, yuv420p) of each decoded stream against the rendered frames. Bytes
 // per second are at 30 fps. Encode ms: one frame in this thread (H.264 includes the RGBA -> I420
-// conversion), median and p95 of the wall time, and the median CPU time of this process over the encode
-// (user + system: what the encode cost, also on a machine busy with other work). "parity" interpolates
-// the H.264 bytes at JPEG q85's SSIM along the sweep.
+// conversion, timed on its own too; OpenH264 uses the threads the server gives it: threadsFor(usable CPUs)),
+// median and p95 of the wall time, and the median CPU time of this process over the encode (user + system,
+// all threads: what the encode cost, also on a machine busy with other work). "parity" interpolates the
+// H.264 bytes at JPEG q85's SSIM along the sweep.
 // Then a viewer slower than the stream under both skipping policies (bench/codec-slow.ts), and last the
 // capture-to-shown latency of each codec in Chromium, on the first size's Vulkan scene (bench/codec-latency.ts).
 //
 // Options: --frames=N (60; 20 with --quick), --sizes=1280x720,1920x1080, --scenes=vulkan,rich,
 // --qps=16,19,22,25,28,31 (19,22,25,28 with --quick).
 import { loadJpegBackend } from "../src/encode/load.ts";
-import { DEFAULT_QP, H264Encoder } from "../src/encode/openh264.ts";
+import { usableCpus } from "../src/encode/cpus.ts";
+import { I420Picture } from "../src/encode/h264-i420.ts";
+import { DEFAULT_QP, H264Encoder, threadsFor } from "../src/encode/openh264.ts";
 import { InputState } from "../src/input-state.ts";
 import { VulkanSource } from "../src/sources/vulkan.ts";
 import { scratch, ssim } from "../test/helpers/ffmpeg.ts";
@@ -60,6 +63,8 @@ interface Row {
   encodeMsP50: number;
   encodeMsP95: number;
   encodeCpuMsP50: number;
+  /** H.264: the threads (and slices) OpenH264 used. */
+  threads?: number;
   idrBytes?: number;
   pMedianBytes?: number;
 }
@@ -103,6 +108,9 @@ export default async function codecBench(args: string[]) {
   const qps = option(args, "qps", quick ? "19,22,25,28" : "16,19,22,25,28,31").split(",").map(Number);
   const jpeg = await loadJpegBackend("turbo");
   const rows: Row[] = [];
+  const maxThreads = usableCpus().cpus;
+  /** RGBA -> I420 (libyuv), the first stage of every H.264 encode: ms p50 per scene and size. */
+  const conversion: { scene: Scene; size: string; msP50: number }[] = [];
   const parity: Record<string, unknown>[] = [];
   const slow: Record<string, unknown>[] = [];
   let latency: BrowserLatency[] = [];
@@ -126,15 +134,20 @@ export default async function codecBench(args: string[]) {
           const parts = images.map((image) => times.time(() => jpeg.encode(image, quality).slice()));
           rows.push({ scene, size, codec: "jpeg", setting: `q${quality}`, quality, ...(await measure("j.mjpeg", "mjpeg", parts, times.samples)) });
         }
+        const picture = new I420Picture(width, height);
+        const convertTimes = timer();
+        for (const image of images) convertTimes.time(() => picture.convert(image));
+        conversion.push({ scene, size, msP50: quantile(convertTimes.samples[0]!, 0.5) });
+        const threads = threadsFor(maxThreads, width, height);
         for (const layers of [1, 2] as const) {
           for (const qp of qps) {
-            const encoder = new H264Encoder({ fps: FPS, qp, temporalLayers: layers });
+            const encoder = new H264Encoder({ fps: FPS, qp, temporalLayers: layers, maxThreads });
             const times = timer();
             const parts = images.map((image) => times.time(() => encoder.encode(image).data));
             encoder.close();
             const pSizes = parts.slice(1).map((p) => p.length);
             const measured = await measure("h.h264", "h264", parts, times.samples);
-            const row = { scene, size, codec: "h264" as const, setting: `qp${qp} tl${layers}`, layers, qp, ...measured };
+            const row = { scene, size, codec: "h264" as const, setting: `qp${qp} tl${layers}`, layers, qp, threads, ...measured };
             rows.push({ ...row, idrBytes: parts[0]!.length, pMedianBytes: quantile(pSizes, 0.5) });
           }
         }
@@ -165,6 +178,8 @@ export default async function codecBench(args: string[]) {
 
   const mb = (x: number) => x / 1e6;
   console.log(`JPEG (libjpeg-turbo) and H.264 (OpenH264), ${count} frames per scene and size, bytes at ${FPS} fps, SSIM by ffmpeg`);
+  console.log(`H.264 encodes include RGBA -> I420 (libyuv); OpenH264 threads (one slice each) per size, of ${maxThreads} usable CPUs:`);
+  console.log(table(["scene", "size", "I420 ms p50", "threads"], conversion.map((c) => [c.scene, c.size, c.msP50, threadsFor(maxThreads, ...(c.size.split("x").map(Number) as [number, number]))])));
   console.log(
     table(
       ["scene", "size", "codec", "setting", "MB/s", "Mbit/s", "SSIM", "enc ms p50", "enc ms p95", "enc CPU ms p50", "IDR KB", "P KB"],
@@ -190,7 +205,7 @@ export default async function codecBench(args: string[]) {
   );
   console.log("\nCapture to shown (acknowledged) in Chromium, one page, the Vulkan scene's frames at 30 fps, ms");
   console.log(table(["codec", "p50", "p90", "frames", "encode ms p50"], latency.map((l) => [l.codec, l.p50 ?? NaN, l.p90 ?? NaN, l.frames, l.encodeMsP50 ?? NaN])));
-  return { schema: 1, ...meta, loadAfter: loadAverage(), frames: count, fps: FPS, defaultQp: DEFAULT_QP, rows, parity, slow, latency };
+  return { schema: 1, ...meta, loadAfter: loadAverage(), frames: count, fps: FPS, defaultQp: DEFAULT_QP, maxThreads, conversion, rows, parity, slow, latency };
 }
 
 if (import.meta.main) await codecBench(process.argv.slice(2));

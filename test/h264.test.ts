@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { NAL_IDR, NAL_PPS, NAL_SEI, NAL_SLICE, NAL_SPS, nalUnits } from "../src/encode/h264-annexb.ts";
 import { buildSeiNal, insertSei, readSeiPayload, VKCAST_SEI_UUID } from "../src/encode/h264-sei.ts";
-import { BS_INFO, DEFAULT_QP, H264Encoder, LAYER, LAYER_BS, PARAM, qpForQuality, SOURCE } from "../src/encode/openh264.ts";
+import { BS_INFO, DEFAULT_QP, H264Encoder, LAYER, LAYER_BS, PARAM, qpForQuality, SOURCE, threadsFor } from "../src/encode/openh264.ts";
 import { InputState } from "../src/input-state.ts";
 import { makeRing } from "../src/sources/synthetic.ts";
 import { VulkanSource } from "../src/sources/vulkan.ts";
@@ -60,6 +60,44 @@ test("the Vulkan scene's frames decode in ffmpeg frame for frame: SPS+PPS+IDR fi
   expect(perFrame).toHaveLength(N);
   expect(Math.min(...perFrame)).toBeGreaterThanOrEqual(0.95);
   expect(all).toBeGreaterThanOrEqual(0.97);
+});
+
+/** The frame doubled in each direction (each pixel 2x2): a 1280x720 picture of the scene. */
+function doubled(pixels: Uint8Array): Uint8Array {
+  const src = new Uint32Array(pixels.buffer, pixels.byteOffset, W * H);
+  const out = new Uint32Array(4 * W * H);
+  for (let y = 0; y < 2 * H; y++) for (let x = 0; x < 2 * W; x++) out[y * 2 * W + x] = src[(y >> 1) * W + (x >> 1)]!;
+  return new Uint8Array(out.buffer);
+}
+
+test("threads: one per 640x360 of picture, up to 4 and the CPUs allowed", () => {
+  expect(threadsFor(8, 640, 360)).toBe(1);
+  expect(threadsFor(8, 1280, 720)).toBe(4);
+  expect(threadsFor(2, 1920, 1080)).toBe(2);
+  expect(threadsFor(1, 3840, 2160)).toBe(1);
+  expect(threadsFor(8, 16, 16)).toBe(1);
+});
+
+test("a large frame is cut into one slice per thread: every frame decodes in ffmpeg, the pictures as good as in one slice", async () => {
+  const frames = rendered.slice(0, 10).map(doubled);
+  const encodeAll = (maxThreads: number) => {
+    const h264 = new H264Encoder({ fps: 30, qp: DEFAULT_QP, temporalLayers: 2, maxThreads });
+    const units = frames.map((pixels) => h264.encode(image(pixels, 2 * W, 2 * H)));
+    h264.close();
+    return units;
+  };
+  const sliced = encodeAll(4);
+  expect(types(sliced[0]!.data)).toEqual([NAL_SPS, NAL_PPS, NAL_IDR, NAL_IDR, NAL_IDR, NAL_IDR]);
+  for (const au of sliced.slice(1)) expect(types(au.data)).toEqual([NAL_SLICE, NAL_SLICE, NAL_SLICE, NAL_SLICE]);
+  expect(sliced.map((u) => u.temporalId)).toEqual([0, 1, 0, 1, 0, 1, 0, 1, 0, 1]);
+  await Bun.write(dir.file("big.rgba"), concat(frames));
+  const quality = async (name: string, units: { data: Uint8Array }[]) => {
+    await Bun.write(dir.file(name), concat(units.map((u) => u.data)));
+    expect(await probe(dir.file(name))).toMatchObject({ width: 2 * W, height: 2 * H, frames: frames.length, errors: "" });
+    return (await ssim(dir.file("big.rgba"), 2 * W, 2 * H, dir.file(name), "h264")).all;
+  };
+  const [slicedSsim, wholeSsim] = [await quality("sliced.h264", sliced), await quality("whole.h264", encodeAll(1))];
+  expect(slicedSsim).toBeGreaterThanOrEqual(wholeSsim - 0.002);
 });
 
 test("the SPS says no frame reordering (max_num_reorder_frames 0) and the colours libyuv wrote", async () => {

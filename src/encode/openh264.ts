@@ -1,5 +1,5 @@
-// OpenH264 (Debian's libopenh264-7) through bun:ffi: constrained baseline, no B-frames, one slice, a long
-// GOP with IDRs only on demand. The C API is a vtable (ISVCEncoder); its entries are called as CFunctions.
+// OpenH264 (Debian's libopenh264-7) through bun:ffi: constrained baseline, no B-frames, a long GOP with
+// IDRs only on demand; large frames are cut into one slice per thread, encoded in parallel. The C API is a vtable (ISVCEncoder); its entries are called as CFunctions.
 // Struct offsets are those of OpenH264 2.3 on x86-64/arm64 Linux (codec_app_def.h), checked by test/h264.test.ts.
 import { CFunction, FFIType, type Library, type Pointer, ptr, read, toArrayBuffer } from "bun:ffi";
 import type { RawImage } from "./backend.ts";
@@ -26,6 +26,7 @@ export const PARAM = {
   eSpsPpsIdStrategy: 844,
   bEnableFrameSkip: 860,
   iMultipleThreadIdc: 892,
+  bUseLoadBalancing: 894,
   bEnableDenoise: 908,
   bEnableSceneChangeDetect: 912,
 } as const;
@@ -37,6 +38,7 @@ export const LAYER = {
   uiProfileIdc: 20,
   iDLayerQp: 28,
   "sSliceArgument.uiSliceMode": 32,
+  "sSliceArgument.uiSliceNum": 36,
   bVideoSignalTypePresent: 184,
   uiVideoFormat: 185,
   bFullRange: 186,
@@ -54,6 +56,8 @@ const CAMERA_VIDEO_REAL_TIME = 0;
 const RC_OFF_MODE = -1; // constant QP: quality follows the picture, like a JPEG quality
 const PRO_BASELINE = 66;
 const CONSTANT_ID = 0;
+const SM_SINGLE_SLICE = 0;
+const SM_FIXEDSLCNUM_SLICE = 1;
 const VIDEO_FORMAT_I420 = 23;
 const FRAME_TYPE_IDR = 1;
 const FRAME_TYPE_SKIP = 4;
@@ -126,6 +130,16 @@ export function qpForQuality(quality: number): number {
   return Math.round(qp0 + ((q - q0) / (q1 - q0)) * (qp1 - qp0));
 }
 
+/** At most this many threads (and slices) per encoder: more slices cost bits, and 1080p is done in 4. */
+export const MAX_THREADS = 4;
+/** Pixels one thread encodes: smaller frames are fast enough on one, in one slice. */
+const PIXELS_PER_THREAD = 640 * 360;
+
+/** The threads (one slice each) for a frame of `width` x `height` when up to `maxThreads` CPUs may be used. */
+export function threadsFor(maxThreads: number, width: number, height: number): number {
+  return Math.max(1, Math.min(maxThreads, MAX_THREADS, Math.ceil((width * height) / PIXELS_PER_THREAD)));
+}
+
 export interface H264Settings {
   /** Frames per second, only written into the stream (constant QP needs no rate). */
   fps: number;
@@ -136,6 +150,8 @@ export interface H264Settings {
    * they are coded 3 steps coarser (OpenH264's cascade), as nothing inherits their errors.
    */
   temporalLayers?: 1 | 2;
+  /** The most threads one encode may use (threadsFor); 1 by default. */
+  maxThreads?: number;
 }
 
 /** One access unit in Annex B byte-stream format. */
@@ -157,6 +173,7 @@ export interface AccessUnit {
 export class H264Encoder {
   readonly fps: number;
   readonly temporalLayers: 1 | 2;
+  readonly maxThreads: number;
   private qp: number;
   private session: Session | null = null;
 
@@ -164,6 +181,7 @@ export class H264Encoder {
     this.fps = settings.fps;
     this.qp = checkQp(settings.qp);
     this.temporalLayers = settings.temporalLayers ?? 1;
+    this.maxThreads = settings.maxThreads ?? 1;
   }
 
   /** Sets the quantiser of the next frames (no IDR). */
@@ -182,7 +200,7 @@ export class H264Encoder {
     if (this.session && (this.session.width !== width || this.session.height !== height)) this.close();
     // OpenH264 codes layer 0 at its qp - 3 when there are two layers: ask for qp + 3 so that `qp` is layer 0's.
     const nativeQp = Math.min(51, this.qp + (this.temporalLayers === 2 ? 3 : 0));
-    this.session ??= new Session(width, height, this.fps, nativeQp, this.temporalLayers);
+    this.session ??= new Session(width, height, this.fps, nativeQp, this.temporalLayers, threadsFor(this.maxThreads, width, height));
     this.session.setQp(nativeQp);
     return this.session.encode({ ...image, width, height }, options.idr ?? false, options.onRead, options.timestampMs);
   }
@@ -209,7 +227,7 @@ class Session {
   private qp: number;
   private frames = 0;
 
-  constructor(width: number, height: number, fps: number, qp: number, temporalLayers: number) {
+  constructor(width: number, height: number, fps: number, qp: number, temporalLayers: number, threads: number) {
     this.width = width;
     this.height = height;
     this.qp = qp;
@@ -219,14 +237,14 @@ class Session {
     this.vtable = vtable;
     this.lib = lib;
     try {
-      this.configure(fps, temporalLayers);
+      this.configure(fps, temporalLayers, threads);
     } catch (err) {
       this.close();
       throw err;
     }
   }
 
-  private configure(fps: number, temporalLayers: number) {
+  private configure(fps: number, temporalLayers: number, threads: number) {
     const handle = this.handle!;
     const level = new Int32Array([WELS_LOG_ERROR]);
     this.vtable.setOption(handle, OPTION_TRACE_LEVEL, ptr(level));
@@ -247,7 +265,8 @@ class Session {
     p.setInt32(PARAM.iNumRefFrame, 1, true);
     p.setInt32(PARAM.eSpsPpsIdStrategy, CONSTANT_ID, true); // every IDR repeats the same SPS/PPS
     p.setUint8(PARAM.bEnableFrameSkip, 0);
-    p.setUint16(PARAM.iMultipleThreadIdc, 1, true); // one thread: the Workers are the parallelism
+    p.setUint16(PARAM.iMultipleThreadIdc, threads, true);
+    p.setUint8(PARAM.bUseLoadBalancing, 0); // fixed slices: the same frames make the same stream
     p.setUint8(PARAM.bEnableDenoise, 0);
     p.setUint8(PARAM.bEnableSceneChangeDetect, 0); // no IDRs the server did not ask for
     const l = PARAM.sSpatialLayers;
@@ -257,7 +276,8 @@ class Session {
     p.setInt32(l + LAYER.iSpatialBitrate, bitrate, true);
     p.setInt32(l + LAYER.uiProfileIdc, PRO_BASELINE, true);
     p.setInt32(l + LAYER.iDLayerQp, this.qp, true);
-    p.setInt32(l + LAYER["sSliceArgument.uiSliceMode"], 0, true); // one slice per frame
+    p.setInt32(l + LAYER["sSliceArgument.uiSliceMode"], threads > 1 ? SM_FIXEDSLCNUM_SLICE : SM_SINGLE_SLICE, true);
+    p.setUint32(l + LAYER["sSliceArgument.uiSliceNum"], threads, true);
     p.setUint8(l + LAYER.bVideoSignalTypePresent, 1);
     p.setUint8(l + LAYER.uiVideoFormat, VIDEO_FORMAT_UNSPECIFIED);
     p.setUint8(l + LAYER.bFullRange, 0);
