@@ -14,7 +14,7 @@
 // capture-to-shown latency of each codec in Chromium, on the first size's Vulkan scene (bench/codec-latency.ts).
 //
 // Options: --frames=N (60; 20 with --quick), --sizes=1280x720,1920x1080, --scenes=vulkan,rich,
-// --qps=16,19,22,25,28,31 (19,22,25,28 with --quick).
+// --qps=16,19,22,25,28,31 (19,22,25,28 with --quick), --repeat=N rounds of the Chromium latency (3; 1 with --quick).
 import { loadJpegBackend } from "../src/encode/load.ts";
 import { usableCpus } from "../src/encode/cpus.ts";
 import { I420Picture } from "../src/encode/h264-i420.ts";
@@ -25,7 +25,7 @@ import { scratch, ssim } from "../test/helpers/ffmpeg.ts";
 import { browserLatency, type BrowserLatency } from "./codec-latency.ts";
 import { makeRichScene } from "./codec-scene.ts";
 import { simulateSlowViewer } from "./codec-slow.ts";
-import { common, loadAverage, option, quantile, stamp, table } from "./lib.ts";
+import { common, loadAverage, option, quantile, type Spread, stamp, table } from "./lib.ts";
 
 const FPS = 30;
 const JPEG_QUALITIES = [60, 85, 90];
@@ -100,7 +100,7 @@ function bytesAtSsim(points: Row[], target: number): number {
 }
 
 export default async function codecBench(args: string[]) {
-  const { quick } = common(args);
+  const { quick, repeat } = common(args);
   const meta = await stamp();
   const count = Number(option(args, "frames", quick ? "20" : "60"));
   const sizes = option(args, "sizes", "1280x720,1920x1080").split(",").map((s) => s.split("x").map(Number) as [number, number]);
@@ -168,7 +168,7 @@ export default async function codecBench(args: string[]) {
             }
           }
           // 10 s: more frames than the 256 latencies the server keeps, so the start of the page is not in them.
-          if (scene === "vulkan") latency = await browserLatency(frames, width, height, 10);
+          if (scene === "vulkan") latency = await browserLatency(frames, width, height, 10, repeat);
         }
       }
     }
@@ -203,9 +203,11 @@ export default async function codecBench(args: string[]) {
       slow.map((s: any) => [s.scene, `${Math.round(s.share * 100)}%`, s.policy, s.shownFps, s.idrPerSecond, mb(s.streamBytesPerSecond), s.latencyP50, s.latencyP95, s.longestFreezeMs]),
     ),
   );
-  console.log("\nCapture to shown (acknowledged) in Chromium, one page, the Vulkan scene's frames at 30 fps, ms");
-  console.log(table(["codec", "p50", "p90", "frames", "encode ms p50"], latency.map((l) => [l.codec, l.p50 ?? NaN, l.p90 ?? NaN, l.frames, l.encodeMsP50 ?? NaN])));
-  return { schema: 1, ...meta, loadAfter: loadAverage(), frames: count, fps: FPS, defaultQp: DEFAULT_QP, maxThreads, conversion, rows, parity, slow, latency };
+  console.log(`\nCapture to shown (acknowledged) in Chromium, one page, the Vulkan scene's frames at 30 fps, ms: median (min-max) of ${repeat} round(s)`);
+  const spreadCell = (s: Spread) => `${s.median.toFixed(0)} (${s.min.toFixed(0)}-${s.max.toFixed(0)})`;
+  console.log(table(["codec", "p50", "p90", "frames", "encode ms p50"], latency.map((l) => [l.codec, spreadCell(l.p50), spreadCell(l.p90), l.frames, l.encodeMsP50.median])));
+  const options = { quick, repeat, frames: count, sizes: sizes.map((s) => s.join("x")), scenes, qps };
+  return { schema: 2, ...meta, loadAfter: loadAverage(), options, fps: FPS, defaultQp: DEFAULT_QP, maxThreads, conversion, rows, parity, slow, latency };
 }
 
 if (import.meta.main) await codecBench(process.argv.slice(2));

@@ -242,3 +242,55 @@ describe("where the original is", () => {
     expect(() => originalDir([], { VKCAST_ORIGINAL: dir })).toThrow(/VKCAST_ORIGINAL/);
   });
 });
+
+describe("the codec section", () => {
+  const sp = (median: number, min = median, max = median, n = 3) => ({ median, min, max, n, runs: [] });
+  const row = (scene: string, size: string, codec: "jpeg" | "h264", setting: string, bytes: number, ssim: number, ms: number, extra = {}) => ({
+    scene, size, codec, setting, bytesPerSecond: bytes, ssim, encodeMsP50: ms, encodeMsP95: ms * 2, encodeCpuMsP50: ms * 1.5, ...extra,
+  });
+  const codec = (latency: [number, number]) => ({
+    schema: 2,
+    date: "2026-01-01T12:00:00Z",
+    loadBefore: 0.5,
+    loadAfter: 0.7,
+    machine: { cores: 2, usableCores: 2, cpu: "Test CPU" },
+    options: { quick: false, repeat: 3, frames: 60, sizes: ["1280x720", "1920x1080"], scenes: ["rich"], qps: [22] },
+    fps: 30,
+    defaultQp: 22,
+    maxThreads: 2,
+    conversion: [{ scene: "rich", size: "1280x720", msP50: 0.4 }, { scene: "rich", size: "1920x1080", msP50: 0.9 }],
+    rows: [
+      row("rich", "1280x720", "jpeg", "q85", 6_000_000, 0.98, 6),
+      row("rich", "1280x720", "h264", "qp22 tl1", 1_900_000, 0.98, 8, { layers: 1, qp: 22, threads: 2 }),
+      row("rich", "1280x720", "h264", "qp22 tl2", 2_000_000, 0.979, 7, { layers: 2, qp: 22, threads: 2 }),
+      row("rich", "1920x1080", "h264", "qp22 tl2", 4_000_000, 0.981, 13.5, { layers: 2, qp: 22, threads: 2 }),
+    ],
+    parity: [{ scene: "rich", size: "1280x720", jpegQ85: { bytesPerSecond: 6_000_000, ssim: 0.98 }, tl1: 1_900_000, tl2: 2_000_000, jpegOverTl2: 3 }],
+    slow: [{ scene: "rich", size: "1280x720", share: 0.5, policy: "layers", linkBytesPerSecond: 1, shownFps: 15, idrPerSecond: 0, streamBytesPerSecond: 2e6, latencyP50: 80, latencyP95: 120, longestFreezeMs: 70 }],
+    latency: [
+      { codec: "jpeg", p50: sp(latency[0], latency[0] - 4, latency[0] + 6), p90: sp(90), frames: 900, encodeMsP50: sp(3) },
+      { codec: "h264", p50: sp(latency[1], latency[1] - 2, latency[1] + 3), p90: sp(40), frames: 900, encodeMsP50: sp(4) },
+    ],
+  });
+  const section = (md: string) => md.slice(md.indexOf("## Codecs"), md.indexOf("## ", md.indexOf("## Codecs") + 3));
+
+  test("each figure against issue 16's target: bytes at q85's SSIM, 1080p encode time, added latency", () => {
+    const s = section(markdown({ codec: codec([50, 12]) }));
+    expect(s).toMatch(/\| rich +\| 720p +\| 0\.9800 +\| 6 +\| 2 +\| 3× +\| met/);
+    // The server's settings (qp 22, two layers) at 1080p: 13.5 ms is over the 12 ms target.
+    expect(s).toMatch(/\| rich +\| 1080p +\| 0\.90 +\| 2 +\| 13\.5 +\| 20\.3 +\| \*\*not met\*\*/);
+    expect(s).toContain("H.264 − JPEG at p50: -38 ms (target ≤ +5 ms: met)");
+    expect(s).toContain("| H.264 | 12 (10–15) | 40 ");
+    expect(s).toContain("1080p encode p50: rich 13.5 ms");
+    // Only the server's two-layer sweep is listed beside JPEG.
+    expect(s).not.toContain("qp22 tl1");
+    expect(s).toContain("load average 0.5 → 0.7");
+    expect(section(markdown({ codec: codec([50, 60]) }))).toContain("H.264 − JPEG at p50: 10 ms (target ≤ +5 ms: **not met**)");
+  });
+
+  test("a quick run says so; an older result reads as not measured", () => {
+    const quick = { ...codec([50, 12]), options: { ...codec([50, 12]).options, quick: true, repeat: 1 } };
+    expect(section(markdown({ codec: quick }))).toContain("--quick: a smoke run, not numbers to quote");
+    expect(section(markdown({ codec: { schema: 1, rows: [] } }))).toContain("`bun run bench codec`");
+  });
+});

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { gpuSection } from "./gpu-report.ts";
 import { scaleoutSection } from "./scaleout-report.ts";
 import { type BarSeries, barChart } from "./chart.ts";
+import { codecSection } from "./codec-report.ts";
 import { table } from "./lib.ts";
 import type { Aggregate } from "./servers.ts";
 
@@ -754,6 +755,7 @@ export function markdown(results: Record<string, unknown>): string {
     latencySection(valid(results.latency)),
     streamSection(valid(results.stream, 3)),
     encodeSection(valid(results.encode)),
+    codecSection(results.codec),
     renderSection(valid(results.render)),
     idleSection(valid(results.idle, 3)),
     staticSection(valid(results.static)),
