@@ -36,7 +36,7 @@ function ffiType(cType: string, isReturn: boolean): FFIType {
   const t = cType.replace(/\bconst\b/g, "").replace(/\s+/g, " ").trim();
   if (t === "char *" && isReturn) return FFIType.cstring;
   if (t.endsWith("*")) return FFIType.ptr;
-  const scalars: Record<string, FFIType> = { void: FFIType.void, int: FFIType.i32, uint32_t: FFIType.u32, double: FFIType.f64 };
+  const scalars: Record<string, FFIType> = { void: FFIType.void, int: FFIType.i32, uint32_t: FFIType.u32, uint64_t: FFIType.u64, double: FFIType.f64 };
   const scalar = scalars[t];
   if (scalar === undefined) throw new Error(`no FFI type for C type '${cType}'`);
   return scalar;

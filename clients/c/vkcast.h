@@ -40,6 +40,26 @@
  *       aligned), then submit it. NULL when no slot is free (skip the frame) or the connection is gone
  *       (vkcast_error() says). The pointer is valid until vkcast_submit, the next acquire or push, or
  *       vkcast_close. Acquiring again without submitting reuses the same slot.
+ * Vulkan engines (docs/ingest-protocol.md, "Vulkan memory"): share the memory frames are rendered into
+ * instead of copying them to the ring; vkcast's Vulkan device copies each frame itself.
+ *
+ *   vkcast_share_vulkan_memory(v, fd, size, memory_type, offset, slot_bytes, slots, device_uuid, err, err_size)
+ *       -> VKCAST_OK | VKCAST_REFUSED | error
+ *       fd: from vkGetMemoryFdKHR (OPAQUE_FD) for a non-dedicated allocation of `size` bytes of memory
+ *       type `memory_type`; it holds `slots` (3..16) frame regions of `slot_bytes` from `offset`.
+ *       device_uuid: VkPhysicalDeviceIDProperties.deviceUUID (16 bytes). Keep fd open until this returns
+ *       (vkcast takes its own copy of it with pidfd_getfd; close yours after). Blocks for vkcast's answer
+ *       (at most VKCAST_CONNECT_TIMEOUT_MS). VKCAST_REFUSED (reason in err: another GPU, no Vulkan on
+ *       vkcast's side, memory it cannot import): the connection goes on with the ring as before. After
+ *       VKCAST_OK frames go only through the two calls below (push_frame and acquire_slot refuse).
+ *       Call it again (new memory, e.g. larger frames) to replace the shared memory.
+ *   vkcast_acquire_shared(v, &slot) -> VKCAST_OK (slot: a region the engine may render into) |
+ *       VKCAST_DROPPED (none free: skip the frame) | error
+ *   vkcast_submit_shared(v, slot, width, height, stride, format) -> VKCAST_OK | error
+ *       Submits region `slot` (rows `stride` bytes apart, stride * height <= slot_bytes). Call it only
+ *       once the GPU finished writing the region (wait for the fence of the submission that wrote it);
+ *       the region is vkcast's until it releases it.
+ *
  *   vkcast_has_clients(v) -> 1 when anyone watches (WebSocket viewers, MJPEG readers, a snapshot
  *       request), else 0. Skip rendering while it is 0.
  *   vkcast_poll_event(v, &event) -> 1 (an event), 0 (none now), VKCAST_CLOSED
@@ -69,7 +89,8 @@
  *       a valid object, the key is missing, the value has another type or does not fit in `out`.
  *
  * Errors: VKCAST_CLOSED (-1) once the connection is gone (vkcast_error() says why; connect again to
- * resume), VKCAST_BAD_ARGUMENT (-2) for a bad size, format, stride or pointer (nothing is sent). Odd
+ * resume), VKCAST_BAD_ARGUMENT (-2) for a bad size, format, stride or pointer (nothing is sent),
+ * VKCAST_REFUSED (-3) when vkcast would not import shared memory (the connection goes on). Odd
  * server output (not JSON, lines over 1 MiB, unknown messages) is skipped, never trusted.
  */
 #ifndef VKCAST_H
@@ -100,7 +121,7 @@ extern "C" {
 
 typedef enum { VKCAST_RGBA = 0, VKCAST_BGRA = 1, VKCAST_RGB = 2 } vkcast_format;
 
-enum { VKCAST_OK = 0, VKCAST_DROPPED = 1, VKCAST_CLOSED = -1, VKCAST_BAD_ARGUMENT = -2 };
+enum { VKCAST_OK = 0, VKCAST_DROPPED = 1, VKCAST_CLOSED = -1, VKCAST_BAD_ARGUMENT = -2, VKCAST_REFUSED = -3 };
 
 typedef struct vkcast vkcast;
 
@@ -122,6 +143,11 @@ vkcast *vkcast_connect(const char *socket_path, const char *stream, int width, i
 int vkcast_push_frame(vkcast *v, const void *pixels, int width, int height, int stride, vkcast_format format);
 void *vkcast_acquire_slot(vkcast *v, int width, int height, vkcast_format format, int *stride);
 int vkcast_submit(vkcast *v);
+int vkcast_share_vulkan_memory(vkcast *v, int fd, unsigned long long size, unsigned memory_type, unsigned long long offset,
+                               unsigned long long slot_bytes, int slots, const unsigned char device_uuid[16], char *err,
+                               size_t err_size);
+int vkcast_acquire_shared(vkcast *v, int *slot);
+int vkcast_submit_shared(vkcast *v, int slot, int width, int height, int stride, vkcast_format format);
 int vkcast_has_clients(vkcast *v);
 int vkcast_poll_event(vkcast *v, vkcast_event *event);
 int vkcast_set_clipboard(vkcast *v, const char *text);
@@ -202,6 +228,17 @@ struct vkcast {
     vkcast__ring next;
     vkcast__retired retired[VKCAST__MAX_RINGS];
     int retired_count;
+    /* Memory shared with vkcast (vkcast_share_vulkan_memory): its ring id (0: none) and the regions
+     * the producer owns; while waiting for vkcast's answer, `share_answer` becomes 1 (imported as ring
+     * `share_id`) or -1 (refused for `share_reason`). */
+    long long shared_id;
+    int shared_slots;
+    size_t shared_slot_bytes;
+    int shared_owned[VKCAST__MAX_SLOTS];
+    int vulkan; /* the Vulkan memory extension's version vkcast announced (0: none) */
+    int share_answer;
+    long long share_id;
+    char share_reason[400];
     int acquired, acq_width, acq_height, acq_stride;
     vkcast_format acq_format;
     /* incoming bytes not yet parsed; `skipping`: inside a line over the limit, dropped up to its end */
@@ -554,6 +591,10 @@ static int vkcast__map_ring(vkcast *v, const char *json, size_t len) {
 /* A slot is back: the producer's again, or one fewer in flight in a replaced ring. */
 static void vkcast__release(vkcast *v, double ring, double slot) {
     int i;
+    if (v->shared_id && ring == (double)v->shared_id) {
+        if (slot >= 0 && slot < v->shared_slots && slot == (int)slot) v->shared_owned[(int)slot] = 1;
+        return;
+    }
     if (ring == (double)v->ring.id) {
         if (slot >= 0 && slot < v->ring.slots && slot == (int)slot) v->ring.owned[(int)slot] = 1;
         return;
@@ -600,12 +641,24 @@ static int vkcast__message(vkcast *v, const char *line, size_t len) {
         value = vkcast_json_find(line, len, "ring", &n);
         if (value && *value == '{') return vkcast__map_ring(v, value, n);
     } else if (!strcmp(type, "welcome") && !v->welcomed) {
+        double vulkan;
         value = vkcast_json_find(line, len, "ring", &n);
         if (!value || *value != '{') return vkcast__fail(v, "a welcome without a ring", NULL);
         vkcast_json_string(line, len, "url", v->url, sizeof v->url);
         v->welcomed = 1;
+        if (vkcast_json_number(line, len, "vulkan", &vulkan) && vulkan >= 1 && vulkan <= 1000) v->vulkan = (int)vulkan;
         if (vkcast__map_ring(v, value, n) != VKCAST_OK) return VKCAST_CLOSED;
         v->watching = (value = vkcast_json_find(line, len, "watching", &n)) != NULL && *value == 't';
+    } else if (!strcmp(type, "vulkan_ring")) {
+        double id;
+        value = vkcast_json_find(line, len, "ring", &n);
+        if (value && *value == '{' && vkcast_json_number(value, n, "id", &id) && id >= 1 && id <= 9e15 && id == (long long)id) {
+            v->share_id = (long long)id;
+            v->share_answer = 1;
+        }
+    } else if (!strcmp(type, "vulkan_refused")) {
+        if (!vkcast_json_string(line, len, "reason", v->share_reason, sizeof v->share_reason)) snprintf(v->share_reason, sizeof v->share_reason, "(no reason)");
+        v->share_answer = -1;
     } else if (!strcmp(type, "error")) {
         char reason[400];
         if (vkcast_json_string(line, len, "reason", reason, sizeof reason) && !v->error[0])
@@ -744,7 +797,7 @@ static int vkcast__ask_ring(vkcast *v, int width, int height, vkcast_format form
 
 void *vkcast_acquire_slot(vkcast *v, int width, int height, vkcast_format format, int *stride) {
     int i;
-    if (!v || !vkcast__size_ok(width, height) || !vkcast__format_ok((int)format)) return NULL;
+    if (!v || v->shared_id || !vkcast__size_ok(width, height) || !vkcast__format_ok((int)format)) return NULL;
     if (vkcast_poll(v) != VKCAST_OK) return NULL;
     if (vkcast__stride(width, format) * (size_t)height > v->ring.slot_bytes) {
         v->acquired = -1; /* the slot in hand (if any) is too small too */
@@ -800,7 +853,7 @@ int vkcast_push_frame(vkcast *v, const void *pixels, int width, int height, int 
     size_t row;
     int dst_stride, y;
     if (!v) return VKCAST_BAD_ARGUMENT;
-    if (!pixels || !vkcast__size_ok(width, height) || !vkcast__format_ok((int)format)) return VKCAST_BAD_ARGUMENT;
+    if (v->shared_id || !pixels || !vkcast__size_ok(width, height) || !vkcast__format_ok((int)format)) return VKCAST_BAD_ARGUMENT;
     row = (size_t)width * (size_t)vkcast__bpp(format);
     if (stride == 0) stride = (int)row;
     if (stride < 0 || (size_t)stride < row) return VKCAST_BAD_ARGUMENT;
@@ -812,6 +865,118 @@ int vkcast_push_frame(vkcast *v, const void *pixels, int width, int height, int 
         for (y = 0; y < height; y++) memcpy(dst + (size_t)y * (size_t)dst_stride, src + (size_t)y * (size_t)stride, row);
     }
     return vkcast_submit(v);
+}
+
+/* ---- memory shared by a Vulkan engine ---- */
+
+/* Remembers the in-flight regions of the ring or memory frames came from until now, and forgets it. */
+static void vkcast__retire_current(vkcast *v) {
+    int i, in_flight = 0;
+    long long id = v->shared_id ? v->shared_id : v->ring.id;
+    if (v->shared_id) {
+        for (i = 0; i < v->shared_slots; i++) in_flight += !v->shared_owned[i];
+    } else {
+        for (i = 0; i < v->ring.slots; i++) in_flight += !v->ring.owned[i];
+    }
+    if (id && in_flight > 0) {
+        if (v->retired_count == VKCAST__MAX_RINGS) {
+            memmove(v->retired, v->retired + 1, sizeof v->retired[0] * (VKCAST__MAX_RINGS - 1));
+            v->retired_count--;
+        }
+        v->retired[v->retired_count].id = id;
+        v->retired[v->retired_count++].in_flight = in_flight;
+    }
+    vkcast__unmap(&v->ring); /* vkcast reads the slots in flight through its own mapping */
+    v->acquired = -1;
+}
+
+int vkcast_share_vulkan_memory(vkcast *v, int fd, unsigned long long size, unsigned memory_type, unsigned long long offset,
+                               unsigned long long slot_bytes, int slots, const unsigned char device_uuid[16], char *err,
+                               size_t err_size) {
+    char line[512], uuid[40];
+    double deadline;
+    int n, i;
+    if (err && err_size) err[0] = '\0';
+    if (!v || fd < 0 || !device_uuid || slots < 3 || slots > 16 || slot_bytes < 1 || offset > size || slot_bytes * (unsigned long long)slots > size - offset)
+        return VKCAST_BAD_ARGUMENT;
+    if (v->fd < 0) return VKCAST_CLOSED;
+    if (v->ring_pending || v->next.base) return VKCAST_BAD_ARGUMENT; /* a ring is on its way: share once it arrived */
+    if (v->vulkan != 1) {
+        if (err && err_size) snprintf(err, err_size, "vkcast: this vkcast does not import Vulkan memory (no \"vulkan\":1 in its welcome)");
+        return VKCAST_REFUSED;
+    }
+    for (i = n = 0; i < 16; i++) n += snprintf(uuid + n, sizeof uuid - (size_t)n, "%s%02x", i == 4 || i == 6 || i == 8 || i == 10 ? "-" : "", device_uuid[i]);
+    n = snprintf(line, sizeof line,
+                 "{\"type\":\"vulkan_ring\",\"pid\":%ld,\"fd\":%d,\"size\":%llu,\"memoryType\":%u,\"offset\":%llu,\"slotBytes\":%llu,"
+                 "\"slots\":%d,\"deviceUUID\":\"%s\"}\n",
+                 (long)getpid(), fd, size, memory_type, offset, slot_bytes, slots, uuid);
+    v->share_answer = 0;
+    if (vkcast__send(v, line, (size_t)n) != VKCAST_OK) return VKCAST_CLOSED;
+    deadline = vkcast__now_ms() + VKCAST_CONNECT_TIMEOUT_MS;
+    while (v->fd >= 0 && v->share_answer == 0) {
+        struct pollfd pfd;
+        double left = deadline - vkcast__now_ms();
+        if (left <= 0) {
+            vkcast__fail(v, "no answer to vulkan_ring from the server in time", NULL);
+            break;
+        }
+        pfd.fd = v->fd;
+        pfd.events = POLLIN | (v->out_len ? POLLOUT : 0);
+        pfd.revents = 0;
+        if (poll(&pfd, 1, (int)left + 1) < 0 && errno != EINTR) vkcast__fail(v, "poll failed", strerror(errno));
+        else vkcast_poll(v);
+    }
+    if (v->fd < 0) {
+        if (err && err_size) snprintf(err, err_size, "%s", v->error);
+        return VKCAST_CLOSED;
+    }
+    if (v->share_answer < 0) {
+        if (err && err_size) snprintf(err, err_size, "vkcast: %s", v->share_reason);
+        return VKCAST_REFUSED;
+    }
+    vkcast__retire_current(v);
+    v->shared_id = v->share_id;
+    v->shared_slots = slots;
+    v->shared_slot_bytes = (size_t)slot_bytes;
+    for (i = 0; i < slots; i++) v->shared_owned[i] = 1;
+    n = snprintf(line, sizeof line, "{\"type\":\"mapped\",\"ring\":%lld}\n", v->shared_id);
+    return vkcast__send(v, line, (size_t)n);
+}
+
+int vkcast_acquire_shared(vkcast *v, int *slot) {
+    int i;
+    if (!v || !slot) return VKCAST_BAD_ARGUMENT;
+    if (vkcast_poll(v) != VKCAST_OK) return VKCAST_CLOSED;
+    if (!v->shared_id) return VKCAST_BAD_ARGUMENT;
+    for (i = 0; i < v->shared_slots; i++)
+        if (v->shared_owned[i]) {
+            *slot = i;
+            return VKCAST_OK;
+        }
+    v->counters.frames_dropped++;
+    return VKCAST_DROPPED;
+}
+
+int vkcast_submit_shared(vkcast *v, int slot, int width, int height, int stride, vkcast_format format) {
+    char line[256];
+    double t;
+    long long whole;
+    int n;
+    if (!v || !v->shared_id || slot < 0 || slot >= v->shared_slots || !v->shared_owned[slot]) return VKCAST_BAD_ARGUMENT;
+    if (!vkcast__size_ok(width, height) || !vkcast__format_ok((int)format) || stride < width * vkcast__bpp(format) ||
+        (size_t)stride * (size_t)height > v->shared_slot_bytes)
+        return VKCAST_BAD_ARGUMENT;
+    if (v->fd < 0) return VKCAST_CLOSED;
+    t = vkcast__now_ms();
+    whole = (long long)t;
+    n = snprintf(line, sizeof line,
+                 "{\"type\":\"frame\",\"ring\":%lld,\"slot\":%d,\"width\":%d,\"height\":%d,\"stride\":%d,\"format\":\"%s\",\"t\":%lld.%03d,"
+                 "\"dropped\":%llu}\n",
+                 v->shared_id, slot, width, height, stride, vkcast__format_name(format), whole, (int)((t - (double)whole) * 1000),
+                 v->counters.frames_dropped);
+    v->shared_owned[slot] = 0;
+    v->counters.frames_submitted++;
+    return vkcast__send(v, line, (size_t)n);
 }
 
 int vkcast_has_clients(vkcast *v) {

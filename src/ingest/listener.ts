@@ -83,7 +83,7 @@ export class IngestListener {
       return;
     }
     const limits = { ...DEFAULT_PRODUCER_LIMITS, ...this.options.limits };
-    const producer = new Producer(socket as Socket<unknown>, this.options.streams, this.options.log, `pid ${peer!.pid}`, limits);
+    const producer = new Producer(socket as Socket<unknown>, this.options.streams, this.options.log, peer!.pid, limits);
     socket.data.producer = producer;
     this.producers.add(producer);
     this.timer ??= setInterval(() => this.tick(), TICK_MS);

@@ -6,6 +6,8 @@ import { type InputEvent, MAX_PASTE_BYTES } from "../protocol/input-schema.ts";
 import { STREAM_NAME } from "../server/stream.ts";
 
 export const INGEST_VERSION = 1;
+/** The version of the optional Vulkan memory extension (`vulkan_ring`), announced in `welcome`. */
+export const VULKAN_EXTENSION_VERSION = 1;
 export const DEFAULT_STREAM = "main";
 export const MIN_SLOTS = 3;
 export const MAX_SLOTS = 16;
@@ -51,7 +53,24 @@ export interface ClipboardText {
   type: "clipboard";
   text: string;
 }
-export type ProducerMessage = Hello | RingRequest | Mapped | FrameSubmit | ClipboardText;
+/** Memory a Vulkan producer shares (docs/ingest-protocol.md, "Vulkan memory"): vkcast imports it as a ring. */
+export interface VulkanRingRequest {
+  type: "vulkan_ring";
+  /** The producer's pid, which must be the connected process's. */
+  pid: number;
+  /** The fd number, in the producer's process, that vkGetMemoryFdKHR (OPAQUE_FD) gave. */
+  fd: number;
+  /** The allocation's size and memory type index, as the producer allocated it. */
+  size: number;
+  memoryType: number;
+  /** Slot i starts at offset + i x slotBytes. */
+  offset: number;
+  slotBytes: number;
+  slots: number;
+  /** VkPhysicalDeviceIDProperties.deviceUUID as 32 lowercase hex digits. */
+  deviceUUID: string;
+}
+export type ProducerMessage = Hello | RingRequest | Mapped | FrameSubmit | ClipboardText | VulkanRingRequest;
 
 export interface RingInfo extends Omit<RingShape, "slots"> {
   id: number;
@@ -61,8 +80,10 @@ export interface RingInfo extends Omit<RingShape, "slots"> {
   stride: number;
 }
 export type ServerMessage =
-  | { type: "welcome"; version: number; stream: string; url: string; watching: boolean; ring: RingInfo }
+  | { type: "welcome"; version: number; vulkan: number; stream: string; url: string; watching: boolean; ring: RingInfo }
   | { type: "ring"; ring: RingInfo }
+  | { type: "vulkan_ring"; ring: { id: number; slots: number; slotBytes: number } }
+  | { type: "vulkan_refused"; reason: string }
   | { type: "release"; ring: number; slot: number }
   | { type: "watching"; value: boolean }
   | { type: "input"; event: InputEvent }
@@ -136,6 +157,8 @@ export function parseProducerMessage(line: string): ProducerMessage {
         ...(m.dropped === undefined ? {} : { dropped: int(m, "frame", "dropped", 0, Number.MAX_SAFE_INTEGER) }),
       };
     }
+    case "vulkan_ring":
+      return parseVulkanRing(m);
     case "clipboard": {
       const text = m.text;
       if (typeof text !== "string" || text.length > MAX_PASTE_BYTES) {
@@ -146,4 +169,33 @@ export function parseProducerMessage(line: string): ProducerMessage {
     default:
       throw new ProtocolError(`unknown message type ${JSON.stringify(m.type) ?? "(none)"}`.slice(0, 120));
   }
+}
+
+/** Bounds of shared memory: a slot holds at most 64 MiB (the largest RGBA frame is 32 MiB, rows may be padded). */
+const MAX_SLOT_BYTES = 2 ** 26;
+const MAX_SHARED_BYTES = 2 ** 40;
+const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+
+function parseVulkanRing(m: Fields): VulkanRingRequest {
+  const uuid = m.deviceUUID;
+  if (typeof uuid !== "string" || !UUID.test(uuid)) {
+    const example = "6d657361-3232-2e33-2e36-000000000000";
+    throw new ProtocolError(`vulkan_ring.deviceUUID must be 16 bytes in hex, e.g. ${example} (got ${JSON.stringify(uuid)?.slice(0, 80)})`);
+  }
+  const req: VulkanRingRequest = {
+    type: "vulkan_ring",
+    pid: int(m, "vulkan_ring", "pid", 1, 2 ** 31 - 1),
+    fd: int(m, "vulkan_ring", "fd", 0, 2 ** 31 - 1),
+    size: int(m, "vulkan_ring", "size", 1, MAX_SHARED_BYTES),
+    memoryType: int(m, "vulkan_ring", "memoryType", 0, 31),
+    offset: int(m, "vulkan_ring", "offset", 0, MAX_SHARED_BYTES),
+    slotBytes: int(m, "vulkan_ring", "slotBytes", 1, MAX_SLOT_BYTES),
+    slots: int(m, "vulkan_ring", "slots", MIN_SLOTS, MAX_SLOTS),
+    deviceUUID: uuid.replaceAll("-", "").toLowerCase(),
+  };
+  if (req.offset + req.slots * req.slotBytes > req.size) {
+    const { slots, slotBytes, offset, size } = req;
+    throw new ProtocolError(`vulkan_ring: ${slots} slots of ${slotBytes} bytes from offset ${offset} do not fit in size ${size}`);
+  }
+  return req;
 }

@@ -10,12 +10,15 @@ import {
   type ProducerMessage,
   type RingShape,
   type ServerMessage,
+  type VulkanRingRequest,
   INGEST_VERSION,
+  VULKAN_EXTENSION_VERSION,
 } from "./messages.ts";
 import { parseProducerMessage } from "./messages.ts";
 import { encodeLine, LineReader } from "./ndjson.ts";
 import { Ring } from "./ring.ts";
 import type { IngestTarget, StreamDirectory } from "./streams.ts";
+import { type ImportedRing, importVulkanRing, VulkanRefusal } from "./vulkan-ring.ts";
 
 /** At most this many rings of one producer alive at once (the newest and those still draining). */
 export const MAX_RINGS = 4;
@@ -40,12 +43,15 @@ const textEncoder = new TextEncoder();
 
 export class Producer {
   stream: string | null = null;
+  private readonly peer: string;
   private target: IngestTarget | null = null;
   private readonly reader = new LineReader();
-  private readonly rings = new Map<number, Ring>();
-  /** The ring frames name now (last mapped), and one made but not yet mapped. */
-  private current: Ring | null = null;
-  private unmapped: Ring | null = null;
+  private readonly rings = new Map<number, Ring | ImportedRing>();
+  /** The ring frames name now (last mapped), and one made (or imported) but not yet mapped. */
+  private current: Ring | ImportedRing | null = null;
+  private unmapped: Ring | ImportedRing | null = null;
+  /** Shared Vulkan memory is being imported (vkcast's device may still be starting). */
+  private importing = false;
   private nextRingId = 1;
   private watching = false;
   private closed = false;
@@ -59,9 +65,10 @@ export class Producer {
     private readonly socket: Socket<unknown>,
     private readonly streams: StreamDirectory,
     private readonly log: Logger,
-    private readonly peer: string,
+    private readonly peerPid: number,
     private readonly limits: ProducerLimits = DEFAULT_PRODUCER_LIMITS,
   ) {
+    this.peer = `pid ${peerPid}`;
     const ms = limits.helloTimeoutMs;
     this.helloTimer = setTimeout(() => this.fail(`no hello within ${ms / 1000} s`), ms);
   }
@@ -86,6 +93,7 @@ export class Producer {
     if (!this.target) throw new ProtocolError(`expected hello first, got ${msg.type}`);
     if (msg.type === "frame") return this.onFrame(msg);
     if (msg.type === "clipboard") return this.target.setClipboard(msg.text);
+    if (msg.type === "vulkan_ring") return this.onVulkanRing(msg);
     if (msg.type === "ring") {
       this.send({ type: "ring", ring: this.newRing(this.stream!, msg).info() });
       this.target.counters.ingestRingsMade++;
@@ -112,17 +120,49 @@ export class Producer {
     this.watching = target.hasClients();
     this.log.info("producer connected", { stream: hello.stream, peer: this.peer, ...ring.shape });
     const { url } = target;
-    this.send({ type: "welcome", version: INGEST_VERSION, stream: hello.stream, url, watching: this.watching, ring: ring.info() });
+    const welcome = { version: INGEST_VERSION, vulkan: VULKAN_EXTENSION_VERSION, stream: hello.stream, url, watching: this.watching };
+    this.send({ type: "welcome", ...welcome, ring: ring.info() });
+  }
+
+  /** A new ring may be asked for: none waits to be mapped or imported, and fewer than MAX_RINGS are alive. */
+  private checkRingRoom(): void {
+    if (this.unmapped) throw new ProtocolError(`ring asked for while ring ${this.unmapped.id} is not mapped yet`);
+    if (this.importing) throw new ProtocolError("ring asked for while shared Vulkan memory is being imported");
+    if (this.rings.size >= MAX_RINGS) throw new ProtocolError(`at most ${MAX_RINGS} rings may be alive; wait for releases`);
   }
 
   private newRing(stream: string, shape: RingShape): Ring {
-    if (this.unmapped) throw new ProtocolError(`ring asked for while ring ${this.unmapped.id} is not mapped yet`);
-    if (this.rings.size >= MAX_RINGS) throw new ProtocolError(`at most ${MAX_RINGS} rings may be alive; wait for releases`);
+    this.checkRingRoom();
     const { width, height, format, slots } = shape;
     const ring = Ring.create(this.nextRingId++, stream, { width, height, format, slots });
     this.rings.set(ring.id, ring);
     this.unmapped = ring;
     return ring;
+  }
+
+  /** Imports a Vulkan producer's memory as a ring; a refusal is answered and the connection goes on. */
+  private onVulkanRing(req: VulkanRingRequest): void {
+    this.checkRingRoom();
+    this.importing = true;
+    const id = this.nextRingId++;
+    importVulkanRing(id, req, this.peerPid).then(
+      (ring) => {
+        this.importing = false;
+        if (this.closed) return ring.close();
+        this.rings.set(id, ring);
+        this.unmapped = ring;
+        this.target!.counters.ingestRingsMade++;
+        const { slots, slotBytes } = req;
+        this.log.info("producer shares Vulkan memory", { stream: this.stream, peer: this.peer, ring: id, slots, slotBytes });
+        this.send({ type: "vulkan_ring", ring: ring.info() });
+      },
+      (err: Error) => {
+        this.importing = false;
+        if (!(err instanceof VulkanRefusal)) this.log.error("importing Vulkan memory failed", { stream: this.stream, error: String(err) });
+        this.log.warn("Vulkan memory refused", { stream: this.stream, peer: this.peer, reason: err.message });
+        this.send({ type: "vulkan_refused", reason: err.message });
+      },
+    );
   }
 
   private onMapped(id: number): void {
@@ -151,6 +191,26 @@ export class Producer {
     }
     if (f.dropped !== undefined) this.noteDropped(f.dropped);
     const pixels = ring.take(f.slot, bytes);
+    if (pixels instanceof Uint8Array) return this.hand(ring, f, pixels);
+    // Shared Vulkan memory: the frame goes on once vkcast's device copied it out.
+    pixels.then(
+      (copy) => {
+        if (this.closed) return this.onRelease(ring, f.slot);
+        try {
+          this.hand(ring, f, copy);
+        } catch (err) {
+          this.fail((err as Error).message);
+        }
+      },
+      (err: Error) => {
+        this.onRelease(ring, f.slot);
+        this.fail(err.message);
+      },
+    );
+  }
+
+  /** Hands a frame to the stream; its slot comes back to the producer once the encoder is done with it. */
+  private hand(ring: Ring | ImportedRing, f: FrameSubmit, pixels: Uint8Array): void {
     try {
       this.target!.pushFrame({
         pixels,
@@ -175,13 +235,13 @@ export class Producer {
   }
 
   /** The encoder is done with a slot (or dropped its frame): it is the producer's again. */
-  private onRelease(ring: Ring, slot: number): void {
+  private onRelease(ring: Ring | ImportedRing, slot: number): void {
     ring.give(slot);
     if (!this.closed) this.send({ type: "release", ring: ring.id, slot });
     if (ring !== this.current || this.closed) this.retireIfFree(ring);
   }
 
-  private retireIfFree(ring: Ring): void {
+  private retireIfFree(ring: Ring | ImportedRing): void {
     if (ring.heldCount > 0) return;
     ring.close();
     this.rings.delete(ring.id);

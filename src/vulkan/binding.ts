@@ -28,6 +28,14 @@ export const SYMBOLS = {
   vkc_frame_times: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   vkc_message_counts: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.void },
   vkc_message_text: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  vkc_import_create: {
+    args: [FFIType.ptr, FFIType.i32, FFIType.u64, FFIType.u32, FFIType.u64, FFIType.u64, FFIType.i32],
+    returns: FFIType.ptr,
+  },
+  vkc_import_copy: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.u32], returns: FFIType.i32 },
+  vkc_import_poll: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  vkc_import_pixels: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.ptr },
+  vkc_import_free: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   vkc_list_devices: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
 } as const;
 

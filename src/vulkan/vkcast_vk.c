@@ -87,10 +87,9 @@ static void *submit_thread(void *arg) {
   for (;;) {
     while (!c->stopping && c->fifo_len == 0) pthread_cond_wait(&c->wake, &c->lock);
     if (c->fifo_len == 0) break; // stopping, and nothing left to submit
-    int slot = c->fifo[c->fifo_head];
-    c->fifo_head = (c->fifo_head + 1) % (VKC_MAX_SLOTS + 1);
+    vkc_slot *s = c->fifo[c->fifo_head];
+    c->fifo_head = (c->fifo_head + 1) % VKC_FIFO_CAP;
     c->fifo_len--;
-    vkc_slot *s = &c->slots[slot];
     uint64_t value = s->value;
     VkCommandBuffer cmd = s->cmd;
     pthread_mutex_unlock(&c->lock);
@@ -135,8 +134,9 @@ static void stop_thread(vkc_ctx *c) {
 // ---------------------------------------------------------------------------------------------------
 // Public API (documented in vkcast_vk.h)
 
-static int slot_done(vkc_ctx *c, int slot, uint64_t *now) {
-  vkc_slot *s = &c->slots[slot];
+static int slot_done(vkc_ctx *c, int slot, uint64_t *now) { return submission_done(c, &c->slots[slot], now); }
+
+int submission_done(vkc_ctx *c, vkc_slot *s, uint64_t *now) {
   if (s->value == 0) return 1;
   pthread_mutex_lock(&c->lock);
   int queued = s->queued, err = s->submit_error;
@@ -152,7 +152,7 @@ static int slot_done(vkc_ctx *c, int slot, uint64_t *now) {
     set_error(c, "vkGetSemaphoreCounterValue failed: %s (%d)", result_name(r), (int)r);
     return (int)r;
   }
-  return *now >= c->slots[slot].value;
+  return *now >= s->value;
 }
 
 const char *vkc_error(vkc_ctx *c) { return c ? c->error : ""; }
@@ -190,6 +190,7 @@ static void destroy_context(vkc_ctx *c) {
   stop_thread(c);
   if (c->device) {
     vkDeviceWaitIdle(c->device); // at close only; whatever is in flight finishes first
+    destroy_imports(c);
     destroy_slots(c);
     destroy_yuv_pipeline(c);
     VkPipeline p[4] = {c->mesh_pipeline, c->ground_pipeline, c->sky_pipeline, c->pattern_pipeline};
@@ -430,13 +431,22 @@ int vkc_submit(vkc_ctx *c, int slot, const void *uniforms, uint32_t bytes) {
   int e = injected(c, "vkQueueSubmit");
   if (e) return e;
   if (uniforms && bytes) memcpy(s->uniforms_ptr, uniforms, bytes < VKC_UNIFORM_BYTES ? bytes : VKC_UNIFORM_BYTES);
+  s->invalidate = (s->readback_mem && !s->readback_coherent) || !s->timings_coherent;
+  return enqueue_submission(c, s, 0);
+}
+
+int enqueue_submission(vkc_ctx *c, vkc_slot *s, int keep_free) {
   pthread_mutex_lock(&c->lock);
+  if (c->fifo_len >= VKC_FIFO_CAP - keep_free) {
+    pthread_mutex_unlock(&c->lock);
+    set_error(c, "%d submissions are waiting already", VKC_FIFO_CAP);
+    return VKC_ERR_BUSY;
+  }
   c->submitted++;
   s->value = c->submitted;
   s->queued = 1;
   s->submit_error = 0;
-  s->invalidate = (s->readback_mem && !s->readback_coherent) || !s->timings_coherent;
-  c->fifo[(c->fifo_head + c->fifo_len) % (VKC_MAX_SLOTS + 1)] = slot;
+  c->fifo[(c->fifo_head + c->fifo_len) % VKC_FIFO_CAP] = s;
   c->fifo_len++;
   pthread_cond_signal(&c->wake);
   pthread_mutex_unlock(&c->lock);

@@ -44,6 +44,7 @@ extern "C" {
 #define VKC_DRAW_GROUND 1
 
 typedef struct vkc_ctx vkc_ctx;
+typedef struct vkc_import vkc_import;
 
 // Starts creating the instance, device and pipelines on the library's thread and returns at once;
 // vkc_ready tells when it is done. No render targets yet (vkc_resize makes them).
@@ -130,6 +131,30 @@ VKC_API int vkc_message_text(vkc_ctx *c, int i, char *out, int out_len);
 // VK_ERROR_OUT_OF_DEVICE_MEMORY, or VK_ERROR_DEVICE_LOST, after which the context stays lost) without
 // calling Vulkan, so errors a healthy driver never produces can be tested.
 VKC_API void vkc_debug_fail_next(vkc_ctx *c, int code);
+
+// Memory another process exported with vkGetMemoryFdKHR (VK_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD_BIT, a
+// non-dedicated allocation of `size` bytes of its memory type `memory_type`, on this context's device:
+// compare vkc_device_uuid). It holds `slots` regions of `slot_bytes` bytes from `offset`; each gets a
+// host-visible readback buffer of slot_bytes. `fd` stays the caller's (the library imports a duplicate).
+// Returns NULL on failure (the reason in vkc_error): not memory of this driver, smaller than `size`, a
+// memory type that cannot back a transfer buffer, regions outside `size`, a device that cannot import.
+VKC_API vkc_import *vkc_import_create(vkc_ctx *c, int fd, uint64_t size, uint32_t memory_type, uint64_t offset,
+                                      uint64_t slot_bytes, int slots);
+
+// Queues the copy of the first `bytes` of region `slot` into its readback buffer; returns at once.
+// The producer must have finished writing the region (and released it to VK_QUEUE_FAMILY_EXTERNAL).
+// VKC_ERR_BUSY while the slot's previous copy is in flight.
+VKC_API int vkc_import_copy(vkc_ctx *c, vkc_import *m, int slot, uint32_t bytes);
+
+// 1 when the slot's last copy is done (its readback readable), 0 while in flight, < 0 on error.
+VKC_API int vkc_import_poll(vkc_ctx *c, vkc_import *m, int slot);
+
+// The slot's mapped readback buffer (slot_bytes bytes), valid until vkc_import_free or vkc_close.
+VKC_API void *vkc_import_pixels(vkc_ctx *c, vkc_import *m, int slot);
+
+// Releases the import (the memory stays the producer's). VKC_ERR_BUSY while a copy is in flight.
+// vkc_close frees those left.
+VKC_API int vkc_import_free(vkc_ctx *c, vkc_import *m);
 
 // Lists the devices as "index\ttype\tname\tapi major.minor\n" lines into out; returns how many, or
 // < 0 when there is no loader or driver (the reason is then in out).

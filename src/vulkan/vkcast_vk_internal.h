@@ -25,10 +25,14 @@
 #define VKC_MAX_SIDE 16384
 #define VKC_MSG_KEEP 8
 #define VKC_MSG_LEN 2048
+// Submissions waiting for the submit thread: each slot's frame (at most one each) and imports' copies.
+#define VKC_FIFO_CAP 1024
 
 typedef struct {
   uint32_t kind, first_index, index_count, object;
 } vkc_draw;
+
+typedef struct vkc_import vkc_import;
 
 typedef struct {
   VkImage color, depth;
@@ -128,8 +132,9 @@ struct vkc_ctx {
   char device_want[256];
   pthread_mutex_t lock;
   pthread_cond_t wake;
-  int fifo[VKC_MAX_SLOTS + 1];
+  vkc_slot *fifo[VKC_FIFO_CAP]; // a slot of the ring, or an import's copy (vkcast_vk_import.c)
   int fifo_head, fifo_len;
+  vkc_import *imports; // those not yet freed, destroyed at close
 };
 
 // Records a failed call, remembers a lost device, and returns the code.
@@ -148,6 +153,15 @@ void set_error(vkc_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2
 const char *result_name(VkResult r);
 void mark_lost(vkc_ctx *c);
 int is_lost(vkc_ctx *c);
+
+// Hands `s` (its command buffer recorded) to the submit thread; VKC_ERR_BUSY when fewer than
+// keep_free + 1 entries of the FIFO are free (imports' copies keep room for the ring's slots).
+int enqueue_submission(vkc_ctx *c, vkc_slot *s, int keep_free);
+// 1 when `s`'s last submission is done, 0 while in flight, < 0 on error; *now: the timeline's value.
+int submission_done(vkc_ctx *c, vkc_slot *s, uint64_t *now);
+
+// vkcast_vk_import.c: memory imported from a producer process
+void destroy_imports(vkc_ctx *c);
 
 // vkcast_vk_device.c: instance and device
 int create_instance(vkc_ctx *c, int validation);

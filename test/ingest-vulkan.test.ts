@@ -1,0 +1,195 @@
+// Vulkan memory shared by file descriptor (docs/ingest-protocol.md, "Vulkan memory"), against the real
+// server on lavapipe: clients/c/vulkan-example.c, built with its documented command, renders into memory
+// it exports and vkcast's own Vulkan device copies each frame out; /frame.jpg and WebSocket viewers get its
+// known pattern. Refusals (another device, another process's pid, an fd that is not there, memory smaller
+// than said, memory of no driver, a file that may shrink) are answered and the connection goes on with its
+// ring; a killed Vulkan producer leaves the waiting state and a shared-memory producer takes over.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { dlopen, FFIType, ptr } from "bun:ffi";
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Viewer, wsUrl } from "./helpers/viewer.ts";
+import { decodeJpeg, frameMatches, Lines, pattern, RawProducer, ROOT, until, Vkcast } from "./helpers/ingest.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "vkcast-vulkan-"));
+const example = join(dir, "vulkan-example");
+const W = 640;
+const H = 360;
+let vkcast: Vkcast;
+
+const libc = dlopen("libc.so.6", {
+  memfd_create: { args: [FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+  fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  ftruncate: { args: [FFIType.i32, FFIType.i64], returns: FFIType.i32 },
+});
+const MFD_ALLOW_SEALING = 2;
+const F_ADD_SEALS = 1033;
+const F_SEAL_SHRINK = 2;
+
+/** A memfd of this process of `bytes` bytes (random content), sealed against shrinking. */
+function sealedMemfd(bytes: number): number {
+  const fd = libc.symbols.memfd_create(ptr(Buffer.from("vkcast-test\0")), MFD_ALLOW_SEALING);
+  expect(libc.symbols.ftruncate(fd, bytes)).toBe(0);
+  writeSync(fd, crypto.getRandomValues(new Uint8Array(4096)));
+  expect(libc.symbols.fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK)).toBe(0);
+  return fd;
+}
+
+beforeAll(async () => {
+  // The documented build: warning-free C99 against the Vulkan loader.
+  const built = Bun.spawnSync(
+    ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-Iclients/c", "clients/c/vulkan-example.c", "-o", example, "-lvulkan"],
+    { cwd: ROOT, stdout: "pipe", stderr: "pipe" },
+  );
+  if (built.exitCode !== 0) throw new Error(`cc vulkan-example.c failed:\n${built.stderr.toString()}`);
+  vkcast = await Vkcast.start(join(dir, "ingest.sock"), [`--width=${W}`, `--height=${H}`]);
+}, 120_000);
+afterAll(async () => {
+  await vkcast.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function startExample(stream = "main") {
+  const proc = Bun.spawn([example, vkcast.socketPath, stream], { stdout: "pipe", stderr: "pipe" });
+  return { proc, out: new Lines(proc.stdout), err: new Lines(proc.stderr) };
+}
+
+/** The colour at (x, y) of a decoded frame. */
+function at(img: { width: number; rgba: Uint8Array }, x: number, y: number): number[] {
+  const i = (y * img.width + x) * 4;
+  return [img.rgba[i]!, img.rgba[i + 1]!, img.rgba[i + 2]!];
+}
+
+function near(actual: number[], expected: number[]): boolean {
+  return actual.every((v, i) => Math.abs(v - expected[i]!) <= 12);
+}
+
+/** The Vulkan example's picture: red, green, blue and yellow quadrants (a white square runs along the middle row). */
+function showsQuadrants(img: { width: number; height: number; rgba: Uint8Array }): boolean {
+  const [w, h] = [img.width, img.height];
+  return (
+    near(at(img, w / 4, h / 4), [255, 0, 0]) &&
+    near(at(img, (3 * w) / 4, h / 4), [0, 255, 0]) &&
+    near(at(img, w / 4, (3 * h) / 4), [0, 0, 255]) &&
+    near(at(img, (3 * w) / 4, (3 * h) / 4), [255, 255, 0])
+  );
+}
+
+/** A shared-memory producer with its ring mapped, for the refusals. */
+async function rawProducer(stream: string): Promise<RawProducer> {
+  const p = await RawProducer.connect(vkcast.socketPath);
+  await p.handshake({ stream, width: 64, height: 48 });
+  return p;
+}
+
+const OTHER_UUID = "00112233-4455-6677-8899-aabbccddeeff";
+
+/** vkcast's device UUID, as its refusal of another device's names it. */
+async function vkcastUuid(p: RawProducer): Promise<string> {
+  p.send(vulkanRing({ deviceUUID: OTHER_UUID }));
+  const reason = String((await p.next("vulkan_refused", 30_000)).reason);
+  return /\(.*, ([0-9a-f-]{36})\)/.exec(reason)![1]!;
+}
+
+function vulkanRing(fields: Record<string, unknown>): Record<string, unknown> {
+  return {
+    type: "vulkan_ring",
+    pid: process.pid,
+    fd: 0,
+    size: 3 * 4096,
+    memoryType: 0,
+    offset: 0,
+    slotBytes: 4096,
+    slots: 3,
+    ...fields,
+  };
+}
+
+describe("a Vulkan producer shares its memory", () => {
+  test("the C example's frames reach /frame.jpg and viewers; killed, the stream waits; a ring producer takes over", async () => {
+    const ex = startExample();
+    const [, url] = (await ex.out.wait(/^vulkan-example: sharing 640x360 frames with vkcast on (.+); viewers at (\S+)/)).slice(1);
+    expect(url).toBe(vkcast.url);
+    let last = "";
+    await until(
+      async () => {
+        const res = await fetch(`${vkcast.origin}frame.jpg`);
+        if (res.status !== 200) return false;
+        const img = await decodeJpeg(new Uint8Array(await res.arrayBuffer()));
+        last = `${img.width}x${img.height} ${at(img, W / 4, H / 4)}`;
+        return img.width === W && img.height === H && showsQuadrants(img);
+      },
+      `/frame.jpg to show the example's quadrants (last: ${last})`,
+    );
+    const viewer = await Viewer.connect(wsUrl(vkcast.url));
+    await viewer.until(() => viewer.frames.length >= 5, 20_000, "5 frames at a viewer");
+    const stats = (await (await fetch(`${vkcast.origin}api/stats`)).json()) as Record<string, unknown>;
+    expect(JSON.stringify(stats)).toMatch(/"ingestFramesSubmitted":[1-9]/);
+
+    ex.proc.kill("SIGKILL");
+    await until(async () => (await vkcast.health()).status === 503, "/healthz to say the engine is gone");
+    expect((await vkcast.health()).body.error).toBe("waiting for the engine");
+    const p = await RawProducer.connect(vkcast.socketPath);
+    await p.handshake({ stream: "main", width: W, height: H });
+    p.submit(0, W, H, pattern(W, H, 7));
+    expect(await frameMatches(vkcast.origin, W, H, pattern(W, H, 7))).toBeLessThan(6);
+    viewer.close();
+    p.close();
+    await until(async () => (await vkcast.health()).status === 503, "the ring producer to be gone");
+  }, 60_000);
+
+  test("another device's UUID is refused by name; the connection goes on with its ring", async () => {
+    const p = await rawProducer("uuid");
+    p.send(vulkanRing({ deviceUUID: OTHER_UUID }));
+    const { reason } = await p.next("vulkan_refused", 30_000);
+    expect(reason).toMatch(/^vulkan_ring.deviceUUID 00112233-4455-6677-8899-aabbccddeeff is not vkcast's Vulkan device \(llvmpipe.*, [0-9a-f-]{36}\)/);
+    p.submit(0, 64, 48, pattern(64, 48));
+    expect(await p.next("release")).toEqual({ type: "release", ring: 1, slot: 0 });
+    expect(p.closed).toBe(false);
+    p.close();
+  }, 40_000);
+
+  test("a pid that is not the connected process's is refused (a producer cannot name another's fds)", async () => {
+    const p = await rawProducer("pid");
+    p.send(vulkanRing({ pid: vkcast.proc.pid, deviceUUID: OTHER_UUID }));
+    expect((await p.next("vulkan_refused", 30_000)).reason).toBe(
+      `vulkan_ring.pid ${vkcast.proc.pid} is not the connected process (pid ${process.pid}): a producer shares only its own memory`,
+    );
+    p.close();
+  }, 40_000);
+
+  test("an fd that is not there, memory smaller than said, memory of no driver, a file that may shrink: refused, vkcast fine", async () => {
+    const p = await rawProducer("fds");
+    const deviceUUID = await vkcastUuid(p);
+    const refusal = async (fields: Record<string, unknown>) => {
+      p.send(vulkanRing({ deviceUUID, ...fields }));
+      return String((await p.next("vulkan_refused", 30_000)).reason);
+    };
+    expect(await refusal({ fd: 999_999 })).toMatch(/^cannot take fd 999999 of pid \d+ \(pidfd_getfd\(\d+, 999999\): Bad file descriptor/);
+    const small = sealedMemfd(4096);
+    expect(await refusal({ fd: small, size: 3 << 20, slotBytes: 1 << 20 })).toBe(
+      `vulkan_ring.size ${3 << 20} is larger than the memory behind fd ${small} (4096 bytes)`,
+    );
+    const foreign = sealedMemfd(3 << 20);
+    expect(await refusal({ fd: foreign, size: 3 << 20, slotBytes: 1 << 20 })).toStartWith(
+      "cannot import the memory: vkAllocateMemory could not import the memory",
+    );
+    const file = join(dir, "plain-file");
+    const plain = openSync(file, "w+");
+    writeSync(plain, new Uint8Array(3 * 4096));
+    expect(await refusal({ fd: plain })).toStartWith(`fd ${plain} is a file that may shrink`);
+    for (const fd of [small, foreign, plain]) closeSync(fd);
+    // The connection still streams through its ring, and vkcast is fine.
+    p.submit(1, 64, 48, pattern(64, 48, 3));
+    expect(await p.next("release")).toEqual({ type: "release", ring: 1, slot: 1 });
+    expect(vkcast.proc.exitCode).toBeNull();
+    p.close();
+  }, 60_000);
+
+  test("shared memory whose slots do not fit its size is a protocol violation (closed with the reason)", async () => {
+    const p = await rawProducer("misfit");
+    p.send(vulkanRing({ size: 4096, deviceUUID: OTHER_UUID }));
+    expect(await p.refusal()).toBe("vulkan_ring: 3 slots of 4096 bytes from offset 0 do not fit in size 4096");
+  });
+});
