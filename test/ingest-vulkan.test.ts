@@ -9,6 +9,7 @@ import { dlopen, FFIType, ptr } from "bun:ffi";
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ensureVulkanLibrary } from "../src/vulkan/build.ts";
 import { Viewer, wsUrl } from "./helpers/viewer.ts";
 import { decodeJpeg, frameMatches, Lines, pattern, RawProducer, ROOT, until, Vkcast } from "./helpers/ingest.ts";
 
@@ -37,6 +38,7 @@ function sealedMemfd(bytes: number): number {
 }
 
 beforeAll(async () => {
+  ensureVulkanLibrary(); // built before vkcast needs it: a build inside vkcast would hold up its answers
   // The documented build: warning-free C99 against the Vulkan loader.
   const built = Bun.spawnSync(
     ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-Iclients/c", "clients/c/vulkan-example.c", "-o", example, "-lvulkan"],
@@ -109,7 +111,12 @@ function vulkanRing(fields: Record<string, unknown>): Record<string, unknown> {
 describe("a Vulkan producer shares its memory", () => {
   test("the C example's frames reach /frame.jpg and viewers; killed, the stream waits; a ring producer takes over", async () => {
     const ex = startExample();
-    const [, url] = (await ex.out.wait(/^vulkan-example: sharing 640x360 frames with vkcast on (.+); viewers at (\S+)/)).slice(1);
+    const sharing = ex.out.wait(/^vulkan-example: sharing 640x360 frames with vkcast on (.+); viewers at (\S+)/);
+    const exited = ex.proc.exited.then(async (code) => {
+      await ex.err.ended;
+      throw new Error(`vulkan-example exited with ${code}: ${ex.err.all.join("\n")}`);
+    });
+    const [, url] = (await Promise.race([sharing, exited])).slice(1);
     expect(url).toBe(vkcast.url);
     let last = "";
     await until(
