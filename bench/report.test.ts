@@ -180,7 +180,8 @@ describe("the network section", () => {
 
   test("a row per server: fps, latency, tier shares, SSIM, input -> display for vkcast only, the loopback viewer beside it", () => {
     const md = section(markdown({ network: network(26) }));
-    expect(md).toContain("the built-in Vulkan scene (rendered on llvmpipe)");
+    expect(md).toContain("the built-in Vulkan scene, rendered on llvmpipe,");
+    expect(md).toContain("`bench/library-server.ts --ring-file FILE`");
     const cells = (side: string) => md.split("\n").find((l) => l.includes(`| ${side} `))!.split("|").slice(1, -1).map((c) => c.trim());
     expect(cells("vkcast")).toEqual([
       "8mbit-20ms (8.00 Mbit/s, 20 ms)", "vkcast", "26.0 (25.0–26.0)", "51", "114", "small 90%, low 10%", "0.958 (0.950–0.960)", "95", "30.0 (29.0–30.0)", "q85, full 100%", "0.958 (0.950–0.960)",

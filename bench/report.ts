@@ -532,19 +532,20 @@ function networkSection(n: Network | null): string {
   const out = ["## Real networks: a viewer through a shaped link", ""];
   if (!n) return out.join("\n") + notRun("network");
   const o = n.options ?? {};
-  const scene = n.scene.source === "vulkan" ? `the built-in Vulkan scene (rendered on ${n.scene.device})` : `the synthetic source (${n.scene.device})`;
+  const scene = n.scene.source === "vulkan" ? `the built-in Vulkan scene, rendered on ${n.scene.device},` : `the synthetic source (${n.scene.device})`;
   const bar = networkBar(n);
   out.push(
     originalNote(n) +
       `Each link is bench/shaper.ts, a TCP proxy on loopback that gives each direction the profile's bandwidth and one-way delay (lost packets arrive a round trip late, holding up what follows, as TCP does). ` +
       `Frames: ${n.scene.frames} frames of ${scene} at ${o.width}x${o.height}, rendered ahead and replayed at ${o.fps} fps with the scene on the wall clock, the same to both servers ` +
-      `(vkcast: \`${n.servers.vkcast}\`, JPEG q${o.quality}; the original: ${n.servers.original ? `\`${n.servers.original}\`, its server unchanged` : "not measured"}), so the render is not in the figures. ` +
+      `(vkcast: its library API in \`${n.servers.vkcast.split(" (")[0]} --ring-file FILE\`, JPEG q${o.quality}; ` +
+      `the original: ${n.servers.original ? `\`${n.servers.original}\`, its server unchanged` : "not measured"}), so the render is not in the figures. ` +
       "Per link and server, one viewer through the link and one on loopback beside it (a Bun process apart from the server; vkcast's viewers ack each frame on arrival, as a page does once it painted it). " +
       `fps: frames received in the ${o.seconds} s window after a ${o.warmup} s warm-up (a new viewer's first frames go out before its link is known, and on the slowest links take seconds to drain: ` +
       "that start is not in these figures); latency: from capture (the frame handed to the server) to the whole frame at the viewer, same clock. " +
       "Tier: vkcast's per-viewer encodings (full, low = full size at quality ≤ 40, small = half size), as shares of the frames received. " +
       `SSIM: ffmpeg's, of ${o.samples} received frames per viewer spread over the window against the very frames rendered (a small tier scaled up, as the page draws it). ` +
-      `Input → display: Chromium (Debian's) on the page of \`${n.servers.browser}\` (the scene live, answering input) through the same link, after the same warm-up ${o.inputs} arrow-key presses one at a time, ` +
+      `Input → display: Chromium (Debian's) on the page of \`${n.servers.browser}\` (the scene live, answering input) through the same link, ${o.inputs} arrow-key presses one at a time after the same warm-up, ` +
       "the page's own median from each input to the first painted frame rendered after it; the original has no figure: its frames carry no input sequence and its producer drops input, so nothing it shows answers one.",
     "",
     table(

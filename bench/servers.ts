@@ -98,7 +98,7 @@ export function vkcastLibrary(p: StreamParams, opts: { frameFile?: string; ringF
     ...(opts.ringFile ? [`--ring-file=${opts.ringFile}`] : []),
     ...(opts.always ? ["--always"] : []),
   ];
-  const frames = opts.frameFile ? "the same frame" : opts.ringFile ? "a ring of frames from a file, by the clock" : "a synthetic ring";
+  const frames = opts.frameFile ? "the same frame" : opts.ringFile ? "a ring of frames from a file, on the wall clock," : "a synthetic ring";
   return {
     side: "vkcast",
     what: `bench/library-server.ts${opts.always ? " --always" : ""} (StreamingServer; ${frames} pushed every tick${opts.always ? ", watched or not" : " while anyone watches"})`,
