@@ -15,6 +15,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Browser } from "playwright-core";
 import { launchChromium } from "../test/helpers/browser.ts";
 import { inputToDisplay } from "./network-browser.ts";
 import { renderScene, type Scene, viewedSsim } from "./network-scene.ts";
@@ -135,8 +136,9 @@ export default async function networkBench(args: string[]) {
   const live = vkcastCli(scene.source, o);
 
   const runs = new Map<string, Gathered>(profiles.map((p) => [p.name, { vkcast: [], original: [], inputToDisplay: [], inputSamples: [], inputErrors: [] }]));
-  const browser = await launchChromium();
+  let browser: Browser | null = null;
   try {
+    browser = await launchChromium();
     for (let r = 0; r < repeat; r++) {
       for (const profile of profiles) {
         const into = runs.get(profile.name)!;
@@ -165,7 +167,7 @@ export default async function networkBench(args: string[]) {
       }
     }
   } finally {
-    await browser.close();
+    await browser?.close();
     rmSync(sceneDir, { recursive: true, force: true });
   }
 
