@@ -4,8 +4,10 @@
 // libvkcast_vk) running in this process; frames are taken as the stream would take them and released at
 // once (no encoder, so only the import path is measured).
 //
-//   copy:        vkc_import_copy queued -> the copy seen done by the JS thread (vkcast's device copies the
-//                slot into its host-visible buffer; polled every 1 ms, so it includes up to ~1 ms of polling)
+//   device copy: the copy of the slot into vkcast's host-visible buffer, between GPU timestamps (on
+//                lavapipe the driver's CPU threads do it)
+//   copy seen:   vkc_import_copy queued -> the copy seen done by the JS thread (polled every 1 ms, so it
+//                includes up to ~1 ms of polling)
 //   submit->ready: the producer's capture time (stamped at its submit, after its fence) -> the frame handed
 //                to the stream: the socket message, the copy and the polling
 //   cpu/frame:   this process's CPU time (user + system, the driver's copy threads included) per frame
@@ -34,13 +36,19 @@ const cc = Bun.spawnSync(["cc", "-std=c99", "-O2", "-Iclients/c", "clients/c/vul
 });
 if (cc.exitCode !== 0) throw new Error(`cc vulkan-example.c failed:\n${cc.stderr.toString()}`);
 
-// Time each copy: from queueing it to the JS thread seeing it done.
+// Time each copy: on the device, and from queueing it to the JS thread seeing it done.
 let copies: number[] = [];
+let deviceCopies: number[] = [];
 const take = ImportedRing.prototype.take;
 ImportedRing.prototype.take = function (this: ImportedRing, slot: number, bytes: number) {
   const start = performance.now();
   const copied = take.call(this, slot, bytes);
-  copied.then(() => copies.push(performance.now() - start)).catch(() => {});
+  copied
+    .then(() => {
+      copies.push(performance.now() - start);
+      deviceCopies.push(this.copyMs(slot));
+    })
+    .catch(() => {});
   return copied;
 };
 
@@ -72,6 +80,7 @@ for (const [width, height] of sizes) {
   void new Response(proc.stdout).text().then((out) => (device ||= / on (.+); viewers/.exec(out)?.[1] ?? ""));
   while (copies.length < 10) await Bun.sleep(20); // warm up: the device opens, the first frames go
   copies = [];
+  deviceCopies = [];
   ready = [];
   const cpu0 = process.cpuUsage();
   while (copies.length < frames) await Bun.sleep(20);
@@ -83,6 +92,8 @@ for (const [width, height] of sizes) {
   rows.push([
     `${width}x${height}`,
     n,
+    summary(deviceCopies).median.toFixed(2),
+    range(deviceCopies, 2),
     summary(copies).median.toFixed(2),
     range(copies, 2),
     summary(ready).median.toFixed(1),
@@ -96,5 +107,5 @@ rmSync(dir, { recursive: true, force: true });
 const m = machine();
 console.log(`vulkan import: clients/c/vulkan-example.c -> vkcast's ingest + libvkcast_vk import, RGBA, 30 fps, no encoder`);
 console.log(`machine: ${m.cpu} (${m.cores} cores, ${m.usableCores} usable), load ${loadAverage().toFixed(2)}; device: ${device}`);
-console.log(table(["size", "frames", "copy ms (median)", "copy p10-p90", "submit->ready ms", "p10-p90", "cpu ms/frame"], rows));
+console.log(table(["size", "frames", "device copy ms", "p10-p90", "copy seen ms", "p10-p90", "submit->ready ms", "p10-p90", "cpu ms/frame"], rows));
 process.exit(0);

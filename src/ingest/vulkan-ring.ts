@@ -160,6 +160,11 @@ export class ImportedRing {
     });
   }
 
+  /** The device time of the slot's last copy in ms, or -1 when unknown (no timestamps, not done). */
+  copyMs(slot: number): number {
+    return this.dev.lib.vkc_import_copy_ms(this.dev.ctx, this.handle, slot);
+  }
+
   give(slot: number): void {
     this.held[slot] = false;
   }

@@ -34,6 +34,7 @@ export const SYMBOLS = {
   },
   vkc_import_copy: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32, FFIType.u32], returns: FFIType.i32 },
   vkc_import_poll: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  vkc_import_copy_ms: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.f64 },
   vkc_import_pixels: { args: [FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.ptr },
   vkc_import_free: { args: [FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   vkc_list_devices: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },

@@ -149,6 +149,10 @@ VKC_API int vkc_import_copy(vkc_ctx *c, vkc_import *m, int slot, uint32_t bytes)
 // 1 when the slot's last copy is done (its readback readable), 0 while in flight, < 0 on error.
 VKC_API int vkc_import_poll(vkc_ctx *c, vkc_import *m, int slot);
 
+// The device time of the slot's last copy in ms (GPU timestamps), or -1 when the device has none or the
+// copy is not done.
+VKC_API double vkc_import_copy_ms(vkc_ctx *c, vkc_import *m, int slot);
+
 // The slot's mapped readback buffer (slot_bytes bytes), valid until vkc_import_free or vkc_close.
 VKC_API void *vkc_import_pixels(vkc_ctx *c, vkc_import *m, int slot);
 

@@ -16,7 +16,8 @@ struct vkc_import {
   VkDeviceSize offset, slot_bytes;
   int slots;
   vkc_slot copies[VKC_MAX_SLOTS];
-  vkc_import *next; // the context's list of imports
+  VkQueryPool queries; // two timestamps per slot around its copy; none without timestamps
+  vkc_import *next;    // the context's list of imports
 };
 
 static void free_import(vkc_ctx *c, vkc_import *m) {
@@ -26,6 +27,7 @@ static void free_import(vkc_ctx *c, vkc_import *m) {
     if (s->readback) vkDestroyBuffer(c->device, s->readback, NULL);
     if (s->readback_mem) vkFreeMemory(c->device, s->readback_mem, NULL);
   }
+  if (m->queries) vkDestroyQueryPool(c->device, m->queries, NULL);
   if (m->source) vkDestroyBuffer(c->device, m->source, NULL);
   if (m->memory) vkFreeMemory(c->device, m->memory, NULL);
   free(m);
@@ -128,6 +130,14 @@ static int create_copies(vkc_ctx *c, vkc_import *m) {
     if (e) return e;
     CHECK(vkAllocateCommandBuffers(c->device, &ca, &s->cmd));
   }
+  if (c->timestamps) {
+    VkQueryPoolCreateInfo qp = {
+        .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+        .queryType = VK_QUERY_TYPE_TIMESTAMP,
+        .queryCount = (uint32_t)m->slots * 2,
+    };
+    CHECK(vkCreateQueryPool(c->device, &qp, NULL, &m->queries));
+  }
   return 0;
 }
 
@@ -166,7 +176,9 @@ vkc_import *vkc_import_create(vkc_ctx *c, int fd, uint64_t size, uint32_t memory
   return m;
 }
 
-static int record_copy(vkc_ctx *c, vkc_import *m, vkc_slot *s, VkDeviceSize from, VkDeviceSize bytes) {
+static int record_copy(vkc_ctx *c, vkc_import *m, int slot, VkDeviceSize from, VkDeviceSize bytes) {
+  vkc_slot *s = &m->copies[slot];
+  uint32_t q = (uint32_t)slot * 2;
   VkCommandBufferBeginInfo begin = {
       .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
       .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT,
@@ -186,7 +198,12 @@ static int record_copy(vkc_ctx *c, vkc_import *m, vkc_slot *s, VkDeviceSize from
   vkCmdPipelineBarrier(s->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, NULL, 1, &acquire, 0,
                        NULL);
   VkBufferCopy region = {.srcOffset = from, .dstOffset = 0, .size = bytes};
+  if (m->queries) {
+    vkCmdResetQueryPool(s->cmd, m->queries, q, 2);
+    vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, m->queries, q);
+  }
   vkCmdCopyBuffer(s->cmd, m->source, s->readback, 1, &region);
+  if (m->queries) vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, m->queries, q + 1);
   // ...hand it back, and make the copy visible to the host.
   VkBufferMemoryBarrier after[2] = {
       {
@@ -232,7 +249,7 @@ int vkc_import_copy(vkc_ctx *c, vkc_import *m, int slot, uint32_t bytes) {
     set_error(c, "vkc_import_copy: slot %d is in flight", slot);
     return VKC_ERR_BUSY;
   }
-  int e = record_copy(c, m, s, m->offset + m->slot_bytes * (VkDeviceSize)slot, bytes);
+  int e = record_copy(c, m, slot, m->offset + m->slot_bytes * (VkDeviceSize)slot, bytes);
   if (e) return e;
   s->invalidate = !s->readback_coherent;
   return enqueue_submission(c, s, VKC_MAX_SLOTS);
@@ -249,6 +266,15 @@ int vkc_import_poll(vkc_ctx *c, vkc_import *m, int slot) {
     s->invalidate = 0;
   }
   return d;
+}
+
+double vkc_import_copy_ms(vkc_ctx *c, vkc_import *m, int slot) {
+  uint64_t t[2], now = 0;
+  if (!m || !m->queries || slot < 0 || slot >= m->slots || m->copies[slot].value == 0) return -1;
+  if (submission_done(c, &m->copies[slot], &now) != 1) return -1;
+  if (vkGetQueryPoolResults(c->device, m->queries, (uint32_t)slot * 2, 2, sizeof t, t, sizeof t[0], VK_QUERY_RESULT_64_BIT) != VK_SUCCESS)
+    return -1;
+  return (double)(((t[1] & c->ts_mask) - (t[0] & c->ts_mask)) & c->ts_mask) * c->ts_period_ns / 1e6;
 }
 
 void *vkc_import_pixels(vkc_ctx *c, vkc_import *m, int slot) {
