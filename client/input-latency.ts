@@ -1,7 +1,8 @@
 // Input to display: each input message this page sends carries a `seq`, counting from 1 on each connection,
 // and each frame's metadata says the highest seq of this viewer's input the engine applied before rendering
 // it (`in`, by session id). Painting a frame that follows seq S measures, for the newest key or pointer
-// message with a seq <= S not measured yet, the time from sending it to this paint.
+// message with a seq <= S not measured yet, the time from the user's action (input.ts: the message's send, or
+// for a coalesced pointer move or wheel its newest DOM event) to this paint.
 
 import type { AppliedInput } from "../src/protocol/viewer-messages.ts";
 
@@ -14,8 +15,8 @@ const MAX_FRAMES = 32;
 
 export class InputLatency {
   private nextSeq = 1;
-  /** seq -> performance.now() when it was sent, oldest first. */
-  private readonly sentAt = new Map<number, number>();
+  /** seq -> performance.now() time of the user's action, oldest first. */
+  private readonly actedAt = new Map<number, number>();
   /** Frame seq -> the seq of this viewer's input it follows, oldest first. */
   private readonly frames = new Map<number, number>();
   /** This viewer's session id (presence's `you`): its key in a frame's `in`. */
@@ -24,17 +25,17 @@ export class InputLatency {
   /** A new connection: the seqs start again, the session id is not known yet. */
   reset(): void {
     this.nextSeq = 1;
-    this.sentAt.clear();
+    this.actedAt.clear();
     this.frames.clear();
     this.viewerId = null;
   }
 
-  /** The message with its seq, as it is sent now. */
-  stamp<T extends { type: string }>(msg: T, now: number): T & { seq: number } {
+  /** The message with its seq, to send now; `happenedAt`: when the user did it. */
+  stamp<T extends { type: string }>(msg: T, happenedAt: number): T & { seq: number } {
     const seq = this.nextSeq++;
     if (MEASURED.has(msg.type)) {
-      this.sentAt.set(seq, now);
-      if (this.sentAt.size > MAX_SENT) this.sentAt.delete(this.sentAt.keys().next().value!);
+      this.actedAt.set(seq, happenedAt);
+      if (this.actedAt.size > MAX_SENT) this.actedAt.delete(this.actedAt.keys().next().value!);
     }
     return { ...msg, seq };
   }
@@ -56,10 +57,10 @@ export class InputLatency {
     for (const seq of this.frames.keys()) if (seq <= frameSeq) this.frames.delete(seq);
     if (applied === undefined) return null;
     let newest: { seq: number; at: number } | null = null;
-    for (const [seq, at] of this.sentAt) {
+    for (const [seq, at] of this.actedAt) {
       if (seq > applied) continue;
       if (!newest || seq > newest.seq) newest = { seq, at };
-      this.sentAt.delete(seq);
+      this.actedAt.delete(seq);
     }
     return newest ? now - newest.at : null;
   }

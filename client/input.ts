@@ -24,6 +24,8 @@ function heldButtons(mask: number): number[] {
   return out;
 }
 
+/** When a DOM event happened, on performance.now()'s clock (every current browser; else now). */
+const eventTime = (e: Event) => (e.timeStamp > 0 ? e.timeStamp : performance.now());
 const clampCoord = (v: number) => (Number.isFinite(v) ? Math.max(-MAX_COORD, Math.min(MAX_COORD, v)) : 0);
 /** Frame coordinates go out with 2 decimals: sub-pixel precision without 17-digit JSON. */
 const round2 = (v: number) => Math.round(clampCoord(v) * 100) / 100;
@@ -39,7 +41,8 @@ export interface InputOptions {
   toFrame: (clientX: number, clientY: number) => { x: number; y: number } | null;
   /** Frame pixels per CSS px (for pointer-lock movement). */
   frameScale: () => number;
-  send: (event: InputEvent) => void;
+  /** `happenedAt`: when the user did it (performance.now() time), for a coalesced move or wheel sent later. */
+  send: (event: InputEvent, happenedAt?: number) => void;
   /** Called for client keys (e.g. F2) wherever focus is. */
   onClientKey: (key: string) => void;
   /** The text of a paste into the stream. */
@@ -49,8 +52,9 @@ export interface InputOptions {
 }
 
 export class InputForwarder {
-  private pendingMove: InputEvent | null = null;
-  private wheel: { dx: number; dy: number; x: number; y: number; modifiers: Modifier[] } | null = null;
+  /** The newest pointer move and wheel not sent yet, with the time of their newest DOM event. */
+  private pendingMove: { event: InputEvent; at: number } | null = null;
+  private wheel: { dx: number; dy: number; x: number; y: number; modifiers: Modifier[]; at: number } | null = null;
   private rafId = 0;
   private focused = false;
   /** Pointer position while pointer lock is on, in frame pixels. */
@@ -78,10 +82,10 @@ export class InputForwarder {
       toFrame: o.toFrame,
       send: (e) => this.sendNow(e),
       move: (e) => {
-        this.pendingMove = e;
+        this.pendingMove = { event: e, at: performance.now() };
         this.schedule();
       },
-      wheel: (dy, at) => this.addWheel(0, dy, at, []),
+      wheel: (dy, at) => this.addWheel(0, dy, at, [], performance.now()),
     });
     document.addEventListener("pointerlockchange", () => this.lockChanged());
     new ResizeObserver(() => this.scheduleResize()).observe(o.viewArea);
@@ -171,7 +175,7 @@ export class InputForwarder {
     if (this.locked && e.movementX === 0 && e.movementY === 0) return;
     const ev = this.pointerEvent("pointer_move", e, 0);
     if (!ev) return;
-    this.pendingMove = ev;
+    this.pendingMove = { event: ev, at: eventTime(e) };
     this.schedule();
   }
 
@@ -199,11 +203,12 @@ export class InputForwarder {
     const p = this.locked ? { ...this.locked } : this.o.toFrame(e.clientX, e.clientY);
     if (!p) return;
     const unit = e.deltaMode === 1 ? LINE_PX : e.deltaMode === 2 ? this.o.viewArea.clientHeight : 1;
-    this.addWheel(e.deltaX * unit, e.deltaY * unit, p, modifiersOf(e));
+    this.addWheel(e.deltaX * unit, e.deltaY * unit, p, modifiersOf(e), eventTime(e));
   }
 
-  private addWheel(dx: number, dy: number, at: { x: number; y: number }, modifiers: Modifier[]): void {
-    const w = this.wheel ?? { dx: 0, dy: 0, x: 0, y: 0, modifiers: [] };
+  private addWheel(dx: number, dy: number, at: { x: number; y: number }, modifiers: Modifier[], happenedAt: number): void {
+    const w = this.wheel ?? { dx: 0, dy: 0, x: 0, y: 0, modifiers: [], at: 0 };
+    w.at = happenedAt;
     w.dx += dx;
     w.dy += dy;
     w.x = at.x;
@@ -267,22 +272,17 @@ export class InputForwarder {
   private flush(): void {
     this.rafId = 0;
     if (this.pendingMove) {
-      const ev = this.pendingMove;
+      const { event, at } = this.pendingMove;
       this.pendingMove = null;
-      this.o.send(ev);
+      this.o.send(event, at);
     }
     if (this.wheel) {
       const w = this.wheel;
       this.wheel = null;
-      if (w.dx || w.dy)
-        this.o.send({
-          type: "wheel",
-          dx: round2(w.dx),
-          dy: round2(w.dy),
-          x: round2(w.x),
-          y: round2(w.y),
-          modifiers: w.modifiers,
-        });
+      if (w.dx || w.dy) {
+        const { dx, dy, x, y } = w;
+        this.o.send({ type: "wheel", dx: round2(dx), dy: round2(dy), x: round2(x), y: round2(y), modifiers: w.modifiers }, w.at);
+      }
     }
   }
 

@@ -134,11 +134,12 @@ function webSocketUrl(): string {
 /** Messages about the session; everything else is input, sent only while this viewer drives. */
 const SESSION_MESSAGES = new Set(["ack", "ping", "control", "visibility"]);
 
-function send(msg: OutgoingMessage): void {
+/** `happenedAt`: when the user did it, for input sent later (a coalesced pointer move or wheel). */
+function send(msg: OutgoingMessage, happenedAt = performance.now()): void {
   const input = !SESSION_MESSAGES.has(msg.type);
   if (input && !session.controlling) return;
   // Input to a v2 server carries its seq (input-latency.ts); an older server would hand the field to its engine.
-  conn.send(JSON.stringify(input && session.v2 ? inputLatency.stamp(msg, performance.now()) : msg));
+  conn.send(JSON.stringify(input && session.v2 ? inputLatency.stamp(msg, happenedAt) : msg));
 }
 
 const conn = new Connection(webSocketUrl, {
