@@ -15,6 +15,9 @@ import { decodeJpeg, frameMatches, Lines, pattern, RawProducer, ROOT, until, Vkc
 
 const dir = mkdtempSync(join(tmpdir(), "vkcast-vulkan-"));
 const example = join(dir, "vulkan-example");
+/** The one that runs: built with ASan and UBSan (leak checks off: the Vulkan driver keeps allocations to exit). */
+const exampleAsan = join(dir, "vulkan-example-asan");
+const SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"];
 const W = 640;
 const H = 360;
 let vkcast: Vkcast;
@@ -39,12 +42,14 @@ function sealedMemfd(bytes: number): number {
 
 beforeAll(async () => {
   ensureVulkanLibrary(); // built before vkcast needs it: a build inside vkcast would hold up its answers
-  // The documented build: warning-free C99 against the Vulkan loader.
-  const built = Bun.spawnSync(
-    ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-Iclients/c", "clients/c/vulkan-example.c", "-o", example, "-lvulkan"],
-    { cwd: ROOT, stdout: "pipe", stderr: "pipe" },
-  );
-  if (built.exitCode !== 0) throw new Error(`cc vulkan-example.c failed:\n${built.stderr.toString()}`);
+  // The documented build (warning-free C99 against the Vulkan loader), and the sanitized one.
+  for (const [out, flags] of [[example, ["-O2"]], [exampleAsan, SANITIZE]] as const) {
+    const built = Bun.spawnSync(
+      ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", ...flags, "-Iclients/c", "clients/c/vulkan-example.c", "-o", out, "-lvulkan"],
+      { cwd: ROOT, stdout: "pipe", stderr: "pipe" },
+    );
+    if (built.exitCode !== 0) throw new Error(`cc vulkan-example.c ${flags.join(" ")} failed:\n${built.stderr.toString()}`);
+  }
   vkcast = await Vkcast.start(join(dir, "ingest.sock"), [`--width=${W}`, `--height=${H}`]);
 }, 120_000);
 afterAll(async () => {
@@ -53,7 +58,8 @@ afterAll(async () => {
 });
 
 function startExample(stream = "main") {
-  const proc = Bun.spawn([example, vkcast.socketPath, stream], { stdout: "pipe", stderr: "pipe" });
+  const env = { ...process.env, ASAN_OPTIONS: "detect_leaks=0:abort_on_error=0", UBSAN_OPTIONS: "print_stacktrace=1" };
+  const proc = Bun.spawn([exampleAsan, vkcast.socketPath, stream], { stdout: "pipe", stderr: "pipe", env });
   return { proc, out: new Lines(proc.stdout), err: new Lines(proc.stderr) };
 }
 
@@ -144,6 +150,17 @@ describe("a Vulkan producer shares its memory", () => {
     viewer.close();
     p.close();
     await until(async () => (await vkcast.health()).status === 503, "the ring producer to be gone");
+    expect(ex.err.all.join("\n")).not.toMatch(/Sanitizer|runtime error/);
+  }, 60_000);
+
+  test("the example streams a named stream and stops cleanly on SIGINT (ASan and UBSan quiet)", async () => {
+    const ex = startExample("clean");
+    await ex.out.wait(/^vulkan-example: sharing .* viewers at \S+\/s\/clean\/$/);
+    await until(async () => (await fetch(`${vkcast.origin}s/clean/frame.jpg`)).status === 200, "a frame of stream clean");
+    ex.proc.kill("SIGINT");
+    expect(await ex.proc.exited).toBe(0);
+    await ex.err.ended;
+    expect(ex.err.all.join("\n")).not.toMatch(/Sanitizer|runtime error/);
   }, 60_000);
 
   test("another device's UUID is refused by name; the connection goes on with its ring", async () => {
