@@ -58,7 +58,10 @@ export interface Stream {
   readonly ingest: IngestCounters;
   /** Offers a frame; never blocks; the newest frame wins when encoding is behind. */
   pushFrame(frame: Frame | Uint8Array): void;
-  /** Validated input from this stream's viewers with control since the last call, oldest first. */
+  /**
+   * Validated input from this stream's viewers with control since the last call, oldest first. The frames pushed
+   * after the call count as rendered with it applied: their metadata tells the viewers so (README, Input to display).
+   */
   drainInput(): InputEvent[];
   /** Whether anyone wants this stream's frames now (skip rendering when not). */
   hasClients(): boolean;
