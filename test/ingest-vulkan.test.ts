@@ -26,6 +26,7 @@ const libc = dlopen("libc.so.6", {
   memfd_create: { args: [FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
   fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   ftruncate: { args: [FFIType.i32, FFIType.i64], returns: FFIType.i32 },
+  pipe: { args: [FFIType.ptr], returns: FFIType.i32 },
 });
 const MFD_ALLOW_SEALING = 2;
 const F_ADD_SEALS = 1033;
@@ -183,7 +184,7 @@ describe("a Vulkan producer shares its memory", () => {
     p.close();
   }, 40_000);
 
-  test("an fd that is not there, memory smaller than said, memory of no driver, a file that may shrink: refused, vkcast fine", async () => {
+  test("an fd that is not there, memory smaller than said or of no driver, a file that may shrink, a pipe: refused, vkcast fine", async () => {
     const p = await rawProducer("fds");
     const deviceUUID = await vkcastUuid(p);
     const refusal = async (fields: Record<string, unknown>) => {
@@ -203,7 +204,11 @@ describe("a Vulkan producer shares its memory", () => {
     const plain = openSync(file, "w+");
     writeSync(plain, new Uint8Array(3 * 4096));
     expect(await refusal({ fd: plain })).toStartWith(`fd ${plain} is a file that may shrink`);
-    for (const fd of [small, foreign, plain]) closeSync(fd);
+    // An empty pipe: a driver that reads the memory's header at import would wait on it for ever.
+    const pipe = new Int32Array(2);
+    expect(libc.symbols.pipe(ptr(pipe))).toBe(0);
+    expect(await refusal({ fd: pipe[0] })).toBe(`fd ${pipe[0]} is not memory (a pipe, socket, directory or block device)`);
+    for (const fd of [small, foreign, plain, pipe[0]!, pipe[1]!]) closeSync(fd);
     // The connection still streams through its ring, and vkcast is fine.
     p.submit(1, 64, 48, pattern(64, 48, 3));
     expect(await p.next("release")).toEqual({ type: "release", ring: 1, slot: 1 });

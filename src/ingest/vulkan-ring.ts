@@ -15,10 +15,13 @@ interface ImportDevice {
   lib: VulkanLibrary;
   ctx: Pointer;
   name: string;
+  /** A CPU driver (lavapipe): its memory is a memfd, and its import reads it. */
+  cpu: boolean;
   /** deviceUUID as 32 lowercase hex digits. */
   uuid: string;
 }
 
+const VK_PHYSICAL_DEVICE_TYPE_CPU = 4;
 let device: Promise<ImportDevice> | null = null;
 
 /** vkcast's Vulkan device for imports: made once, on first use, and kept for the process's life. */
@@ -41,7 +44,8 @@ async function openImportDevice(): Promise<ImportDevice> {
   }
   const uuid = new Uint8Array(16);
   lib.vkc_device_uuid(ctx, uuid);
-  return { lib, ctx, name: String(lib.vkc_device_name(ctx)), uuid: Buffer.from(uuid).toString("hex") };
+  const cpu = lib.vkc_device_type(ctx) === VK_PHYSICAL_DEVICE_TYPE_CPU;
+  return { lib, ctx, name: String(lib.vkc_device_name(ctx)), cpu, uuid: Buffer.from(uuid).toString("hex") };
 }
 
 const dashed = (hex: string) => hex.replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5");
@@ -52,7 +56,8 @@ function takeProducerFd(pid: number, fd: number): number {
     return takeFd(pid, fd);
   } catch (err) {
     try {
-      return openSync(`/proc/${pid}/fd/${fd}`, constants.O_RDWR);
+      // Non-blocking, and no controlling terminal: whatever the descriptor is, opening it must not wait.
+      return openSync(`/proc/${pid}/fd/${fd}`, constants.O_RDWR | constants.O_NONBLOCK | constants.O_NOCTTY);
     } catch (fallback) {
       const why = `${(err as Error).message}; /proc/${pid}/fd/${fd}: ${(fallback as NodeJS.ErrnoException).code ?? fallback}`;
       throw new VulkanRefusal(`cannot take fd ${fd} of pid ${pid} (${why})`);
@@ -60,10 +65,20 @@ function takeProducerFd(pid: number, fd: number): number {
   }
 }
 
-/** A regular file (a memfd) must be sealed against shrinking, or vkcast could fault reading it; and as large as said. */
-function checkMemoryFile(fd: number, req: VulkanRingRequest): void {
+/**
+ * What the fd is: never a pipe, socket, directory or block device (a driver's import might read it and wait);
+ * a regular file (a memfd, all a CPU driver exports) sealed against shrinking, or vkcast could fault reading
+ * it, and as large as said; else driver memory (a dma-buf, a device file), whose size is the driver's to check.
+ */
+function checkMemoryFile(fd: number, req: VulkanRingRequest, dev: ImportDevice): void {
   const stat = fstatSync(fd);
-  if (!stat.isFile()) return; // driver memory (a dma-buf, a device file): its size is the driver's to check
+  if (stat.isFIFO() || stat.isSocket() || stat.isDirectory() || stat.isBlockDevice()) {
+    throw new VulkanRefusal(`fd ${req.fd} is not memory (a pipe, socket, directory or block device)`);
+  }
+  if (!stat.isFile()) {
+    if (dev.cpu) throw new VulkanRefusal(`fd ${req.fd} is not a memfd, the only memory ${dev.name} exports`);
+    return;
+  }
   if (((seals(fd) ?? 0) & F_SEAL_SHRINK) === 0) {
     try {
       addSeals(fd, F_SEAL_SHRINK);
@@ -97,7 +112,7 @@ export async function importVulkanRing(id: number, req: VulkanRingRequest, peerP
   }
   const fd = takeProducerFd(req.pid, req.fd);
   try {
-    checkMemoryFile(fd, req);
+    checkMemoryFile(fd, req, dev);
     const { lib, ctx } = dev;
     const handle = lib.vkc_import_create(ctx, fd, req.size, req.memoryType, req.offset, req.slotBytes, req.slots) as Pointer | null;
     if (!handle) throw new VulkanRefusal(`cannot import the memory: ${lib.vkc_error(ctx)}`);
