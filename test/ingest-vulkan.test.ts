@@ -216,6 +216,33 @@ describe("a Vulkan producer shares its memory", () => {
     p.close();
   }, 60_000);
 
+  test("random mutations of a vulkan_ring: each refused with a reason (or closed with one); vkcast fine", async () => {
+    const first = await rawProducer("fuzz");
+    const deviceUUID = await vkcastUuid(first);
+    first.close();
+    const memory = sealedMemfd(3 << 20);
+    const valid = vulkanRing({ deviceUUID, fd: memory, size: 3 << 20, slotBytes: 1 << 20 });
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const values = [-1, 0, 1, 3, 2.5, 1e300, "", "x", null, true, [], {}, 4096, 2 ** 53, process.pid, 1, 2, 999];
+    for (let i = 0; i < 30; i++) {
+      const p = await rawProducer("fuzz");
+      const msg: Record<string, unknown> = { ...valid };
+      const keys = Object.keys(msg).filter((k) => k !== "type");
+      msg[keys[Math.floor(random() * keys.length)]!] = values[Math.floor(random() * values.length)];
+      p.send(msg);
+      // Memory of no driver is never imported: every answer is a refusal or a close, each with its reason.
+      await until(() => p.closed || p.messages.some((m) => m.type === "vulkan_refused"), `an answer to ${JSON.stringify(msg)}`);
+      if (p.closed) expect(await p.refusal()).not.toBe("(closed without an error message)");
+      else expect(String(p.messages.find((m) => m.type === "vulkan_refused")!.reason).length).toBeGreaterThan(10);
+      p.close();
+      await until(() => p.closed, "the connection to close");
+    }
+    closeSync(memory);
+    expect(vkcast.proc.exitCode).toBeNull();
+    expect([200, 503]).toContain((await vkcast.health()).status);
+  }, 90_000);
+
   test("shared memory whose slots do not fit its size is a protocol violation (closed with the reason)", async () => {
     const p = await rawProducer("misfit");
     p.send(vulkanRing({ size: 4096, deviceUUID: OTHER_UUID }));
