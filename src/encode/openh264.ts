@@ -1,5 +1,6 @@
 // OpenH264 (Debian's libopenh264-7) through bun:ffi: constrained baseline, no B-frames, a long GOP with
-// IDRs only on demand; large frames are cut into one slice per thread, encoded in parallel. The C API is a vtable (ISVCEncoder); its entries are called as CFunctions.
+// IDRs only on demand; large frames are cut into one slice per thread, encoded in parallel. The C API is
+// a vtable (ISVCEncoder); its entries are called as CFunctions.
 // Struct offsets are those of OpenH264 2.3 on x86-64/arm64 Linux (codec_app_def.h), checked by test/h264.test.ts.
 import { CFunction, FFIType, type Library, type Pointer, ptr, read, toArrayBuffer } from "bun:ffi";
 import type { RawImage } from "./backend.ts";
