@@ -70,11 +70,14 @@ test("a failed build throws the compiler's output and the packages to install", 
   }
 }, 60_000);
 
-test("listDevices names lavapipe as a CPU device", () => {
+test("listDevices names lavapipe as a CPU device, with the UUID the opened device reports", async () => {
   const devices = VulkanSource.listDevices();
   expect(devices.length).toBeGreaterThan(0);
   const cpu = devices.find((d) => d.type === "cpu");
   expect(cpu?.name.toLowerCase()).toContain("llvmpipe");
+  for (const d of devices) expect(d.uuid).toMatch(/^[0-9a-f]{32}$/);
+  const source = await make({ width: 64, height: 64, device: String(cpu!.index) });
+  expect(source.uuid).toBe(cpu!.uuid);
 }, 20_000);
 
 describe("pixel truth: the test pattern read back byte-exact", () => {

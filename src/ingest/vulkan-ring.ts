@@ -1,11 +1,12 @@
 // Memory a Vulkan producer shares (docs/ingest-protocol.md, "Vulkan memory"): vkcast takes the producer's
-// fd (pidfd_getfd), imports it into its own Vulkan device (made on first use, on the same GPU: the device
-// UUIDs must match), and for each frame the readback library copies the slot into a host-visible buffer
+// fd (pidfd_getfd), imports it into its own Vulkan device on the same GPU (the device whose UUID the producer
+// names, opened on first use), and for each frame the readback library copies the slot into a host-visible buffer
 // that the encoder reads in place. Nothing here blocks the JS thread on the device: copies are polled.
 import { toArrayBuffer, type Pointer } from "bun:ffi";
 import { constants, fstatSync, openSync } from "node:fs";
 import { cString, loadVulkanLibrary, resultName, VKC_ERR, VKC_SCENE, type VulkanLibrary } from "../vulkan/binding.ts";
 import { addSeals, closeFd, F_SEAL_SHRINK, seals, takeFd } from "./libc.ts";
+import { VulkanSource, type VulkanDeviceInfo } from "../sources/vulkan.ts";
 import type { VulkanRingRequest } from "./messages.ts";
 
 /** Why vkcast would not import a producer's memory: sent as `vulkan_refused`, the connection goes on. */
@@ -22,33 +23,57 @@ interface ImportDevice {
 }
 
 const VK_PHYSICAL_DEVICE_TYPE_CPU = 4;
-let device: Promise<ImportDevice> | null = null;
 
-/** vkcast's Vulkan device for imports: made once, on first use, and kept for the process's life. */
-function importDevice(): Promise<ImportDevice> {
-  device ??= openImportDevice();
+/** A UUID as Vulkan tools print it. */
+const dashed = (hex: string) => hex.replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5");
+/** vkcast's Vulkan devices for imports, by deviceUUID: each made on first use and kept for the process's life. */
+const devices = new Map<string, Promise<ImportDevice>>();
+
+/**
+ * vkcast's device on the GPU whose deviceUUID is `uuid` (the producer's): memory is shared only on the
+ * same device, so that is the one to import into, whichever device vkcast renders or encodes on.
+ */
+function importDevice(uuid: string): Promise<ImportDevice> {
+  let device = devices.get(uuid);
+  if (!device) {
+    device = openImportDevice(uuid);
+    devices.set(uuid, device);
+    // A refusal is not kept: a device can appear (a driver installed) while vkcast runs.
+    device.catch(() => devices.delete(uuid));
+  }
   return device;
 }
 
-async function openImportDevice(): Promise<ImportDevice> {
+async function openImportDevice(uuid: string): Promise<ImportDevice> {
+  let list: VulkanDeviceInfo[];
+  try {
+    list = VulkanSource.listDevices();
+  } catch (err) {
+    throw new VulkanRefusal(`vkcast has no Vulkan device to import into: ${(err as Error).message}`);
+  }
+  const match = list.find((d) => d.uuid === uuid);
+  if (!match) {
+    const have = list.map((d) => `${d.name}, ${dashed(d.uuid)}`).join("; ") || "none";
+    throw new VulkanRefusal(
+      `vulkan_ring.deviceUUID ${dashed(uuid)} is none of vkcast's Vulkan devices (${have}): memory is shared only on the same device`,
+    );
+  }
   const lib = loadVulkanLibrary();
-  const ctx = lib.vkc_create(cString(""), VKC_SCENE.PATTERN, 0, 0) as Pointer | null;
+  const ctx = lib.vkc_create(cString(String(match.index)), VKC_SCENE.PATTERN, 0, 0) as Pointer | null;
   if (!ctx) throw new Error("vkc_create failed: out of host memory");
   for (let state = lib.vkc_ready(ctx); state !== 1; state = lib.vkc_ready(ctx)) {
     if (state < 0) {
       const reason = String(lib.vkc_error(ctx));
       lib.vkc_free(ctx);
-      throw new Error(reason);
+      throw new VulkanRefusal(`vkcast cannot open Vulkan device ${match.index} (${match.name}) to import into: ${reason}`);
     }
     await Bun.sleep(5);
   }
-  const uuid = new Uint8Array(16);
-  lib.vkc_device_uuid(ctx, uuid);
+  const opened = new Uint8Array(16);
+  lib.vkc_device_uuid(ctx, opened);
   const cpu = lib.vkc_device_type(ctx) === VK_PHYSICAL_DEVICE_TYPE_CPU;
-  return { lib, ctx, name: String(lib.vkc_device_name(ctx)), cpu, uuid: Buffer.from(uuid).toString("hex") };
+  return { lib, ctx, name: String(lib.vkc_device_name(ctx)), cpu, uuid: Buffer.from(opened).toString("hex") };
 }
-
-const dashed = (hex: string) => hex.replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5");
 
 /** The producer's fd, duplicated into vkcast: pidfd_getfd, else opening /proc/PID/fd/N. */
 function takeProducerFd(pid: number, fd: number): number {
@@ -98,17 +123,10 @@ export async function importVulkanRing(id: number, req: VulkanRingRequest, peerP
     const why = "a producer shares only its own memory";
     throw new VulkanRefusal(`vulkan_ring.pid ${req.pid} is not the connected process (pid ${peerPid}): ${why}`);
   }
-  let dev: ImportDevice;
-  try {
-    dev = await importDevice();
-  } catch (err) {
-    throw new VulkanRefusal(`vkcast has no Vulkan device to import into: ${(err as Error).message}`);
-  }
+  const dev = await importDevice(req.deviceUUID);
   if (req.deviceUUID !== dev.uuid) {
-    throw new VulkanRefusal(
-      `vulkan_ring.deviceUUID ${dashed(req.deviceUUID)} is not vkcast's Vulkan device (${dev.name}, ${dashed(dev.uuid)}): ` +
-        "memory is shared only on the same device",
-    );
+    // The loader named this device by its UUID, and the device opened says another: never import then.
+    throw new VulkanRefusal(`vkcast's Vulkan device ${dev.name} reports UUID ${dashed(dev.uuid)}, not ${dashed(req.deviceUUID)}`);
   }
   const fd = takeProducerFd(req.pid, req.fd);
   try {

@@ -60,6 +60,8 @@ export interface VulkanDeviceInfo {
   name: string;
   type: VulkanDeviceType;
   apiVersion: string;
+  /** VkPhysicalDeviceIDProperties.deviceUUID as 32 lowercase hex digits: the same GPU in every process. */
+  uuid: string;
 }
 
 const DEVICE_TYPES: VulkanDeviceType[] = ["other", "integrated", "discrete", "virtual", "cpu"];
@@ -205,8 +207,8 @@ export class VulkanSource implements FrameSource {
       .split("\n")
       .filter(Boolean)
       .map((line) => {
-        const [index, type, name, api] = line.split("\t");
-        return { index: Number(index), name: name ?? "", type: DEVICE_TYPES[Number(type)] ?? "other", apiVersion: api ?? "" };
+        const [index, type, name, api, uuid] = line.split("\t");
+        return { index: Number(index), name: name ?? "", type: DEVICE_TYPES[Number(type)] ?? "other", apiVersion: api ?? "", uuid: uuid ?? "" };
       });
   }
 

@@ -160,8 +160,8 @@ VKC_API void *vkc_import_pixels(vkc_ctx *c, vkc_import *m, int slot);
 // vkc_close frees those left.
 VKC_API int vkc_import_free(vkc_ctx *c, vkc_import *m);
 
-// Lists the devices as "index\ttype\tname\tapi major.minor\n" lines into out; returns how many, or
-// < 0 when there is no loader or driver (the reason is then in out).
+// Lists the devices as "index\ttype\tname\tapi major.minor\tdeviceUUID in 32 hex digits\n" lines into out;
+// returns how many, or < 0 when there is no loader or driver (the reason is then in out).
 VKC_API int vkc_list_devices(char *out, int out_len);
 
 #ifdef __cplusplus

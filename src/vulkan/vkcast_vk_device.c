@@ -355,10 +355,14 @@ int vkc_list_devices(char *out, int out_len) {
   }
   size_t len = 0;
   for (uint32_t i = 0; i < n; i++) {
-    VkPhysicalDeviceProperties p;
-    vkGetPhysicalDeviceProperties(devs[i], &p);
-    int w = snprintf(out + len, (size_t)out_len - len, "%u\t%d\t%s\t%u.%u\n", i, (int)p.deviceType, p.deviceName,
-                     VK_API_VERSION_MAJOR(p.apiVersion), VK_API_VERSION_MINOR(p.apiVersion));
+    VkPhysicalDeviceIDProperties id = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &id};
+    vkGetPhysicalDeviceProperties2(devs[i], &p2);
+    const VkPhysicalDeviceProperties p = p2.properties;
+    char uuid[2 * VK_UUID_SIZE + 1];
+    for (int b = 0; b < VK_UUID_SIZE; b++) snprintf(uuid + 2 * b, 3, "%02x", id.deviceUUID[b]);
+    int w = snprintf(out + len, (size_t)out_len - len, "%u\t%d\t%s\t%u.%u\t%s\n", i, (int)p.deviceType, p.deviceName,
+                     VK_API_VERSION_MAJOR(p.apiVersion), VK_API_VERSION_MINOR(p.apiVersion), uuid);
     if (w < 0 || (size_t)w >= (size_t)out_len - len) break;
     len += (size_t)w;
   }
