@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { frameKind, INTERACTION_QUIET_MS, QualityPolicy, type QualityMemory } from "../src/server/quality.ts";
 import {
-  isBehind,
+  behindReason,
   MAX_BUFFERED_FRAMES,
   MAX_UNACKED,
   newViewerData,
@@ -80,7 +80,7 @@ describe("behind: a viewer that cannot take another frame now", () => {
   ];
   for (const [name, data, buffered, frameBytes, behind] of cases) {
     test(`${name}: ${behind ? "behind" : "keeps up"}`, () => {
-      expect(isBehind(data, buffered, frameBytes)).toBe(behind);
+      expect(behindReason(data, buffered, frameBytes, 0) !== null).toBe(behind);
     });
   }
 });
@@ -104,10 +104,13 @@ describe("acknowledgements", () => {
     });
   }
 
-  test("frames sent are counted, and tracked for acks only once the viewer has acked", () => {
+  test("frames sent are counted, and tracked for acks only once the viewer has acked (a v2 viewer's first frame awaits its ack)", () => {
+    const v1 = viewer(false);
+    noteSent(v1, 1, 1000, 1);
+    expect([v1.framesSent, v1.unacked]).toEqual([1, []]);
     const data = viewer();
     noteSent(data, 1, 1000, 1);
-    expect([data.framesSent, data.unacked]).toEqual([1, []]);
+    expect([data.framesSent, data.unacked]).toEqual([1, [1]]);
     noteAck(data, 1);
     noteSent(data, 2, 1000, 2);
     noteSent(data, 3, 1000, 3);

@@ -120,6 +120,36 @@ describe("viewers behind a shaped link", () => {
     local.close();
   }, 90_000);
 
+  test("10 Mbit/s, 25 ms each way: a full frame outlasts the bound on time in flight, yet the viewer leaves the full tier for >= 20 fps; a loopback viewer beside it keeps every frame at full", async () => {
+    shaper.setProfile(PROFILES["10mbit-25ms"]!);
+    const shaped = await connect(shaper.port);
+    const local = await connect(server.port);
+    // The bound keeps its queue short, so only its frame rate says the link cannot carry the full tier.
+    // Wait for a 2 s window without a full frame at >= 20 fps (however long a busy machine takes to get there).
+    const WINDOW_MS = 2000;
+    const isFull = (f: { q: number; s: number }) => f.s === 1 && f.q === 85;
+    let seen = {};
+    const settled = () => {
+      const from = Date.now() - WINDOW_MS;
+      const got = shaped.framesSince(from);
+      const fps = (got.length * 1000) / WINDOW_MS;
+      seen = { tier: shaped.tier, fps, full: got.filter(isFull).length, p50: got.length ? quantile(got.map((f) => f.latencyMs), 0.5) : null };
+      return shaped.frames.length > 0 && shaped.frames[0]!.at <= from && fps >= 20 && !got.some(isFull);
+    };
+    await waitFor(settled, 45_000, "a 2 s window of >= 20 fps with no full frame").catch((err: Error) => {
+      throw new Error(`${err.message}: ${JSON.stringify(seen)}`);
+    });
+    expect(shaped.tier).toMatch(/^(low|small) \(down: /);
+    // Over the same window the loopback viewer skipped nothing (no gaps in its sequence numbers), all at full size and q85.
+    const near = local.framesSince(Date.now() - WINDOW_MS);
+    const span = near.at(-1)!.seq - near[0]!.seq + 1;
+    expect(near.length, `${near.length} of ${span} frames`).toBeGreaterThanOrEqual(span * 0.95);
+    expect(near.length).toBeGreaterThanOrEqual(shaped.framesSince(Date.now() - WINDOW_MS).length * 0.95);
+    expect(near.every(isFull)).toBe(true);
+    shaped.close();
+    local.close();
+  }, 90_000);
+
   test("?quality= pins a tier; a bad one is refused with 400 naming the field", async () => {
     const v = await connect(server.port, "&quality=small");
     await waitFor(() => v.frames.length >= 5, 20_000, "5 frames of a pinned small tier");

@@ -1,16 +1,20 @@
-// What a viewer's link delivers, measured from its acks (pure, times given): goodput, base RTT and the
-// queueing delay of recent frames. A frame's ack comes back once it is painted, so the time from its send
-// to its ack is the link's round trip plus its transmit time (plus the viewer's paint).
+// What a viewer's link delivers, measured from its acks (pure, times given): goodput, base RTT, the
+// queueing delay of recent frames and the frames it delivers per second. A frame's ack comes back once it
+// is painted, so the time from its send to its ack is the link's round trip plus its transmit time (plus
+// the viewer's paint).
 //
 // Goodput as BBR measures delivery rate: when a frame is acked, the bytes acked since the ack that was the
 // newest when it was sent, over the time since that ack. Each sample is at most what the link carries
 // (less while the stream sends less than the link could), so the goodput is the largest recent sample.
+// A sample of a frame sent while the viewer took every frame (app-limited: the stream, not the link, set
+// the pace) only counts where it is larger: it says what was sent, not what the link carries.
 
 /** Goodput samples kept (about two seconds of frames), and delays kept for the base RTT (a few seconds). */
 const SAMPLE_WINDOW = 60;
 const DELAY_WINDOW = 120;
-/** Samples needed before the goodput is trusted. */
-const MIN_SAMPLES = 5;
+/** Frames delivered per second are counted over this much of the recent past, and not over less than the minimum. */
+const FPS_WINDOW_MS = 1000;
+const MIN_FPS_WINDOW_MS = 300;
 
 interface SentFrame {
   sentAt: number;
@@ -18,12 +22,13 @@ interface SentFrame {
   /** Bytes acked, and when the newest ack came (or when it was sent into an idle link), at its send. */
   delivered: number;
   deliveredAt: number;
+  appLimited: boolean;
 }
 
 export interface LinkState {
   /** Frames sent and not yet acknowledged, by seq. */
   inFlight: Map<number, SentFrame>;
-  /** Bytes acknowledged so far, and when the newest ack came. */
+  /** Bytes acknowledged so far, and when the newest ack came (or the link went busy after idling). */
   delivered: number;
   deliveredAt: number;
   /** Recent (ack - send) delays, for the base RTT. */
@@ -32,15 +37,29 @@ export interface LinkState {
   samples: number[];
   /** Queueing delay of recent frames above the base, smoothed (a single late ack is a hiccup, not a queue) (ms). */
   queueMs: number;
+  /** When the first frame was sent, and when each recently acknowledged frame was. */
+  firstSentAt: number | null;
+  ackTimes: number[];
 }
 
 export function newLinkState(): LinkState {
-  return { inFlight: new Map(), delivered: 0, deliveredAt: -Infinity, delays: [], samples: [], queueMs: 0 };
+  return {
+    inFlight: new Map(),
+    delivered: 0,
+    deliveredAt: -Infinity,
+    delays: [],
+    samples: [],
+    queueMs: 0,
+    firstSentAt: null,
+    ackTimes: [],
+  };
 }
 
-export function linkSent(link: LinkState, seq: number, bytes: number, now: number): void {
-  const idle = link.inFlight.size === 0;
-  link.inFlight.set(seq, { sentAt: now, bytes, delivered: link.delivered, deliveredAt: idle ? now : link.deliveredAt });
+/** A frame sent; `appLimited`: the viewer took every frame the stream offered since its last one. */
+export function linkSent(link: LinkState, seq: number, bytes: number, now: number, appLimited: boolean): void {
+  if (link.inFlight.size === 0) link.deliveredAt = now;
+  link.firstSentAt ??= now;
+  link.inFlight.set(seq, { sentAt: now, bytes, delivered: link.delivered, deliveredAt: link.deliveredAt, appLimited });
 }
 
 /** Bytes sent and not yet acknowledged. */
@@ -57,24 +76,37 @@ export function linkAcked(link: LinkState, seq: number, now: number): void {
     if (s > seq) continue;
     link.delivered += f.bytes;
     link.inFlight.delete(s);
+    link.ackTimes.push(now);
   }
+  while (link.ackTimes.length > 0 && link.ackTimes[0]! < now - FPS_WINDOW_MS) link.ackTimes.shift();
   link.deliveredAt = now;
   if (!frame) return;
   const delay = now - frame.sentAt;
   push(link.delays, delay, DELAY_WINDOW);
   link.queueMs = 0.7 * link.queueMs + 0.3 * Math.max(0, delay - rttMs(link)!);
   const ms = now - frame.deliveredAt;
-  if (ms > 0) push(link.samples, ((link.delivered - frame.delivered) * 8 * 1000) / ms, SAMPLE_WINDOW);
+  if (ms <= 0) return;
+  const sample = ((link.delivered - frame.delivered) * 8 * 1000) / ms;
+  if (frame.appLimited && sample <= (goodputBps(link) ?? 0)) return;
+  push(link.samples, sample, SAMPLE_WINDOW);
 }
 
-/** Goodput in bits per second (the largest recent sample), null before enough samples. */
+/** Goodput in bits per second (the largest recent sample), null before the first. */
 export function goodputBps(link: LinkState): number | null {
-  return link.samples.length < MIN_SAMPLES ? null : Math.max(...link.samples);
+  return link.samples.length === 0 ? null : Math.max(...link.samples);
 }
 
 /** The base round trip: the smallest recent (ack - send) delay (ms), or null before the first ack. */
 export function rttMs(link: LinkState): number | null {
   return link.delays.length === 0 ? null : Math.min(...link.delays);
+}
+
+/** Frames acknowledged per second since `since` (at most the last second), or null while that is too short to tell. */
+export function deliveredFps(link: LinkState, now: number, since: number): number | null {
+  if (link.firstSentAt === null) return null;
+  const from = Math.max(now - FPS_WINDOW_MS, link.firstSentAt, since);
+  if (now - from < MIN_FPS_WINDOW_MS) return null;
+  return (link.ackTimes.filter((t) => t >= from).length * 1000) / (now - from);
 }
 
 function push<T>(list: T[], item: T, keep: number): void {

@@ -1,6 +1,7 @@
 // Tiers: a few encodings of each frame, best first, and the choice of one per viewer by what its link
 // delivers (pure: times and measurements are given). Down fast when the link cannot carry the tier at the
-// stream's rate, up one step at a time once the link has room and has been calm for a while; an up that
+// stream's rate (frames queue, or frames held back for time in flight leave it short of the stream's fps),
+// up one step at a time once the link has room and has been calm for a while; an up that
 // fails soon after doubles the wait before the next one. A codec brings its own ladder (JPEG: quality and
 // scale; H.264: bitrates); the choice only sees indices and bytes per frame.
 
@@ -35,6 +36,8 @@ const UP_HEADROOM = 0.85;
 /** Frames queued this long above the base round trip (smoothed), or a frame skipped this recently with some queue, move it down. */
 const QUEUE_DOWN_MS = 50;
 const SKIP_RECENT_MS = 300;
+/** A viewer held back for time in flight that delivers less than this share of the stream's fps is link-limited. */
+const LINK_LIMITED_FPS = 0.8;
 /** Queueing below this counts as calm for going up. */
 const QUEUE_CALM_MS = 15;
 /** The least time between two moves down, so that the first takes effect before the next. */
@@ -72,8 +75,11 @@ export interface LinkReading {
   rttMs: number | null;
   /** Queueing delay of recent frames, smoothed (ms). */
   queueMs: number;
-  /** How long ago the viewer last skipped a frame because its frames in flight stood for too long (ms). */
+  /** How long ago the viewer last skipped a frame (any reason), and one because its frames in flight stood for too long (ms). */
   msSinceSkip: number;
+  msSinceTimeSkip: number;
+  /** Frames its link delivered per second at this tier (recent acks), null before that is known. */
+  deliveredFps: number | null;
   /** Bytes per frame of each tier (recent encodes, or estimates). */
   tierBytes: readonly number[];
   fps: number;
@@ -93,14 +99,16 @@ export function chooseTier(state: TierState, r: LinkReading): boolean {
   // The goodput is a lower bound while the stream sends less than the link carries: only a queue (or frames
   // skipped for time in flight) says the link is full; the goodput then says how far down to go.
   const queued = r.queueMs > QUEUE_DOWN_MS || (r.msSinceSkip < SKIP_RECENT_MS && r.queueMs > QUEUE_CALM_MS);
-  if (state.tier < last && queued && r.now - state.changedAt >= DOWN_SPACING_MS) {
+  // The bound on time in flight keeps the queue short, so a link too slow for the tier shows as too few frames.
+  const short = r.msSinceTimeSkip < SKIP_RECENT_MS && r.deliveredFps !== null && r.deliveredFps < LINK_LIMITED_FPS * r.fps;
+  if (state.tier < last && (queued || short) && r.now - state.changedAt >= DOWN_SPACING_MS) {
     let to = state.tier + 1;
     while (to < last && need(to) > budget) to++;
     if (r.now - state.lastUpAt < UP_FAILED_MS) state.upHoldMs = Math.min(state.upHoldMs * 2, UP_HOLD_MAX_MS);
-    const why = `queue ${Math.round(r.queueMs)} ms at ${mbit} Mbit/s`;
-    return move(state, to, `down: ${why}`, r.now);
+    const why = queued ? `queue ${Math.round(r.queueMs)} ms` : `${Math.round(r.deliveredFps!)} fps`;
+    return move(state, to, `down: ${why} at ${mbit} Mbit/s`, r.now);
   }
-  const calm = r.queueMs < QUEUE_CALM_MS && r.now - state.changedAt >= state.upHoldMs;
+  const calm = r.queueMs < QUEUE_CALM_MS && !short && r.now - state.changedAt >= state.upHoldMs;
   // A link far from full measures no more than the stream sends: after the hold, going up is how it is probed.
   const fits = need(state.tier - 1) <= budget * UP_HEADROOM;
   if (state.tier > 0 && calm) {

@@ -9,11 +9,11 @@ import { MAX_PASTE_BYTES } from "../protocol/input-schema.ts";
 import type { Role, StreamConfig, ViewerMessage } from "../protocol/viewer-messages.ts";
 import type { ControlCommand, SessionControl, ViewerKey } from "./control.ts";
 import type { H264Fanout } from "./h264-fanout.ts";
-import { goodputBps, linkAcked, rttMs } from "./link.ts";
+import { deliveredFps, goodputBps, linkAcked, rttMs } from "./link.ts";
 import type { EncodedFrame, EncodedH264Frame } from "./pipeline.ts";
 import { PresencePacer } from "./presence-pacer.ts";
 import { chooseTier, JPEG_TIERS, tierBytes } from "./tiers.ts";
-import { CLOSE_TOO_SLOW, isBehind, noteSent, type Viewer, type ViewerData } from "./viewer.ts";
+import { behindReason, CLOSE_TOO_SLOW, noteSent, type Viewer, type ViewerData } from "./viewer.ts";
 
 /** How long a viewer closed for being too slow gets to take its close frame before it is cut off. */
 const TERMINATE_AFTER_MS = 2000;
@@ -173,9 +173,13 @@ export class ViewerHub {
       // A viewer moves to the tier it wants with the first frame that has it.
       if (d.tier.tier !== d.subscribedTier && frame.tiers[d.tier.tier]) this.resubscribe(ws, d.tier.tier);
       const jpeg = encodingFor(frame, d.subscribedTier);
-      if (d.behindSince === null && isBehind(d, ws.getBufferedAmount(), jpeg.byteLength)) this.markBehind(ws, now);
+      // Behind, or back in step with this frame (a first ack awaited too long: a v2 viewer need not ack).
+      const behind = behindReason(d, ws.getBufferedAmount(), jpeg.byteLength, now);
+      if (d.behindSince === null && behind !== null) this.markBehind(ws, now);
+      else if (d.behindSince !== null && behind === null) this.resume(ws);
       if (d.behindSince !== null) {
         d.lastSkipAt = now;
+        if (behind === "time") d.lastTimeSkipAt = now;
         d.framesSkipped++;
         this.counters.framesSkipped++;
       } else if (frame.tiers[d.subscribedTier]) {
@@ -207,6 +211,8 @@ export class ViewerHub {
       rttMs: rttMs(d.link),
       queueMs: d.link.queueMs,
       msSinceSkip: now - d.lastSkipAt,
+      msSinceTimeSkip: now - d.lastTimeSkipAt,
+      deliveredFps: deliveredFps(d.link, now, d.tier.changedAt),
       tierBytes: tierBytes(this.tierSizes, JPEG_TIERS.map((t) => t.relativeSize)),
       fps,
       pinned: d.pinnedTier,
@@ -233,7 +239,7 @@ export class ViewerHub {
     if (ws.data.codec === "h264") return this.h264!.catchUp(ws);
     if (ws.data.behindSince === null) return;
     const bytes = latest ? encodingFor(latest, ws.data.tier.tier).byteLength : 0;
-    if (!isBehind(ws.data, ws.getBufferedAmount(), bytes)) this.markCaughtUp(ws, latest);
+    if (behindReason(ws.data, ws.getBufferedAmount(), bytes, performance.now()) === null) this.markCaughtUp(ws, latest);
   }
 
   /** Closes viewers that skipped frames for longer than `stallTimeoutMs`; the rest retry catching up. */
@@ -315,11 +321,21 @@ export class ViewerHub {
     ws.unsubscribe(this.topicOf(ws.data.subscribedTier));
   }
 
-  /** Back in step: the newest frame at once (in the tier it wants, where made), then each publish of its tier. */
+  /**
+   * Back in step: the newest frame at once (in the tier it wants, where made), then each publish of its tier.
+   * One that wants a smaller tier not made yet waits for the next frame rather than take one it was moved off.
+   */
   private markCaughtUp(ws: Viewer, latest: EncodedFrame | null): void {
+    const d = ws.data;
+    if (latest?.tiers[d.tier.tier]) d.subscribedTier = d.tier.tier;
+    const movedOff = d.tier.tier > d.subscribedTier && d.framesSent > 0;
+    if (latest && !movedOff) this.sendFrame(ws, latest, performance.now());
+    this.resume(ws);
+  }
+
+  /** Back in step from the next publish of its tier on. */
+  private resume(ws: Viewer): void {
     ws.data.behindSince = null;
-    if (latest?.tiers[ws.data.tier.tier]) ws.data.subscribedTier = ws.data.tier.tier;
-    if (latest) this.sendFrame(ws, latest, performance.now());
     ws.subscribe(this.topicOf(ws.data.subscribedTier));
   }
 }

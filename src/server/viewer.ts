@@ -14,6 +14,11 @@ export const MAX_UNACKED = 2;
 export const MAX_BUFFERED_FRAMES = 2;
 /** A viewer's frames in flight may stand for at most this much of its link's time (beyond, it skips to the newest). */
 export const MAX_IN_FLIGHT_MS = 100;
+/**
+ * A v2 JPEG viewer's link is unknown until its first ack: it gets one frame, then waits for that frame's ack
+ * (at most this long: a v2 viewer need not ack), so a slow link starts with one frame queued, not seconds.
+ */
+export const FIRST_ACK_WAIT_MS = 1000;
 /** Frames smaller than this count as this big when judging the socket's buffer (tiny frames, bursts). */
 const MIN_FRAME_BYTES = 16 * 1024;
 /** Close code for a viewer that stopped reading for too long (private-use range 4000-4999). */
@@ -55,8 +60,10 @@ export interface ViewerData {
   tier: TierState;
   subscribedTier: number;
   pinnedTier: number | null;
-  /** When it last skipped a frame (performance.now). */
+  /** When it last skipped a frame, one of them for time in flight, and when it was last sent one (performance.now). */
   lastSkipAt: number;
+  lastTimeSkipAt: number;
+  lastSentAt: number;
   /** Gamepad events have a rate limit of their own (GAMEPAD_RATE), as messages longer than an event's (a paste). */
   gamepadRate: RateAllowance;
   largeRate: RateAllowance;
@@ -107,6 +114,8 @@ export function newViewerData(
     subscribedTier: pinnedTier ?? 0,
     pinnedTier,
     lastSkipAt: -Infinity,
+    lastTimeSkipAt: -Infinity,
+    lastSentAt: -Infinity,
     gamepadRate: { messages: Number.POSITIVE_INFINITY, at: 0 },
     largeRate: { messages: Number.POSITIVE_INFINITY, at: 0 },
     hidden: false,
@@ -135,24 +144,42 @@ export function withinRateLimit(allowance: RateAllowance, rate: number, now: num
   return true;
 }
 
+/** Why a viewer cannot take another frame: frames not acknowledged, time in flight (or a first ack awaited), its socket's buffer. */
+export type BehindReason = "acks" | "time" | "first-ack" | "buffer";
+
 /**
- * Whether a viewer cannot take another frame now: too many unacked frames, frames in flight that would
- * stand for more than MAX_IN_FLIGHT_MS of its link, or too many bytes buffered.
+ * Why a viewer cannot take another frame now, or null: too many unacked frames, frames in flight that would
+ * stand for more than MAX_IN_FLIGHT_MS of its link (or a first frame not yet acknowledged), or too many bytes buffered.
  */
-export function isBehind(data: ViewerData, bufferedBytes: number, frameBytes: number): boolean {
-  if (data.hasAcked && data.unacked.length > MAX_UNACKED) return true;
-  const goodput = goodputBps(data.link);
-  if (goodput !== null && data.link.inFlight.size > 0) {
-    if (((bytesInFlight(data.link) + frameBytes) * 8 * 1000) / goodput > MAX_IN_FLIGHT_MS) return true;
+export function behindReason(data: ViewerData, bufferedBytes: number, frameBytes: number, now: number): BehindReason | null {
+  if (data.hasAcked && data.unacked.length > MAX_UNACKED) return "acks";
+  const link = data.link;
+  if (awaitingFirstAck(data, now) && link.inFlight.size > 0) {
+    // Held back longer than the bound: the link is slow, as much as a frame skipped for time in flight says.
+    return now - link.firstSentAt! > MAX_IN_FLIGHT_MS ? "time" : "first-ack";
   }
-  return bufferedBytes > MAX_BUFFERED_FRAMES * Math.max(frameBytes, MIN_FRAME_BYTES);
+  const goodput = goodputBps(link);
+  if (goodput !== null && link.inFlight.size > 0) {
+    if (((bytesInFlight(link) + frameBytes) * 8 * 1000) / goodput > MAX_IN_FLIGHT_MS) return "time";
+  }
+  return bufferedBytes > MAX_BUFFERED_FRAMES * Math.max(frameBytes, MIN_FRAME_BYTES) ? "buffer" : null;
 }
 
+/** A v2 JPEG viewer that has not acked yet, within FIRST_ACK_WAIT_MS of its first frame. */
+function awaitingFirstAck(data: ViewerData, now: number): boolean {
+  if (!data.v2 || data.hasAcked || data.codec !== "jpeg") return false;
+  return data.link.firstSentAt === null || now - data.link.firstSentAt < FIRST_ACK_WAIT_MS;
+}
+
+/** A frame went to the viewer: tracked for acks once it acked (or while its first ack is awaited). */
 export function noteSent(data: ViewerData, seq: number, bytes: number, now: number): void {
   data.framesSent++;
-  if (!data.hasAcked) return;
+  // It took every frame offered since the last one: the stream, not the link, set the pace.
+  const appLimited = data.lastSkipAt <= data.lastSentAt;
+  data.lastSentAt = now;
+  if (!data.hasAcked && !awaitingFirstAck(data, now)) return;
   data.unacked.push(seq);
-  linkSent(data.link, seq, bytes, now);
+  linkSent(data.link, seq, bytes, now, appLimited);
 }
 
 /** Records an ack; returns whether it acknowledged anything new. */
