@@ -143,6 +143,24 @@ describe("link measurement from acks", () => {
     expect(link.samples.at(-1)! / 1e6).toBeCloseTo(1.6, 1);
   });
 
+  test("frames sent alone of two sizes give the link's rate without the round trip that dilutes each one's sample", () => {
+    const link = newLinkState();
+    // 100 Mbit/s, 120 ms round trip: 100 KB alone takes 128 ms (6.25 Mbit/s as a sample), 20 KB 121.6 ms.
+    linkSent(link, 1, 100_000, 0, true);
+    linkAcked(link, 1, 128);
+    expect(goodputBps(link)! / 1e6).toBeCloseTo(6.25, 1);
+    linkSent(link, 2, 20_000, 200, false);
+    linkAcked(link, 2, 321.6);
+    expect(goodputBps(link)! / 1e6).toBeCloseTo(100, 0);
+    // Sizes too close together say nothing.
+    const near = newLinkState();
+    linkSent(near, 1, 100_000, 0, true);
+    linkAcked(near, 1, 128);
+    linkSent(near, 2, 60_000, 200, false);
+    linkAcked(near, 2, 324.8);
+    expect(goodputBps(near)! / 1e6).toBeCloseTo(6.25, 1);
+  });
+
   test("frames delivered per second: from the acks of the last second, unknown over less than 300 ms", () => {
     const link = newLinkState();
     for (let seq = 1; seq <= 20; seq++) {
@@ -255,6 +273,13 @@ describe("a viewer behind a simulated link", () => {
     const late = stats(got, 2000, 6000);
     expect([...late.tiers]).toEqual(["small"]);
     expect(late.p50, JSON.stringify(late)).toBeLessThanOrEqual(150);
+  });
+
+  test("100 Mbit/s, 120 ms round trip: a frame alone stands for the round trip, yet the viewer settles on the full tier", () => {
+    const late = stats(simulate(100e6, 120, 10), 6000, 10_000);
+    expect([...late.tiers], JSON.stringify(late)).toEqual(["full"]);
+    // Three frames unacknowledged per round trip at most (MAX_UNACKED).
+    expect(late.fps, JSON.stringify(late)).toBeGreaterThanOrEqual(20);
   });
 
   test("50 Mbit/s, 20 ms round trip: stays on the full tier at 30 fps", () => {
