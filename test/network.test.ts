@@ -120,11 +120,12 @@ describe("viewers behind a shaped link", () => {
     local.close();
   }, 90_000);
 
-  test("10 Mbit/s, 25 ms each way: a full frame outlasts the bound on time in flight, yet the viewer leaves the full tier for >= 20 fps; a loopback viewer beside it keeps every frame at full", async () => {
+  test("10 Mbit/s, 25 ms each way: the viewer leaves the full tier for >= 20 fps; a loopback viewer beside it keeps full", async () => {
     shaper.setProfile(PROFILES["10mbit-25ms"]!);
     const shaped = await connect(shaper.port);
     const local = await connect(server.port);
-    // The bound keeps its queue short, so only its frame rate says the link cannot carry the full tier.
+    // A full frame outlasts the bound on time in flight, which keeps the queue short: only its frame rate
+    // says the link cannot carry the full tier.
     // Wait for a 2 s window without a full frame at >= 20 fps (however long a busy machine takes to get there).
     const WINDOW_MS = 2000;
     const isFull = (f: { q: number; s: number }) => f.s === 1 && f.q === 85;
@@ -133,7 +134,8 @@ describe("viewers behind a shaped link", () => {
       const from = Date.now() - WINDOW_MS;
       const got = shaped.framesSince(from);
       const fps = (got.length * 1000) / WINDOW_MS;
-      seen = { tier: shaped.tier, fps, full: got.filter(isFull).length, p50: got.length ? quantile(got.map((f) => f.latencyMs), 0.5) : null };
+      const p50 = got.length ? quantile(got.map((f) => f.latencyMs), 0.5) : null;
+      seen = { tier: shaped.tier, fps, full: got.filter(isFull).length, p50 };
       return shaped.frames.length > 0 && shaped.frames[0]!.at <= from && fps >= 20 && !got.some(isFull);
     };
     await waitFor(settled, 45_000, "a 2 s window of >= 20 fps with no full frame").catch((err: Error) => {
@@ -149,6 +151,18 @@ describe("viewers behind a shaped link", () => {
     shaped.close();
     local.close();
   }, 90_000);
+
+  test("3 Mbit/s, 50 ms each way: a new viewer's first seconds are no backlog of full frames sent before its link was known", async () => {
+    shaper.setProfile(PROFILES["3mbit-50ms"]!);
+    const v = await connect(shaper.port);
+    await waitFor(() => v.frames.length > 0 && Date.now() - v.frames[0]!.at >= 3000, 30_000, "3 s of frames through the 3 Mbit/s link");
+    const first = v.frames.filter((f) => f.at - v.frames[0]!.at < 3000);
+    // A full frame takes about 350 ms of this link: one alone, then smaller ones, never seconds of them queued.
+    const worst = Math.max(...first.map((f) => f.latencyMs));
+    expect(worst, JSON.stringify(first.map((f) => [f.latencyMs, f.s]))).toBeLessThanOrEqual(1000);
+    expect(first.at(-1)!.s, v.tier).toBe(0.5);
+    v.close();
+  }, 60_000);
 
   test("?quality= pins a tier; a bad one is refused with 400 naming the field", async () => {
     const v = await connect(server.port, "&quality=small");
