@@ -1,6 +1,7 @@
 // One stream's H.264 encoder: its Worker (started when the first H.264 viewer comes), and its IDRs:
 // made on demand (a joiner, a viewer that lost its place), coalesced, at most one a second; otherwise a
-// long GOP. It also remembers the last IDR's size, which the viewers' budgets are measured in.
+// long GOP. It also remembers the last IDR's size, which the viewers' budgets are measured in, and the
+// recent size of its other frames, which its tier's choice is made by (h264-tiers.ts).
 import { EncoderPool, type Encoded } from "../encode/pool.ts";
 import type { EncodeJob } from "../encode/protocol.ts";
 import type { Logger } from "../log.ts";
@@ -19,6 +20,8 @@ export class H264Channel {
   private lastIdrAt = -Infinity;
   /** Bytes of the last IDR (0 before the first). */
   lastIdrBytes = 0;
+  /** Recent bytes per P frame (IDRs left out), null before the first. */
+  pFrameBytes: number | null = null;
   idrs = 0;
 
   constructor(
@@ -71,8 +74,24 @@ export class H264Channel {
       this.lastIdrAt = now;
       this.lastIdrBytes = encoded.data.length;
       this.idrs++;
+    } else {
+      const bytes = encoded.data.length;
+      this.pFrameBytes = this.pFrameBytes === null ? bytes : 0.9 * this.pFrameBytes + 0.1 * bytes;
     }
     return encoded;
+  }
+
+  /** Whether its Worker runs (or is starting). */
+  get running(): boolean {
+    return this.pool !== null || this.starting !== null;
+  }
+
+  /** Stops its Worker while it is idle (nobody used its tier for a while); start() makes a new one, whose first frame is an IDR. */
+  stop(): void {
+    if (!this.pool?.hasIdleWorker) return;
+    this.pool.close();
+    this.pool = null;
+    this.idrWanted = false;
   }
 
   close(): void {

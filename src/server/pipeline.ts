@@ -2,8 +2,8 @@
 // the target fps for an idle encoder Worker, and comes back as JPEG; encoded frames are delivered in
 // order (Workers may finish out of order: a frame that finishes early waits for the ones before it)
 // and the newest one is kept for late joiners and snapshots. Where H.264 viewers watch, the same frame
-// (same seq) also goes to the stream's H.264 Worker; each codec is encoded only while someone wants it,
-// and the frame is released once both have read it.
+// (same seq) also goes to the H.264 Worker of each H.264 tier in use (h264-tiers.ts); each codec is encoded
+// only while someone wants it, and the frame is released once every encoder has read it.
 import { ptr } from "bun:ffi";
 import type { EncoderKind } from "../encode/backend.ts";
 import type { EncoderPool } from "../encode/pool.ts";
@@ -11,7 +11,7 @@ import type { EncodeJob, FrameMeta } from "../encode/protocol.ts";
 import { BYTES_PER_PIXEL, type Frame } from "../frame.ts";
 import type { Logger } from "../log.ts";
 import type { AppliedInput } from "../protocol/viewer-messages.ts";
-import type { H264Channel } from "./h264-channel.ts";
+import { H264_TIERS, type H264Tiers } from "./h264-tiers.ts";
 import type { Samples } from "./metrics.ts";
 import type { QualityPolicy } from "./quality.ts";
 import { JPEG_TIERS } from "./tiers.ts";
@@ -61,11 +61,13 @@ export interface PipelineParts {
   deliver(frame: EncodedFrame, meta: FrameMeta): void;
   /** The JPEG tiers some viewer uses now (none: tier 0 only). */
   tiersInUse(): ReadonlySet<number>;
-  /** The stream's H.264 encoder, where H.264 is offered. */
-  h264: H264Channel | null;
+  /** The stream's H.264 encoders, where H.264 is offered. */
+  h264: H264Tiers | null;
+  /** The H.264 tiers to encode now (tier 0 first). */
+  h264TiersInUse(): number[];
   /** Whether anyone wants frames in `codec` now; while nobody wants either, the newest frame waits unencoded. */
   wants(codec: EncoderKind): boolean;
-  deliverH264(frame: EncodedH264Frame, meta: FrameMeta): void;
+  deliverH264(frame: EncodedH264Frame, meta: FrameMeta, tier: number): void;
   /** An H.264 encode failed: the stream's H.264 viewers lost their place. */
   h264Failed(): void;
 }
@@ -99,8 +101,10 @@ export class FramePipeline {
   private readonly frameWaiters = new Set<() => void>();
   /** Frames went out without a JPEG (only H.264 viewers watched): the newest JPEG is not the picture. */
   private jpegStale = false;
-  /** A frame handed to JPEG already, waiting for the busy H.264 Worker. */
-  private h264Waiting: { job: EncodeJob; failed: (err: Error) => void; settle: () => void } | null = null;
+  /** By H.264 tier: a frame handed to the others already, waiting for this tier's busy Worker. */
+  private readonly h264Waiting: ({ job: EncodeJob; failed: (err: Error) => void; settle: () => void } | null)[] = H264_TIERS.map(
+    () => null,
+  );
 
   constructor(private readonly parts: PipelineParts) {}
 
@@ -124,8 +128,8 @@ export class FramePipeline {
     this.timer = null;
     this.pending?.release?.();
     this.pending = null;
-    this.h264Waiting?.settle();
-    this.h264Waiting = null;
+    for (const waiting of this.h264Waiting) waiting?.settle();
+    this.h264Waiting.fill(null);
     this.unwatchedCopy = null;
     await Promise.allSettled([...this.inFlight]);
     this.finished.clear();
@@ -212,19 +216,20 @@ export class FramePipeline {
     if (!frame || !encoder) return;
     const parts = this.parts;
     const h264 = parts.h264 && parts.wants("h264") ? parts.h264 : null;
+    const h264Tiers = h264 ? parts.h264TiersInUse() : [];
     // JPEG is skipped only while everyone who watches gets H.264 (MJPEG and snapshots want JPEG too).
     const jpeg = !h264 || parts.wants("jpeg");
-    h264?.start();
+    for (const t of h264Tiers) h264!.channels[t]!.start();
     // While the encoder the frame needs is busy it stays pending; a finished encode reschedules it.
-    // H.264 alone waits for its Worker; beside JPEG, the frame waits for the H.264 Worker on its own.
-    if (jpeg ? !encoder.hasIdleWorker : !h264!.idle) return;
+    // H.264 alone waits for tier 0's Worker; beside JPEG (and in other tiers), the frame waits for each on its own.
+    if (jpeg ? !encoder.hasIdleWorker : !h264!.channels[0]!.idle) return;
     this.pending = null;
     // The Worker reads the copy in place: the next unwatched frame gets a buffer of its own.
     if (frame.pixels === this.unwatchedCopy) this.unwatchedCopy = null;
     const now = performance.now();
     // A viewer waits for an IDR, or JPEG is wanted again after frames went without it: the picture must be
     // encoded even if it did not change.
-    if (h264?.idrPending || (jpeg && this.jpegStale)) parts.quality.forgetLastFrame();
+    if (h264Tiers.some((t) => h264!.channels[t]!.idrPending) || (jpeg && this.jpegStale)) parts.quality.forgetLastFrame();
     // ~0.05 ms for a 720p frame; a frame in GPU memory brings its own hash.
     const quality = parts.quality.qualityFor(frame.contentHash ?? Bun.hash.xxHash3(frame.pixels), now);
     if (quality === null) {
@@ -274,7 +279,12 @@ export class FramePipeline {
     } else {
       this.deliverInOrder(job.meta.seq, null); // no JPEG of this frame: the next ones need not wait for it
     }
-    if (h264) encodes.push(this.encodeH264(job, failed("h264")));
+    // The still frame is made at full quality in every tier, as for JPEG.
+    const still = parts.quality.lastKind === "still";
+    for (const t of h264Tiers) {
+      const meta = still ? job.meta : { ...job.meta, q: H264_TIERS[t]!.quality(job.meta.q) };
+      encodes.push(this.encodeH264(t, { ...job, meta }, failed("h264")));
+    }
     const done = Promise.allSettled(encodes).then(() => {
       frame.release?.();
       this.inFlight.delete(done);
@@ -288,32 +298,33 @@ export class FramePipeline {
    * once the Worker has read the frame's memory (converted it to its own I420 picture, well before its
    * encode ends), or the frame was given up.
    */
-  private encodeH264(job: EncodeJob, failed: (err: Error) => void): Promise<void> {
+  private encodeH264(tier: number, job: EncodeJob, failed: (err: Error) => void): Promise<void> {
     return new Promise((settle) => {
-      this.h264Waiting?.settle(); // overtaken: the newer frame goes instead
-      this.h264Waiting = { job, failed, settle };
+      this.h264Waiting[tier]?.settle(); // overtaken: the newer frame goes instead
+      this.h264Waiting[tier] = { job, failed, settle };
       this.startWaitingH264();
     });
   }
 
-  /** The H.264 Worker became free or ready: the frame waiting for it goes. */
+  /** An H.264 Worker became free or ready: the frame waiting for it goes. */
   startWaitingH264(): void {
-    const waiting = this.h264Waiting;
-    const h264 = this.parts.h264;
-    if (!waiting || !h264?.idle || !this.encoder) return;
-    this.h264Waiting = null;
-    const { job } = waiting;
-    h264
-      .encode(job, waiting.settle)
-      .then((e) => {
-        this.parts.counters.h264FramesEncoded++;
-        this.parts.h264EncodeMs.add(e.encodeMs);
-        if (this.encoder) this.parts.deliverH264({ seq: e.seq, data: e.data, idr: e.idr, temporalId: e.temporalId }, job.meta);
-      }, waiting.failed)
-      .finally(() => {
-        waiting.settle();
-        this.startWaitingH264();
-      });
+    this.h264Waiting.forEach((waiting, tier) => {
+      const channel = this.parts.h264?.channels[tier];
+      if (!waiting || !channel?.idle || !this.encoder) return;
+      this.h264Waiting[tier] = null;
+      const { job } = waiting;
+      channel
+        .encode(job, waiting.settle)
+        .then((e) => {
+          this.parts.counters.h264FramesEncoded++;
+          this.parts.h264EncodeMs.add(e.encodeMs);
+          if (this.encoder) this.parts.deliverH264({ seq: e.seq, data: e.data, idr: e.idr, temporalId: e.temporalId }, job.meta, tier);
+        }, waiting.failed)
+        .finally(() => {
+          waiting.settle();
+          this.startWaitingH264();
+        });
+    });
   }
 
   /** Encodes the frame once per tier in `tiers`, one after another on the Worker each one frees. */

@@ -9,8 +9,8 @@ import type { InputEvent } from "../protocol/input-schema.ts";
 import { PROTOCOL_VERSION, type StreamConfig } from "../protocol/viewer-messages.ts";
 import type { FrameMeta } from "../encode/protocol.ts";
 import { PolicyControl, type SessionControl, type ViewerKey } from "./control.ts";
-import { H264Channel } from "./h264-channel.ts";
 import { H264Fanout } from "./h264-fanout.ts";
+import { H264Tiers } from "./h264-tiers.ts";
 import { SourceHealth } from "./health.ts";
 import { admitMessage } from "./admission.ts";
 import type { Metric } from "./metrics.ts";
@@ -60,8 +60,8 @@ export class ServedStream implements Stream, ViewerEvents {
   private readonly quality: QualityPolicy;
   private readonly pipeline: FramePipeline;
   private readonly hub: ViewerHub;
-  /** The H.264 encoder, while the listener offers H.264. */
-  private h264: H264Channel | null = null;
+  /** The H.264 encoders (one per tier), while the listener offers H.264. */
+  private h264: H264Tiers | null = null;
   private nextViewerId = 1;
   /** MJPEG readers and snapshot requests waiting for a frame: they count as viewers. */
   private mjpegViewers = 0;
@@ -114,14 +114,16 @@ export class ServedStream implements Stream, ViewerEvents {
       get h264() {
         return stream.h264;
       },
+      h264TiersInUse: () => this.h264!.inUse(this.hub.h264TiersInUse(), performance.now()),
       wants: (codec) => {
         const h264 = this.h264Viewers + this.remoteH264Viewers;
         return codec === "h264" ? h264 > 0 : this.viewerCount + this.snapshotsWaiting > h264;
       },
-      deliverH264: (frame, meta) => {
-        this.noteFrame(meta);
-        this.hub.publishH264(frame);
-        for (const listener of this.h264Listeners) listener(frame, meta);
+      deliverH264: (frame, meta, tier) => {
+        if (tier === 0) this.noteFrame(meta);
+        this.hub.publishH264(frame, tier);
+        // Edges relay tier 0 (they move no viewer between tiers).
+        if (tier === 0) for (const listener of this.h264Listeners) listener(frame, meta);
       },
       h264Failed: () => this.hub.resyncH264(),
     });
@@ -221,14 +223,14 @@ export class ServedStream implements Stream, ViewerEvents {
   }
 
   requestKeyframe(): void {
-    this.h264?.requestIdr();
+    this.h264?.channels[0]!.requestIdr();
   }
 
   pushEncodedH264(frame: EncodedH264Frame, meta: FrameMeta): void {
     if (!this.relayedIdr) return;
     if (frame.idr) this.relayedIdr.lastIdrBytes = frame.data.byteLength;
     this.noteFrame(meta);
-    this.hub.publishH264(frame);
+    this.hub.publishH264(frame, 0);
   }
 
   resyncH264(): void {
@@ -376,14 +378,14 @@ export class ServedStream implements Stream, ViewerEvents {
     this.hub.attach(server);
     if (encoder && this.host.codecs.includes("h264")) {
       // Its Worker starts with the first H.264 viewer.
-      this.h264 = new H264Channel(this.settings.fps, this.log, () => {
+      this.h264 = new H264Tiers(this.settings.fps, this.log, () => {
         this.pipeline.startWaitingH264();
         this.pipeline.schedule();
       });
-      this.hub.h264 = new H264Fanout(`h264:${this.name}`, this.telemetry.stats, this.h264);
+      this.hub.h264 = new H264Fanout(`h264:${this.name}`, this.telemetry.stats, this.h264.channels);
     } else if (this.relayedIdr) {
       // A relay's H.264 frames come encoded: its viewers' IDRs are asked for where they are encoded.
-      this.hub.h264 = new H264Fanout(`h264:${this.name}`, this.telemetry.stats, this.relayedIdr);
+      this.hub.h264 = new H264Fanout(`h264:${this.name}`, this.telemetry.stats, [this.relayedIdr]);
     }
     this.pipeline.open(encoder, encoderFreed);
   }

@@ -132,7 +132,7 @@ export class ViewerHub {
     if (this.viewers.get(viewerKey(ws)) !== ws || visible === !ws.data.hidden) return;
     ws.data.hidden = !visible;
     if (!visible) {
-      ws.unsubscribe(ws.data.codec === "h264" ? this.h264!.topic : this.topicOf(ws.data.subscribedTier));
+      ws.unsubscribe(ws.data.codec === "h264" ? this.h264!.topicOf(ws.data.subscribedTier) : this.topicOf(ws.data.subscribedTier));
       ws.data.behindSince = null;
       return;
     }
@@ -158,6 +158,11 @@ export class ViewerHub {
       if (ws.data.codec === "jpeg" && !ws.data.hidden) used.add(ws.data.subscribedTier).add(ws.data.tier.tier);
     }
     return used;
+  }
+
+  /** The H.264 tiers viewers use or want now. */
+  h264TiersInUse(): Set<number> {
+    return this.h264?.tiersInUse(this.ofCodec("h264")) ?? new Set();
   }
 
   /** One publish per tier for the viewers that keep up; the rest skip this frame (hidden pages are not sent it). */
@@ -213,7 +218,7 @@ export class ViewerHub {
       msSinceSkip: now - d.lastSkipAt,
       msSinceTimeSkip: now - d.lastTimeSkipAt,
       deliveredFps: deliveredFps(d.link, now, d.tier.changedAt),
-      tierBytes: tierBytes(this.tierSizes, JPEG_TIERS.map((t) => t.relativeSize)),
+      tierBytes: d.codec === "h264" ? this.h264!.tierBytes() : tierBytes(this.tierSizes, JPEG_TIERS.map((t) => t.relativeSize)),
       fps,
       pinned: d.pinnedTier,
     };
@@ -222,10 +227,10 @@ export class ViewerHub {
     }
   }
 
-  /** One H.264 frame to the H.264 viewers that may have it. */
-  publishH264(frame: EncodedH264Frame): void {
+  /** One H.264 frame of `tier` to the H.264 viewers that may have it. */
+  publishH264(frame: EncodedH264Frame, tier: number): void {
     if (!this.server || !this.h264) return;
-    this.h264.publish(frame, this.ofCodec("h264"), this.server);
+    this.h264.publish(frame, tier, this.ofCodec("h264"), this.server);
   }
 
   /** After an H.264 encode failed: every H.264 viewer waits for the next IDR. */
