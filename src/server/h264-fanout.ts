@@ -9,7 +9,7 @@ import type { Server } from "bun";
 import type { EncodedH264Frame } from "./pipeline.ts";
 import { type Backlog, budgetFor, decide, idrWaitAfter, readyForIdr } from "./h264-skip.ts";
 import { H264_TIERS } from "./h264-tiers.ts";
-import { tierBytes } from "./tiers.ts";
+import { tierBytes, UP_HOLD_MS } from "./tiers.ts";
 import { noteSent, type Viewer, type ViewerData } from "./viewer.ts";
 
 /** A tier's IDRs: the size of its last one, and how to ask for the next; and its recent P frame size where known. */
@@ -37,9 +37,14 @@ export class H264Fanout {
     return tier === 0 ? this.topic : `${this.topic}:${tier}`;
   }
 
-  /** The tier a viewer's link calls for, among those this stream makes. */
+  /**
+   * The tier a viewer's link calls for, among those this stream makes. A move up waits until it skipped no
+   * frame for UP_HOLD_MS: the acks of a viewer that just took an IDR after losing its place look calm, but
+   * the better tier's IDR (several times the size) would lose it its place again.
+   */
   private wanted(data: ViewerData): number {
-    return Math.min(data.tier.tier, this.tiers.length - 1);
+    const tier = Math.min(data.tier.tier, this.tiers.length - 1);
+    return tier < data.subscribedTier && performance.now() - data.lastSkipAt < UP_HOLD_MS ? data.subscribedTier : tier;
   }
 
   /** Bytes per frame of each tier (tiers.ts's choice): recent P frames where measured, else estimated from another tier. */
