@@ -18,7 +18,7 @@ export const MAX_IN_FLIGHT_MS = 100;
  * A v2 JPEG viewer's link is unknown until its first ack: it gets one frame, then waits for that frame's ack
  * (at most this long: a v2 viewer need not ack), so a slow link starts with one frame queued, not seconds.
  */
-export const FIRST_ACK_WAIT_MS = 1000;
+export const FIRST_ACK_WAIT_MS = 600;
 /** Frames smaller than this count as this big when judging the socket's buffer (tiny frames, bursts). */
 const MIN_FRAME_BYTES = 16 * 1024;
 /** Close code for a viewer that stopped reading for too long (private-use range 4000-4999). */
