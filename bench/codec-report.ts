@@ -1,6 +1,7 @@
 // The codec section of BENCHMARKS.md, from `bun run bench codec` (bench/codec.ts) in latest.json: JPEG
 // against H.264 on the same frames (bytes, SSIM, encode time), a slow viewer's skipping, and capture to
 // shown in Chromium, each against issue 16's targets.
+import type { CodecRow } from "./codec.ts";
 import type { BrowserLatency } from "./codec-latency.ts";
 import type { SlowViewerResult } from "./codec-slow.ts";
 import { fmt, table } from "./lib.ts";
@@ -8,20 +9,6 @@ import { fmt, table } from "./lib.ts";
 /** Issue 16's targets. */
 export const CODEC_TARGETS = { bytesRatio: 2.5, addedLatencyMs: 5, encodeMs1080p: 12 } as const;
 
-type Row = {
-  scene: string;
-  size: string;
-  codec: "jpeg" | "h264";
-  setting: string;
-  layers?: number;
-  qp?: number;
-  bytesPerSecond: number;
-  ssim: number;
-  encodeMsP50: number;
-  encodeMsP95: number;
-  encodeCpuMsP50: number;
-  threads?: number;
-};
 type Parity = { scene: string; size: string; jpegQ85: { bytesPerSecond: number; ssim: number }; tl1: number; tl2: number; jpegOverTl2: number };
 export type CodecResult = {
   schema: number;
@@ -34,7 +21,7 @@ export type CodecResult = {
   defaultQp: number;
   maxThreads: number;
   conversion: { scene: string; size: string; msP50: number }[];
-  rows: Row[];
+  rows: CodecRow[];
   parity: Parity[];
   slow: (SlowViewerResult & { scene: string; size: string; share: number })[];
   latency: BrowserLatency[];
@@ -48,7 +35,7 @@ const spreadCell = (s: BrowserLatency["p50"]) => (s.n > 1 && s.min !== s.max ? `
 const sizeName = (size: string) => ({ "1280x720": "720p", "1920x1080": "1080p" })[size] ?? size;
 
 /** H.264 at the server's settings (default quantiser, two temporal layers) for a scene and size. */
-export function serverRow(r: CodecResult, scene: string, size: string): Row | undefined {
+export function serverRow(r: CodecResult, scene: string, size: string): CodecRow | undefined {
   return r.rows.find((x) => x.scene === scene && x.size === size && x.codec === "h264" && x.qp === r.defaultQp && x.layers === 2);
 }
 

@@ -50,7 +50,8 @@ async function sceneFrames(scene: Scene, width: number, height: number, count: n
   return frames;
 }
 
-interface Row {
+/** One encoding of one scene and size: a row of the codec tables (bench/codec-report.ts). */
+export interface CodecRow {
   scene: Scene;
   size: string;
   codec: "jpeg" | "h264";
@@ -87,7 +88,7 @@ function timer() {
 }
 
 /** Bytes at `target` SSIM along a sweep, interpolating log(bytes) between the two points around it. */
-function bytesAtSsim(points: Row[], target: number): number {
+function bytesAtSsim(points: CodecRow[], target: number): number {
   const sorted = [...points].sort((a, b) => a.ssim - b.ssim);
   for (let i = 1; i < sorted.length; i++) {
     const [lo, hi] = [sorted[i - 1]!, sorted[i]!];
@@ -107,7 +108,7 @@ export default async function codecBench(args: string[]) {
   const scenes = option(args, "scenes", "vulkan,rich").split(",") as Scene[];
   const qps = option(args, "qps", quick ? "19,22,25,28" : "16,19,22,25,28,31").split(",").map(Number);
   const jpeg = await loadJpegBackend("turbo");
-  const rows: Row[] = [];
+  const rows: CodecRow[] = [];
   const maxThreads = usableCpus().cpus;
   /** RGBA -> I420 (libyuv), the first stage of every H.264 encode: ms p50 per scene and size. */
   const conversion: { scene: Scene; size: string; msP50: number }[] = [];

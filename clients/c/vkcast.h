@@ -521,6 +521,23 @@ static double vkcast__now_ms(void) {
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+/* One wait for the server before `deadline` (ms, vkcast__now_ms): polls the socket and reads what came.
+ * Returns 0 (the connection failed with `late`) when the deadline has passed, else 1. */
+static int vkcast__wait(vkcast *v, double deadline, const char *late) {
+    struct pollfd pfd;
+    double left = deadline - vkcast__now_ms();
+    if (left <= 0) {
+        vkcast__fail(v, late, NULL);
+        return 0;
+    }
+    pfd.fd = v->fd;
+    pfd.events = POLLIN | (v->out_len ? POLLOUT : 0);
+    pfd.revents = 0;
+    if (poll(&pfd, 1, (int)left + 1) < 0 && errno != EINTR) vkcast__fail(v, "poll failed", strerror(errno));
+    else vkcast_poll(v);
+    return 1;
+}
+
 /* Switches to the ring in v->next (when no slot is acquired): the old one's slots in flight are
  * remembered until released, and vkcast is told the new one is mapped. */
 static int vkcast__switch_ring(vkcast *v) {
@@ -758,19 +775,8 @@ vkcast *vkcast_connect(const char *socket_path, const char *stream, int width, i
                          height, vkcast__format_name(format), VKCAST_SLOTS);
         vkcast__send(v, line, (size_t)n);
         deadline = vkcast__now_ms() + VKCAST_CONNECT_TIMEOUT_MS;
-        while (v->fd >= 0 && !(v->welcomed && v->ring.base)) {
-            struct pollfd pfd;
-            double left = deadline - vkcast__now_ms();
-            if (left <= 0) {
-                vkcast__fail(v, "no welcome from the server in time", NULL);
-                break;
-            }
-            pfd.fd = v->fd;
-            pfd.events = POLLIN | (v->out_len ? POLLOUT : 0);
-            pfd.revents = 0;
-            if (poll(&pfd, 1, (int)left + 1) < 0 && errno != EINTR) vkcast__fail(v, "poll failed", strerror(errno));
-            else vkcast_poll(v);
-        }
+        while (v->fd >= 0 && !(v->welcomed && v->ring.base))
+            if (!vkcast__wait(v, deadline, "no welcome from the server in time")) break;
     }
     if (v->fd < 0) {
         if (err && err_size) snprintf(err, err_size, "%s", v->error);
@@ -913,19 +919,8 @@ int vkcast_share_vulkan_memory(vkcast *v, int fd, unsigned long long size, unsig
     v->share_answer = 0;
     if (vkcast__send(v, line, (size_t)n) != VKCAST_OK) return VKCAST_CLOSED;
     deadline = vkcast__now_ms() + VKCAST_CONNECT_TIMEOUT_MS;
-    while (v->fd >= 0 && v->share_answer == 0) {
-        struct pollfd pfd;
-        double left = deadline - vkcast__now_ms();
-        if (left <= 0) {
-            vkcast__fail(v, "no answer to vulkan_ring from the server in time", NULL);
-            break;
-        }
-        pfd.fd = v->fd;
-        pfd.events = POLLIN | (v->out_len ? POLLOUT : 0);
-        pfd.revents = 0;
-        if (poll(&pfd, 1, (int)left + 1) < 0 && errno != EINTR) vkcast__fail(v, "poll failed", strerror(errno));
-        else vkcast_poll(v);
-    }
+    while (v->fd >= 0 && v->share_answer == 0)
+        if (!vkcast__wait(v, deadline, "no answer to vulkan_ring from the server in time")) break;
     if (v->fd < 0) {
         if (err && err_size) snprintf(err, err_size, "%s", v->error);
         return VKCAST_CLOSED;
