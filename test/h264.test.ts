@@ -161,6 +161,68 @@ test("two temporal layers: dropping every layer-1 frame leaves a stream that dec
   expect(await probe(dir.file("base.h264"))).toMatchObject({ frames: 6, errors: "" });
 });
 
+test("nothing of a moving object is left behind: the background it uncovers decodes as the background", async () => {
+  // Small coloured squares crossing a fine checkerboard, as the scene's objects cross its floor. With
+  // OpenH264's background detection on, macroblocks it took for background kept specks of the objects'
+  // colour (up to 126 off, thousands of pixels here); now every pixel away from an object is within 40.
+  const [w, h, frames] = [640, 368, 45];
+  const colours = [[250, 60, 60], [60, 230, 120], [240, 230, 80], [120, 140, 255], [220, 90, 240]];
+  const squares = Array.from({ length: 24 }, (_, i) => ({
+    x: 40 + ((i * 97) % 540),
+    y: 30 + ((i * 53) % 300),
+    vx: ((i % 5) - 2) * 2 + 1,
+    vy: ((i % 3) - 1) * 2 + 1,
+    size: 10 + (i % 4) * 6,
+    colour: colours[i % 5]!,
+  }));
+  /** Each square's box at frame k, grown by `margin`, clipped to the picture. */
+  const boxes = (k: number, margin: number) =>
+    squares.map((q) => {
+      const x = q.x + q.vx * k - margin;
+      const y = q.y + q.vy * k - margin;
+      const size = q.size + 2 * margin;
+      return { x0: Math.max(0, x), y0: Math.max(0, y), x1: Math.min(w, x + size), y1: Math.min(h, y + size), colour: q.colour };
+    });
+  const picture = (k: number) => {
+    const px = new Uint8Array(w * h * 4);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const g = ((x >> 3) + (y >> 3)) & 1 ? 160 : 195;
+        px.set([g, g + 5, g + 2, 255], (y * w + x) * 4);
+      }
+    }
+    for (const b of boxes(k, 0)) for (let y = b.y0; y < b.y1; y++) for (let x = b.x0; x < b.x1; x++) px.set(b.colour, (y * w + x) * 4);
+    return px;
+  };
+  const h264 = new H264Encoder({ fps: 30, qp: DEFAULT_QP, temporalLayers: 2 });
+  const sources = Array.from({ length: frames }, (_, k) => picture(k));
+  const units = sources.map((pixels, k) => h264.encode({ pixels, width: w, height: h, stride: w * 4, format: "rgba" }, { idr: k === 0 }).data);
+  h264.close();
+  await Bun.write(dir.file("squares.h264"), Buffer.concat(units));
+  const rgba = dir.file("squares.rgba");
+  const decoded = await run(["ffmpeg", "-v", "error", "-y", "-f", "h264", "-i", dir.file("squares.h264"), "-pix_fmt", "rgba", "-f", "rawvideo", rgba]);
+  expect(decoded.code).toBe(0);
+  const out = new Uint8Array(await Bun.file(rgba).arrayBuffer());
+  expect(out.length).toBe(frames * w * h * 4);
+  let worst = 0;
+  let stray = 0;
+  for (let k = 10; k < frames; k++) {
+    const near = new Uint8Array(w * h);
+    for (const b of boxes(k, 6)) for (let y = b.y0; y < b.y1; y++) near.fill(1, y * w + b.x0, y * w + b.x1);
+    const src = sources[k]!;
+    const dec = out.subarray(k * w * h * 4, (k + 1) * w * h * 4);
+    for (let p = 0; p < w * h; p++) {
+      if (near[p]) continue;
+      let d = 0;
+      for (let c = 0; c < 3; c++) d = Math.max(d, Math.abs(src[p * 4 + c]! - dec[p * 4 + c]!));
+      worst = Math.max(worst, d);
+      if (d > 40) stray++;
+    }
+  }
+  expect(stray).toBe(0);
+  expect(worst).toBeLessThanOrEqual(40);
+});
+
 test("a lower quantiser makes bigger, better frames without an IDR", async () => {
   const h264 = new H264Encoder({ fps: 30, qp: 40 });
   const coarse = [0, 1, 2].map((k) => h264.encode(image(rendered[k]!)));

@@ -29,6 +29,7 @@ export const PARAM = {
   iMultipleThreadIdc: 892,
   bUseLoadBalancing: 894,
   bEnableDenoise: 908,
+  bEnableBackgroundDetection: 909,
   bEnableSceneChangeDetect: 912,
 } as const;
 export const LAYER = {
@@ -269,6 +270,7 @@ class Session {
     p.setUint16(PARAM.iMultipleThreadIdc, threads, true);
     p.setUint8(PARAM.bUseLoadBalancing, 0); // fixed slices: the same frames make the same stream
     p.setUint8(PARAM.bEnableDenoise, 0);
+    p.setUint8(PARAM.bEnableBackgroundDetection, 0); // on, it left specks of moving objects behind them
     p.setUint8(PARAM.bEnableSceneChangeDetect, 0); // no IDRs the server did not ask for
     const l = PARAM.sSpatialLayers;
     p.setInt32(l + LAYER.iVideoWidth, this.width, true);
